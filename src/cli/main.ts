@@ -1,0 +1,56 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT, KnownError } from '../errors.js';
+import { formatError } from '../report/reporter.js';
+import { Chalk } from 'chalk';
+import { registerRun } from './run.js';
+import { registerMigrate } from './migrate.js';
+import { registerSim } from './sim.js';
+
+/**
+ * The entry point: builds the program, runs one command, and turns its outcome into an exit code.
+ * Commands return their exit code; a known error maps to its own code; anything else is a bug (1).
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('waha-import')
+    .description(
+      'Copy WhatsApp chat history from a WAHA server into PostgreSQL: fast, resumable, idempotent.',
+    )
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  let exitCode: number = EXIT.ok;
+  const setExit = (code: number): void => {
+    exitCode = code;
+  };
+  registerRun(program, setExit);
+  registerMigrate(program, setExit);
+  registerSim(program, setExit);
+  program.addHelpText(
+    'after',
+    `
+Exit codes:
+  ${EXIT.ok}    success
+  ${EXIT.importFailed}    the import failed (WAHA sent something unusable, PostgreSQL failed, or a bug)
+  ${EXIT.usage}    a flag, environment variable or config value is wrong
+  ${EXIT.wahaRefused}    WAHA unreachable or refused (API key, unknown session, session not WORKING)
+  ${EXIT.locked}    another run holds the lock
+  ${EXIT.interrupted}  interrupted (Ctrl-C / SIGINT); run again to continue`,
+  );
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are "errors" to commander; anything else is a usage error already printed.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const colour = new Chalk({ level: process.stderr.isTTY && !process.env.NO_COLOR ? 1 : 0 });
+    process.stderr.write(formatError(error, colour) + '\n');
+    return error instanceof KnownError ? error.exitCode : EXIT.importFailed;
+  }
+}
+
+const code = await main(process.argv);
+// Let stdout/stderr drain before leaving; pending handles (sockets, timers) must not keep us alive.
+process.exitCode = code;
+setImmediate(() => process.exit(code));

@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { resolveSimConfig, SIM_OPTIONS } from '../config/sim-config.js';
+import { integer } from '../config/options.js';
+import { EXIT, UsageError } from '../errors.js';
+import { countMessages, generateDataset, startSimulator } from '../sim/index.js';
+import { formatCount } from '../import/summary.js';
+import { addOptions } from './options.js';
+
+export function registerSim(program: Command, setExit: (code: number) => void): void {
+  const command = program
+    .command('sim')
+    .description('run the built-in WAHA simulator (a real HTTP server on 127.0.0.1) until Ctrl-C')
+    .option('--port <n>', 'port to listen on, 0 for any free one (default: 3000)');
+  addOptions(command, SIM_OPTIONS);
+  command.action(async (flags: Record<string, unknown>) => {
+    const port = integer(0, 65_535)(flags.port ?? 3000);
+    if (!port.ok) throw new UsageError(`--port ${port.problem}`);
+    const config = resolveSimConfig(flags);
+    const dataset = generateDataset(config.dataset);
+    const sim = await startSimulator({
+      ...config.simulator,
+      port: port.value,
+      sessions: [{ name: 'default', dataset }],
+    });
+    const counts = countMessages(dataset);
+    process.stdout.write(
+      `WAHA simulator listening on ${sim.url} (session "default", ${formatCount(dataset.chats.length)} chats, ` +
+        `${formatCount(counts.visible)} messages; stats at ${sim.url}/__sim/stats). Ctrl-C stops it.\n`,
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await sim.close();
+    setExit(EXIT.ok);
+  });
+}

@@ -1,0 +1,77 @@
+import type { ConnectionConfig } from '../config/run-config.js';
+import type { BatchWriter } from '../domain.js';
+import { createBatchWriter, createRunLog, migrate, openDatabase } from '../db/index.js';
+import type { RunLog } from '../import/run-log.js';
+import type { Reporter } from '../report/reporter.js';
+import { countMessages, generateDataset, startSimulator } from '../sim/index.js';
+import { formatCount } from '../import/summary.js';
+
+export interface Store {
+  writer: BatchWriter;
+  runLog: RunLog;
+  close(): Promise<void>;
+}
+
+/** Connects (or starts the embedded server), migrates, and hands out the writer and the run log. */
+export async function openStore(config: ConnectionConfig, reporter: Reporter): Promise<Store> {
+  reporter.step(config.databaseUrl ? 'Connecting to PostgreSQL' : 'Starting the embedded PostgreSQL');
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    reporter.stepDone(`${db.embedded ? 'Embedded PostgreSQL' : 'PostgreSQL'} ready at ${db.displayUrl}`);
+    reporter.step(`Applying migrations to schema "${config.schema}"`);
+    const { applied } = await migrate(db.sql, config.schema);
+    reporter.stepDone(
+      applied.length
+        ? `Schema "${config.schema}" migrated to version ${applied.at(-1)}`
+        : `Schema "${config.schema}" is up to date`,
+    );
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const runs = createRunLog(db.sql, config.schema);
+  return {
+    writer: createBatchWriter(db.sql, config.schema),
+    runLog: {
+      start: (run) => runs.start(run),
+      finish: (runId, summary) =>
+        runs.finish(runId, {
+          status: summary.status === 'running' ? 'failed' : summary.status,
+          chats: summary.chats,
+          messagesFetched: summary.messagesFetched,
+          inserted: summary.inserted,
+          updated: summary.updated,
+          unchanged: summary.unchanged,
+          wahaRequests: summary.wahaRequests,
+          retries: summary.retries,
+          dbTransactions: summary.dbTransactions,
+          elapsedMs: summary.elapsedMs,
+          error: summary.error ?? undefined,
+        }),
+    },
+    close: () => db.close(),
+  };
+}
+
+/**
+ * `run --simulate`: the seed's dataset (1,172 chats, 5,683 messages over 30 days) behind a WAHA with a
+ * modest latency, so a first try shows the tool at work without taking long.
+ */
+export async function startDemoSimulator(): Promise<{
+  url: string;
+  description: string;
+  close: () => Promise<void>;
+}> {
+  const dataset = generateDataset();
+  const sim = await startSimulator({
+    latencyMs: 40,
+    jitterMs: 20,
+    capacity: 64,
+    sessions: [{ name: 'default', dataset }],
+  });
+  return {
+    url: sim.url,
+    description: `${formatCount(dataset.chats.length)} chats, ${formatCount(countMessages(dataset).visible)} messages, ~40 ms per request`,
+    close: () => sim.close(),
+  };
+}

@@ -1,0 +1,303 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TimeWindow } from '../domain.js';
+import { UsageError } from '../errors.js';
+import { STRATEGY_NAMES, type StrategyName } from '../strategies/types.js';
+import {
+  boolean,
+  httpUrl,
+  instant,
+  integer,
+  oneOf,
+  postgresUrl,
+  resolveOptions,
+  text,
+  type OptionSpec,
+} from './options.js';
+
+/** Connection settings shared by every command that talks to WAHA or PostgreSQL. */
+export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
+  {
+    key: 'wahaUrl',
+    flag: '--waha-url <url>',
+    env: 'WAHA_URL',
+    description: 'base URL of the WAHA server',
+    defaultValue: 'http://localhost:3000',
+    parse: httpUrl,
+  },
+  {
+    key: 'apiKey',
+    flag: '--api-key <key>',
+    env: 'WAHA_API_KEY',
+    description: 'WAHA API key, sent as X-Api-Key (never printed)',
+    secret: true,
+    parse: text(),
+  },
+  {
+    key: 'session',
+    flag: '--session <name>',
+    env: 'WAHA_SESSION',
+    description: 'WAHA session (WhatsApp number) to import',
+    defaultValue: 'default',
+    parse: text(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a WAHA session name (letters, digits, _ . -)'),
+  },
+  {
+    key: 'databaseUrl',
+    flag: '--database-url <url>',
+    env: 'DATABASE_URL',
+    description: 'PostgreSQL URL; without one an embedded PostgreSQL is started (password never printed)',
+    secret: true,
+    parse: postgresUrl,
+  },
+  {
+    key: 'dataDir',
+    flag: '--data-dir <dir>',
+    env: 'WAHA_IMPORT_DATA_DIR',
+    description: 'data directory of the embedded PostgreSQL (default: ~/.local/share/waha-import/postgres)',
+    parse: text(),
+  },
+  {
+    key: 'schema',
+    flag: '--schema <name>',
+    env: 'WAHA_IMPORT_SCHEMA',
+    description: 'PostgreSQL schema for the tables',
+    defaultValue: 'waha',
+    parse: text(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (a-z, 0-9, _; at most 63)'),
+  },
+];
+
+export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
+  ...CONNECTION_OPTIONS,
+  {
+    key: 'strategy',
+    flag: '--strategy <name>',
+    env: 'WAHA_IMPORT_STRATEGY',
+    description: `how chats are fetched and grouped into transactions: ${STRATEGY_NAMES.join(' | ')}`,
+    defaultValue: 'parallel',
+    parse: oneOf(STRATEGY_NAMES),
+  },
+  {
+    key: 'days',
+    flag: '--days <n>',
+    description: 'import the last N days (ignored when --since is given)',
+    defaultValue: 30,
+    parse: integer(1, 36_500),
+  },
+  {
+    key: 'since',
+    flag: '--since <when>',
+    description: 'start of the window: 2026-10-01, 2026-10-01T12:00:00Z or unix seconds (UTC)',
+    parse: instant,
+  },
+  {
+    key: 'until',
+    flag: '--until <when>',
+    description: 'end of the window, inclusive (default: the moment the run starts)',
+    parse: instant,
+  },
+  {
+    key: 'concurrency',
+    flag: '--concurrency <n>',
+    env: 'WAHA_IMPORT_CONCURRENCY',
+    description: 'chats fetched from WAHA at once',
+    defaultValue: 20,
+    parse: integer(1, 1000),
+  },
+  {
+    key: 'chunk',
+    flag: '--chunk <n>',
+    description: 'chunked: chats per transaction',
+    defaultValue: 50,
+    parse: integer(1, 100_000),
+  },
+  {
+    key: 'batchSize',
+    flag: '--batch-size <n>',
+    description: 'streaming: messages per transaction',
+    defaultValue: 2000,
+    parse: integer(1, 1_000_000),
+  },
+  {
+    key: 'flushMs',
+    flag: '--flush-ms <ms>',
+    description: 'streaming: commit a partial batch after this many ms without reaching --batch-size',
+    defaultValue: 1000,
+    parse: integer(1, 3_600_000),
+  },
+  {
+    key: 'pageSize',
+    flag: '--page-size <n>',
+    description: 'messages per WAHA request (WAHA deployments cap this at 100)',
+    defaultValue: 100,
+    parse: integer(1, 100),
+  },
+  {
+    key: 'chatPageSize',
+    flag: '--chat-page-size <n>',
+    description: 'chats per WAHA request when listing chats',
+    defaultValue: 500,
+    parse: integer(1, 100_000),
+  },
+  {
+    key: 'pageEnd',
+    flag: '--page-end <rule>',
+    description:
+      'when a chat is finished: empty = at the first empty page (safe), short = at the first short page (fewer requests; can miss messages on NOWEB/GOWS), auto = short on WEBJS, empty otherwise',
+    defaultValue: 'auto',
+    parse: oneOf(['auto', 'empty', 'short'] as const),
+  },
+  {
+    key: 'requestTimeout',
+    flag: '--request-timeout <s>',
+    description: 'seconds one WAHA request may take, body included, before it is retried',
+    defaultValue: 60,
+    parse: integer(1, 3600),
+  },
+  {
+    key: 'maxRetries',
+    flag: '--max-retries <n>',
+    description: 'retries of one WAHA request on 408/429/5xx/timeouts/network errors',
+    defaultValue: 6,
+    parse: integer(0, 100),
+  },
+  {
+    key: 'maxResponseMb',
+    flag: '--max-response-mb <n>',
+    description: 'largest WAHA response accepted, in MiB',
+    defaultValue: 64,
+    parse: integer(1, 4096),
+  },
+  {
+    key: 'simulate',
+    flag: '--simulate',
+    description:
+      'start the built-in WAHA simulator with its default dataset and import from it (ignores --waha-url)',
+    parse: boolean,
+  },
+  {
+    key: 'json',
+    flag: '--json',
+    description: 'newline-delimited JSON events and a final summary on stdout',
+    parse: boolean,
+  },
+  {
+    key: 'quiet',
+    flag: '--quiet',
+    description: 'print only errors (for cron)',
+    parse: boolean,
+  },
+];
+
+export interface ConnectionConfig {
+  wahaUrl: string;
+  apiKey: string | undefined;
+  session: string;
+  databaseUrl: string | undefined;
+  dataDir: string | undefined;
+  schema: string;
+}
+
+export interface RunConfig extends ConnectionConfig {
+  strategy: StrategyName;
+  window: TimeWindow;
+  concurrency: number;
+  chunk: number;
+  batchSize: number;
+  flushMs: number;
+  pageSize: number;
+  chatPageSize: number;
+  pageEnd: 'auto' | 'empty' | 'short';
+  requestTimeoutMs: number;
+  maxRetries: number;
+  maxResponseBytes: number;
+  simulate: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+export interface ConfigSources {
+  flags: Record<string, unknown>;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** --config: a file that must exist; otherwise `.importrc` in cwd is read when present. */
+  configPath?: string | undefined;
+  nowMs: number;
+}
+
+export function loadConfigFile(
+  cwd: string,
+  explicitPath: string | undefined,
+): { path: string; values: Record<string, unknown> } | undefined {
+  const file = explicitPath ? path.resolve(cwd, explicitPath) : path.join(cwd, '.importrc');
+  let content: string;
+  try {
+    content = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if (!explicitPath && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(`cannot read config file ${file}: ${(error as Error).message}`, 'Check --config.');
+  }
+  let values: unknown;
+  try {
+    values = JSON.parse(content);
+  } catch (error) {
+    throw new UsageError(
+      `config file ${file} is not valid JSON: ${(error as Error).message}`,
+      'Fix the file; .importrc.example shows every key.',
+    );
+  }
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw new UsageError(`config file ${file} must hold a JSON object`, '.importrc.example shows every key.');
+  }
+  return { path: path.relative(cwd, file) || file, values: values as Record<string, unknown> };
+}
+
+export function resolveRunConfig(sources: ConfigSources): RunConfig {
+  const file = loadConfigFile(sources.cwd, sources.configPath);
+  const { values, problems } = resolveOptions(RUN_OPTIONS, { flags: sources.flags, env: sources.env, file });
+  const get = <T>(key: string): T => values[key]!.value as T;
+
+  const untilS = get<number | undefined>('until') ?? Math.floor(sources.nowMs / 1000);
+  const sinceS = get<number | undefined>('since');
+  if (sinceS !== undefined && values.days!.source !== 'default') {
+    problems.push(
+      `${values.since!.source} and ${values.days!.source} both set the window start; give one of them`,
+    );
+  }
+  const fromS = sinceS ?? untilS - get<number>('days') * 86_400;
+  if (problems.length === 0 && fromS > untilS) {
+    problems.push(
+      `the window starts after it ends (${values.since!.source} is later than ${values.until!.source})`,
+    );
+  }
+  if (get<boolean>('json') && get<boolean>('quiet'))
+    problems.push('--json and --quiet cannot be used together');
+  if (problems.length > 0) {
+    throw new UsageError(
+      problems,
+      'Run `waha-import run --help` for every flag, its default and its environment variable.',
+    );
+  }
+  return {
+    wahaUrl: get('wahaUrl'),
+    apiKey: get('apiKey'),
+    session: get('session'),
+    databaseUrl: get('databaseUrl'),
+    dataDir: get('dataDir'),
+    schema: get('schema'),
+    strategy: get('strategy'),
+    window: { fromS, toS: untilS },
+    concurrency: get('concurrency'),
+    chunk: get('chunk'),
+    batchSize: get('batchSize'),
+    flushMs: get('flushMs'),
+    pageSize: get('pageSize'),
+    chatPageSize: get('chatPageSize'),
+    pageEnd: get('pageEnd'),
+    requestTimeoutMs: get<number>('requestTimeout') * 1000,
+    maxRetries: get('maxRetries'),
+    maxResponseBytes: get<number>('maxResponseMb') * 1024 * 1024,
+    simulate: get<boolean | undefined>('simulate') ?? false,
+    json: get<boolean | undefined>('json') ?? false,
+    quiet: get<boolean | undefined>('quiet') ?? false,
+  };
+}

@@ -1,0 +1,125 @@
+import type { TransactionSql } from 'postgres';
+import { DatabaseError } from '../errors.js';
+import type { Sql } from './connect.js';
+import { validateSchemaName } from './schema.js';
+
+interface Migration {
+  version: number;
+  name: string;
+  up(tx: TransactionSql, schema: string): Promise<void>;
+}
+
+/**
+ * The schema's history, oldest first. A released migration is never edited: a change is a new version.
+ * Every statement names the schema through `tx(schema)`, a validated identifier.
+ */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'chats, messages, import_runs',
+    async up(tx, schema) {
+      await tx`
+        create table ${tx(schema)}.chats (
+          session text not null,
+          id text not null,
+          name text,
+          kind text not null,
+          last_activity_at timestamptz,
+          raw jsonb,
+          first_seen_at timestamptz not null default now(),
+          updated_at timestamptz not null default now(),
+          primary key (session, id)
+        )`;
+      await tx`
+        create table ${tx(schema)}.messages (
+          session text not null,
+          id text not null,
+          chat_id text not null,
+          wa_id text not null,
+          from_me boolean not null,
+          sender text,
+          recipient text,
+          participant text,
+          body text,
+          type text not null,
+          has_media boolean not null,
+          ack smallint,
+          timestamp_s bigint not null,
+          sent_at timestamptz generated always as (to_timestamp(timestamp_s)) stored,
+          reply_to_id text,
+          raw jsonb,
+          text_cleaned boolean not null default false,
+          imported_at timestamptz not null default now(),
+          updated_at timestamptz not null default now(),
+          primary key (session, id)
+        )`;
+      await tx`create index messages_chat_time_idx on ${tx(schema)}.messages (session, chat_id, timestamp_s)`;
+      await tx`create index messages_wa_id_idx on ${tx(schema)}.messages (session, wa_id)`;
+      await tx`
+        create table ${tx(schema)}.import_runs (
+          id bigserial primary key,
+          session text not null,
+          strategy text not null,
+          window_from timestamptz,
+          window_to timestamptz,
+          started_at timestamptz not null default now(),
+          finished_at timestamptz,
+          status text not null default 'running'
+            check (status in ('running', 'succeeded', 'failed', 'interrupted')),
+          chats int,
+          messages_fetched int,
+          inserted int,
+          updated int,
+          unchanged int,
+          waha_requests int,
+          retries int,
+          db_transactions int,
+          elapsed_ms int,
+          options jsonb,
+          error text
+        )`;
+    },
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * Brings `schema` (created when missing) up to the latest version, all in one transaction: either every
+ * pending migration is applied or none is. A transaction-scoped advisory lock per schema makes a second
+ * process wait and then find nothing left to do. Returns the versions applied now (empty when up to date).
+ */
+export async function migrate(sql: Sql, schema: string): Promise<{ applied: number[] }> {
+  validateSchemaName(schema);
+  return sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext(${`waha-import:migrate:${schema}`}))`;
+    // Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists.
+    const [existing] = await tx`select 1 from pg_namespace where nspname = ${schema}`;
+    if (!existing) await tx`create schema ${tx(schema)}`;
+    await tx`
+      create table if not exists ${tx(schema)}.schema_migrations (
+        version int primary key,
+        name text not null,
+        applied_at timestamptz not null default now()
+      )`;
+    const rows = await tx<{ version: number }[]>`select version from ${tx(schema)}.schema_migrations`;
+    const done = new Set(rows.map((row) => row.version));
+    const newest = Math.max(0, ...done);
+    if (newest > LATEST_SCHEMA_VERSION) {
+      throw new DatabaseError(
+        `Schema "${schema}" is at version ${newest}, newer than this waha-import knows (${LATEST_SCHEMA_VERSION}).`,
+        'Upgrade waha-import, or use another --schema.',
+      );
+    }
+    const applied: number[] = [];
+    for (const migration of MIGRATIONS) {
+      if (done.has(migration.version)) continue;
+      await migration.up(tx, schema);
+      await tx`
+        insert into ${tx(schema)}.schema_migrations (version, name)
+        values (${migration.version}, ${migration.name})`;
+      applied.push(migration.version);
+    }
+    return { applied };
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * The importer's own vocabulary. `waha/` turns WAHA JSON into these records, `db/` writes them,
+ * strategies move them around; none of those layers needs to know the others' formats.
+ */
+
+export type ChatKind = 'person' | 'group' | 'lid' | 'newsletter' | 'broadcast' | 'other';
+
+export interface ChatRecord {
+  session: string;
+  /** WAHA's serialized chat id, e.g. `5511999990000@c.us`. */
+  id: string;
+  name: string | null;
+  kind: ChatKind;
+  /** Last activity WAHA reported for the chat; null when it reported none. */
+  lastActivityAt: Date | null;
+  /** The chat object as WAHA sent it. */
+  raw: unknown;
+}
+
+export interface MessageRecord {
+  session: string;
+  /** WAHA's serialized id `{fromMe}_{chatId}_{waId}[_{participant}]`, the primary key with `session`. */
+  id: string;
+  chatId: string;
+  /** The only stable part of the id: the same message can appear under `@lid` and `@c.us` chat ids. */
+  waId: string;
+  fromMe: boolean;
+  /** WAHA's `from`. */
+  sender: string | null;
+  /** WAHA's `to`. */
+  recipient: string | null;
+  /** Sender inside a group chat. */
+  participant: string | null;
+  body: string | null;
+  /** text, image, video, audio, ptt, document, sticker, location, vcard, media, ... */
+  type: string;
+  hasMedia: boolean;
+  ack: number | null;
+  /** WAHA's `timestamp` (unix seconds), kept exact. */
+  timestampS: number;
+  replyToId: string | null;
+  /** The message object as WAHA sent it. */
+  raw: unknown;
+}
+
+/** One unit of writing: everything in it is committed in a single transaction, or nothing is. */
+export interface Batch {
+  chats: ChatRecord[];
+  messages: MessageRecord[];
+}
+
+export interface WriteResult {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  /** Messages whose text had to be cleaned before PostgreSQL would take it (NUL, lone surrogates). */
+  cleaned: number;
+}
+
+export interface BatchWriter {
+  /** Writes the whole batch in exactly one transaction; idempotent. */
+  writeBatch(batch: Batch): Promise<WriteResult>;
+  /** Transactions committed so far by this writer. */
+  readonly transactions: number;
+}
+
+/** The time window of a run, fixed at its start, inclusive at both ends, in unix seconds. */
+export interface TimeWindow {
+  fromS: number;
+  toS: number;
+}

@@ -1,0 +1,177 @@
+import type { BatchWriter, ChatRecord, TimeWindow } from '../domain.js';
+import { InterruptedError, KnownError } from '../errors.js';
+import type { Strategy, StrategyOptions, CommitSink, MessageSource } from '../strategies/types.js';
+import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
+import type { Reporter } from '../report/reporter.js';
+import type { RunLog } from './run-log.js';
+import type { ImportSummary } from './summary.js';
+
+export interface ImportPlan {
+  session: string;
+  window: TimeWindow;
+  strategy: Strategy;
+  strategyOptions: StrategyOptions;
+  pageSize: number;
+  pageEnd: PageEndRule;
+  chatPageSize: number;
+  /** Recorded in the runs table; must hold no secrets. */
+  recordedOptions: Record<string, unknown>;
+}
+
+export interface ImportDeps {
+  waha: WahaClient;
+  writer: BatchWriter;
+  runLog: RunLog;
+  reporter: Reporter;
+  signal: AbortSignal;
+  now?: () => number;
+}
+
+export interface ImportOutcome {
+  /** Status `running` means the import never started (the session check or the chat listing failed). */
+  summary: ImportSummary;
+  /** Why the run failed or stopped; InterruptedError after a Ctrl-C. */
+  error?: unknown;
+}
+
+/**
+ * One import of one session: check the session, list its chats, hand them to the strategy, and keep
+ * the books. Never throws: the outcome carries the summary and, when it failed, the error, both
+ * already recorded in the runs table.
+ */
+export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<ImportOutcome> {
+  const now = deps.now ?? Date.now;
+  const startedMs = now();
+  const { waha, reporter, signal } = deps;
+  const summary: ImportSummary = {
+    session: plan.session,
+    strategy: plan.strategy.name,
+    window: plan.window,
+    status: 'running',
+    engine: null,
+    pageEnd: null,
+    chats: 0,
+    chatsImported: 0,
+    messagesFetched: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    cleaned: 0,
+    wahaRequests: 0,
+    retries: 0,
+    dbTransactions: 0,
+    elapsedMs: 0,
+    messagesPerSecond: 0,
+    error: null,
+  };
+  const requestsAtStart = waha.stats.requests;
+  const retriesAtStart = waha.stats.retries;
+  const transactionsAtStart = deps.writer.transactions;
+  let runId: number | null = null;
+
+  const settle = (): void => {
+    summary.wahaRequests = waha.stats.requests - requestsAtStart;
+    summary.retries = waha.stats.retries - retriesAtStart;
+    summary.dbTransactions = deps.writer.transactions - transactionsAtStart;
+    summary.elapsedMs = now() - startedMs;
+    summary.messagesPerSecond =
+      summary.elapsedMs > 0 ? (summary.messagesFetched * 1000) / summary.elapsedMs : 0;
+  };
+
+  try {
+    reporter.step(`Checking WAHA session "${plan.session}" at ${waha.displayUrl}`);
+    const version = await waha.version(signal);
+    const session = await waha.requireWorkingSession(plan.session, signal);
+    summary.engine = version?.engine ?? null;
+    const pageEnd = resolvePageEnd(plan.pageEnd, version?.engine);
+    summary.pageEnd = pageEnd;
+    reporter.stepDone(
+      `Session "${session.name}" is WORKING` +
+        (session.me ? ` as ${session.me.pushName ?? session.me.id}` : '') +
+        (version ? ` (WAHA ${version.version}, ${version.engine})` : ''),
+    );
+
+    reporter.step('Listing chats');
+    const chats = await waha.listChats(plan.session, plan.chatPageSize, signal);
+    summary.chats = chats.length;
+    reporter.stepDone(`${chats.length} chats listed`);
+
+    runId = await deps.runLog.start({
+      session: plan.session,
+      strategy: plan.strategy.name,
+      window: plan.window,
+      options: { ...plan.recordedOptions, pageEnd },
+    });
+
+    const source: MessageSource = {
+      async *pages(chat: ChatRecord, pageSignal: AbortSignal, startOffset = 0) {
+        for await (const page of waha.chatMessages(plan.session, chat, {
+          window: plan.window,
+          pageSize: plan.pageSize,
+          pageEnd,
+          startOffset,
+          signal: pageSignal,
+        })) {
+          summary.messagesFetched += page.messages.length;
+          yield { ...page, nextOffset: page.offset + plan.pageSize };
+        }
+      },
+    };
+    const sink: CommitSink = {
+      async commit(unit) {
+        const result = await deps.writer.writeBatch(unit.batch);
+        summary.inserted += result.inserted;
+        summary.updated += result.updated;
+        summary.unchanged += result.unchanged;
+        summary.cleaned += result.cleaned;
+        summary.chatsImported += unit.chatsCompleted.length;
+        reporter.progress({
+          chatsDone: summary.chatsImported,
+          chatsTotal: summary.chats,
+          messagesFetched: summary.messagesFetched,
+          messagesWritten: summary.inserted + summary.updated + summary.unchanged,
+        });
+        return result;
+      },
+    };
+
+    reporter.importStarted({ chats: chats.length, strategy: plan.strategy.name, window: plan.window });
+    await plan.strategy.run({
+      chats: chats.map((chat) => ({ chat, startOffset: 0 })),
+      source,
+      sink,
+      options: plan.strategyOptions,
+      signal,
+    });
+    reporter.importFinished();
+    summary.status = 'succeeded';
+  } catch (caught) {
+    reporter.importFinished();
+    // An abort surfaces as whatever the interrupted operation threw; a real failure keeps its own error.
+    const interrupted =
+      signal.aborted && !(caught instanceof KnownError && !(caught instanceof InterruptedError));
+    const error = interrupted ? new InterruptedError() : caught;
+    settle();
+    if (runId === null) return { summary, error };
+    summary.status = interrupted ? 'interrupted' : 'failed';
+    summary.error = describeError(error);
+    try {
+      await deps.runLog.finish(runId, summary);
+    } catch (logError) {
+      reporter.warn(`could not record the run's failure in the runs table: ${describeError(logError)}`);
+    }
+    return { summary, error };
+  }
+  settle();
+  try {
+    await deps.runLog.finish(runId, summary);
+  } catch (logError) {
+    return { summary, error: logError };
+  }
+  return { summary };
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

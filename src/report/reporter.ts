@@ -1,0 +1,250 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import cliProgress from 'cli-progress';
+import ora, { type Ora } from 'ora';
+import type { TimeWindow } from '../domain.js';
+import { KnownError } from '../errors.js';
+import { formatCount, formatWindow, summaryRows, type ImportSummary } from '../import/summary.js';
+
+export interface Progress {
+  chatsDone: number;
+  chatsTotal: number;
+  messagesFetched: number;
+  messagesWritten: number;
+}
+
+/** Everything the tool tells a person or a program while it works. Progress goes to stderr, results to stdout. */
+export interface Reporter {
+  step(text: string): void;
+  stepDone(text: string): void;
+  info(text: string): void;
+  warn(text: string): void;
+  importStarted(info: { chats: number; strategy: string; window: TimeWindow }): void;
+  progress(progress: Progress): void;
+  importFinished(): void;
+  summary(summary: ImportSummary): void;
+  error(error: unknown): void;
+}
+
+export type OutputMode = 'tty' | 'plain' | 'json' | 'quiet';
+
+export interface ReporterOptions {
+  mode: OutputMode;
+  /** Masks secrets in every line written. */
+  mask: (text: string) => string;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  env?: NodeJS.ProcessEnv;
+  now?: () => Date;
+}
+
+/** Chosen once: --json and --quiet win, otherwise a TTY on stderr gets the live display. */
+export function chooseOutputMode(
+  flags: { json?: boolean; quiet?: boolean },
+  stderrIsTty: boolean,
+): OutputMode {
+  if (flags.json) return 'json';
+  if (flags.quiet) return 'quiet';
+  return stderrIsTty ? 'tty' : 'plain';
+}
+
+/** NO_COLOR wins over everything; FORCE_COLOR turns colour on off a TTY; otherwise colour follows the TTY. */
+export function colourLevel(env: NodeJS.ProcessEnv, isTty: boolean): 0 | 1 | 2 | 3 {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return 0;
+  const forced = env.FORCE_COLOR;
+  if (forced !== undefined) {
+    if (forced === '0' || forced === 'false') return 0;
+    return forced === '2' ? 2 : forced === '3' ? 3 : 1;
+  }
+  return isTty ? 1 : 0;
+}
+
+export function createReporter(options: ReporterOptions): Reporter {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const env = options.env ?? process.env;
+  const now = options.now ?? (() => new Date());
+  const mask = options.mask;
+  const isTty = options.mode === 'tty';
+  const colour = new Chalk({ level: colourLevel(env, isTty) });
+  const write = (stream: NodeJS.WritableStream, text: string): void => {
+    stream.write(mask(text) + '\n');
+  };
+
+  switch (options.mode) {
+    case 'json':
+      return jsonReporter((event) => write(stdout, JSON.stringify(event)), now);
+    case 'quiet':
+      return {
+        ...silentReporter(),
+        error: (error) => write(stderr, formatError(error, colour)),
+      };
+    case 'plain':
+      return plainReporter(
+        (text) => write(stderr, `${now().toISOString()} ${text}`),
+        (text) => write(stdout, text),
+        colour,
+      );
+    case 'tty':
+      return ttyReporter(stderr, stdout, mask, colour);
+  }
+}
+
+function silentReporter(): Reporter {
+  const nothing = (): void => undefined;
+  return {
+    step: nothing,
+    stepDone: nothing,
+    info: nothing,
+    warn: nothing,
+    importStarted: nothing,
+    progress: nothing,
+    importFinished: nothing,
+    summary: nothing,
+    error: nothing,
+  };
+}
+
+export function formatError(error: unknown, colour: ChalkInstance): string {
+  if (error instanceof KnownError) {
+    return (
+      `${colour.red('error:')} ${error.message}` +
+      (error.hint ? `\n${colour.dim('hint:')} ${error.hint}` : '')
+    );
+  }
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  return `${colour.red('unexpected error:')} ${detail}\n${colour.dim('hint:')} this is a bug in waha-import; please report it with this output.`;
+}
+
+function summaryText(summary: ImportSummary, colour: ChalkInstance): string {
+  const rows = summaryRows(summary);
+  const width = Math.max(...rows.map(([label]) => label.length));
+  const title =
+    summary.status === 'succeeded'
+      ? colour.green('Import finished')
+      : summary.status === 'interrupted'
+        ? colour.yellow('Import interrupted')
+        : colour.red('Import failed');
+  return [title, ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`)].join('\n');
+}
+
+/** Off a TTY (cron, CI, a pipe): timestamped lines, progress at most every few seconds, no escapes. */
+function plainReporter(
+  log: (text: string) => void,
+  result: (text: string) => void,
+  colour: ChalkInstance,
+): Reporter {
+  const intervalMs = 5000;
+  let lastProgressMs = 0;
+  return {
+    step: (text) => log(`${text}...`),
+    stepDone: (text) => log(text),
+    info: (text) => log(text),
+    warn: (text) => log(`warning: ${text}`),
+    importStarted: ({ chats, strategy, window }) =>
+      log(`Importing ${formatCount(chats)} chats with strategy ${strategy}, window ${formatWindow(window)}`),
+    progress: (p) => {
+      const nowMs = Date.now();
+      if (nowMs - lastProgressMs < intervalMs && p.chatsDone < p.chatsTotal) return;
+      lastProgressMs = nowMs;
+      log(
+        `progress: ${formatCount(p.chatsDone)}/${formatCount(p.chatsTotal)} chats, ${formatCount(p.messagesFetched)} messages fetched`,
+      );
+    },
+    importFinished: () => undefined,
+    summary: (summary) => result(summaryText(summary, colour)),
+    error: (error) => log(formatError(error, colour)),
+  };
+}
+
+/** Newline-delimited JSON events on stdout; the last line is the summary object. */
+function jsonReporter(emit: (event: Record<string, unknown>) => void, now: () => Date): Reporter {
+  const event = (type: string, fields: Record<string, unknown> = {}): void =>
+    emit({ type, time: now().toISOString(), ...fields });
+  let lastProgressMs = 0;
+  return {
+    step: (text) => event('step', { text }),
+    stepDone: (text) => event('step-done', { text }),
+    info: (text) => event('info', { text }),
+    warn: (text) => event('warning', { text }),
+    importStarted: (info) => event('import-started', info),
+    progress: (p) => {
+      const nowMs = Date.now();
+      if (nowMs - lastProgressMs < 1000 && p.chatsDone < p.chatsTotal) return;
+      lastProgressMs = nowMs;
+      event('progress', { ...p });
+    },
+    importFinished: () => undefined,
+    summary: (summary) => event('summary', { summary }),
+    error: (error) =>
+      event('error', {
+        error: {
+          name: error instanceof Error ? error.name : 'Error',
+          message: error instanceof Error ? error.message : String(error),
+          hint: error instanceof KnownError ? (error.hint ?? null) : null,
+        },
+      }),
+  };
+}
+
+/** A person at a terminal: a spinner for setup steps, a bar over chats, colour. */
+function ttyReporter(
+  stderr: NodeJS.WritableStream,
+  stdout: NodeJS.WritableStream,
+  mask: (text: string) => string,
+  colour: ChalkInstance,
+): Reporter {
+  let spinner: Ora | undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  let startedMs = 0;
+  const line = (text: string): void => {
+    if (bar) bar.stop();
+    stderr.write(mask(text) + '\n');
+    bar = undefined;
+  };
+  return {
+    step: (text) => {
+      spinner?.stop();
+      spinner = ora({ text: mask(text), stream: stderr as NodeJS.WriteStream }).start();
+    },
+    stepDone: (text) => {
+      if (spinner) spinner.succeed(mask(text));
+      else line(`${colour.green('✔')} ${text}`);
+      spinner = undefined;
+    },
+    info: (text) => line(text),
+    warn: (text) => line(`${colour.yellow('warning:')} ${text}`),
+    importStarted: ({ chats, strategy }) => {
+      spinner?.stop();
+      spinner = undefined;
+      startedMs = Date.now();
+      bar = new cliProgress.SingleBar(
+        {
+          stream: stderr as NodeJS.WriteStream,
+          format: `${strategy} ${colour.cyan('{bar}')} {value}/{total} chats | {messages} msgs | {rate} msgs/s | ETA {eta_formatted}`,
+          hideCursor: true,
+          clearOnComplete: false,
+          etaBuffer: 50,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(chats, 0, { messages: '0', rate: '0' });
+    },
+    progress: (p) => {
+      const elapsedS = Math.max(0.001, (Date.now() - startedMs) / 1000);
+      bar?.update(p.chatsDone, {
+        messages: formatCount(p.messagesFetched),
+        rate: formatCount(Math.round(p.messagesFetched / elapsedS)),
+      });
+    },
+    importFinished: () => {
+      bar?.stop();
+      bar = undefined;
+    },
+    summary: (summary) => stdout.write(mask(summaryText(summary, colour)) + '\n'),
+    error: (error) => {
+      spinner?.fail();
+      spinner = undefined;
+      line(formatError(error, colour));
+    },
+  };
+}

@@ -1,0 +1,451 @@
+/**
+ * A WAHA simulator: a real `node:http` server with a seeded history, latency, limited capacity and faults.
+ * Tests and the benchmark talk to it over real sockets, exactly as the importer talks to WAHA.
+ */
+
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import {
+  appendMessages,
+  deleteMessage,
+  DEFAULT_DATASET_OPTIONS,
+  generateDataset,
+  type Dataset,
+  type DatasetOptions,
+  type WaMessage,
+} from './dataset.js';
+import { FaultPlan, type FaultRoute, type ScriptedFailure } from './faults.js';
+import { Gate } from './gate.js';
+import { substream } from './random.js';
+import {
+  allChatsJson,
+  ENGINES,
+  listChats,
+  listMessages,
+  messagesQueryFacts,
+  notWorking,
+  servedMessage,
+  SESSION_STATUSES,
+  sessionJson,
+  sessionNotFound,
+  type Engine,
+  type MeInfo,
+  type Reply,
+  type SessionStatus,
+  type SimSession,
+} from './routes.js';
+
+export type { Engine, MeInfo, SessionStatus } from './routes.js';
+export type { FaultRoute, ScriptedFailure } from './faults.js';
+
+export interface SimSessionOptions {
+  name: string;
+  /** Default 'WORKING'. */
+  status?: SessionStatus;
+  /** The history to serve; copied, so the caller's object never changes. */
+  dataset?: Dataset;
+  /** Used to generate the history when `dataset` is absent. Default: DEFAULT_DATASET_OPTIONS. */
+  datasetOptions?: Partial<DatasetOptions>;
+  /** Who the session is logged in as. Default: the dataset's `me`. */
+  me?: MeInfo | null;
+}
+
+export interface SimulatorOptions {
+  /** Default '127.0.0.1'. */
+  host: string;
+  /** Default 0 (any free port; read it back from `Simulator.port`). */
+  port: number;
+  /** Default 'NOWEB'. WEBJS returns full pages, newest first only, and object chat ids. */
+  engine: Engine;
+  /** Default: one WORKING session named 'default' with the default dataset. */
+  sessions: SimSessionOptions[];
+  /** When set, requests without this exact `X-Api-Key` get 401. Default: unset (anything accepted). */
+  apiKey?: string;
+  /** Median delay before each API request is answered. Default 0. */
+  latencyMs: number;
+  /** Delays spread uniformly over latencyMs ± jitterMs (never below 0). Default 0. */
+  jitterMs: number;
+  /** Requests served at once; the rest wait in a FIFO queue. Default Infinity. */
+  capacity: number;
+  /** Requests allowed to wait; past it, an immediate 503. Default Infinity. */
+  queueLimit: number;
+  /** Seeds jitter and random faults, so a run can be replayed. Default 1. */
+  faultSeed: number;
+  /** Share of chat-list/message requests answered with WAHA's 500. Default 0. */
+  errorRate: number;
+  /** Share of chat-list/message requests answered with a proxy's 429. Default 0. */
+  rateLimitRate: number;
+  /** `Retry-After` seconds sent with random 429s. Default 1. */
+  retryAfterS: number;
+  /** Share of chat-list/message requests accepted and never answered. Default 0. */
+  timeoutRate: number;
+  /** How long a never-answered request is held before its socket is destroyed. Default 60000. */
+  hangMs: number;
+  /** Largest accepted messages `limit`; above it, 400 (the target deployment enforces 100). Default 100. */
+  maxPageSize: number;
+  /** How long chat routes on a non-WORKING session hang before their 422 (real WAHA: ~15 s). Default 0. */
+  notWorkingDelayMs: number;
+}
+
+export const DEFAULT_SIMULATOR_OPTIONS: Readonly<SimulatorOptions> = Object.freeze<SimulatorOptions>({
+  host: '127.0.0.1',
+  port: 0,
+  engine: 'NOWEB',
+  sessions: [{ name: 'default', status: 'WORKING' }],
+  apiKey: undefined,
+  latencyMs: 0,
+  jitterMs: 0,
+  capacity: Infinity,
+  queueLimit: Infinity,
+  faultSeed: 1,
+  errorRate: 0,
+  rateLimitRate: 0,
+  retryAfterS: 1,
+  timeoutRate: 0,
+  hangMs: 60_000,
+  maxPageSize: 100,
+  notWorkingDelayMs: 0,
+});
+
+export type StatsRoute = 'version' | 'sessions' | 'chats' | 'messages' | 'other';
+
+export interface SimStats {
+  /** API requests received (the `/__sim/*` routes are not counted). */
+  requests: number;
+  byRoute: Record<StatsRoute, number>;
+  /** Requests holding a capacity slot right now (being delayed, served or hung). */
+  inFlight: number;
+  peakInFlight: number;
+  queued: number;
+  peakQueued: number;
+  /** Requests turned away because the queue was full. */
+  rejected503: number;
+  faults: { error: number; rateLimit: number; timeout: number };
+  /** Message requests that would make WAHA download media (downloadMedia absent or not false). */
+  downloadMediaNotFalse: number;
+  /** Largest `limit` any message request asked for (absent counts as WAHA's default 10); 0 before any. */
+  maxLimitSeen: number;
+  /** Responses sent, by HTTP status. */
+  byStatus: Record<string, number>;
+}
+
+export interface GroundTruth {
+  /** Every chat as the chat list serves it (no paging, dataset order). */
+  chats: unknown[];
+  /** Visible messages in the window, as served with downloadMedia=false: by chat, oldest first. */
+  messages: WaMessage[];
+}
+
+export interface Simulator {
+  /** e.g. `http://127.0.0.1:41234` */
+  readonly url: string;
+  readonly port: number;
+  stats(): SimStats;
+  resetStats(): void;
+  /** What a perfect import of `session` would hold; the window is inclusive, in unix seconds. */
+  groundTruth(session: string, window?: { fromS: number; toS: number }): GroundTruth;
+  /** Appends new visible messages to an existing chat at `atS`; returns them as they will be served. */
+  addMessages(session: string, chatId: string, count: number, atS: number): WaMessage[];
+  /** Deletes a message for everyone (shifts later offset pages); true when it existed. */
+  deleteMessage(session: string, messageId: string): boolean;
+  setSessionStatus(name: string, status: SessionStatus): void;
+  /** The next `count` chat-list/message requests (or only `route`'s) fail as described. */
+  failNext(count: number, failure: ScriptedFailure): void;
+  /** Stops listening and destroys open sockets, so nothing keeps the process alive. */
+  close(): Promise<void>;
+}
+
+export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {}): SimulatorOptions {
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const o: SimulatorOptions = { ...DEFAULT_SIMULATOR_OPTIONS, ...defined };
+  const problems: string[] = [];
+  if (!ENGINES.includes(o.engine)) problems.push(`engine must be one of ${ENGINES.join(', ')}`);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) problems.push('port must be 0..65535');
+  for (const key of ['latencyMs', 'jitterMs', 'hangMs', 'notWorkingDelayMs', 'retryAfterS'] as const) {
+    if (!(o[key] >= 0) || !Number.isFinite(o[key])) problems.push(`${key} must be a finite number >= 0`);
+  }
+  if (!(o.capacity >= 1)) problems.push('capacity must be >= 1');
+  if (!(o.queueLimit >= 0)) problems.push('queueLimit must be >= 0');
+  if (!(o.maxPageSize >= 1)) problems.push('maxPageSize must be >= 1');
+  if (!Number.isInteger(o.faultSeed)) problems.push('faultSeed must be an integer');
+  for (const key of ['errorRate', 'rateLimitRate', 'timeoutRate'] as const) {
+    if (!(o[key] >= 0 && o[key] <= 1)) problems.push(`${key} must be between 0 and 1`);
+  }
+  if (o.errorRate + o.rateLimitRate + o.timeoutRate > 1) {
+    problems.push('errorRate + rateLimitRate + timeoutRate must not exceed 1');
+  }
+  if (o.sessions.length === 0) problems.push('sessions must not be empty');
+  const names = new Set<string>();
+  for (const s of o.sessions) {
+    if (!s.name) problems.push('every session needs a name');
+    if (names.has(s.name)) problems.push(`session "${s.name}" is listed twice`);
+    names.add(s.name);
+    if (s.status !== undefined && !SESSION_STATUSES.includes(s.status)) {
+      problems.push(`session "${s.name}": status must be one of ${SESSION_STATUSES.join(', ')}`);
+    }
+  }
+  if (problems.length > 0) throw new RangeError(`invalid simulator options: ${problems.join('; ')}`);
+  return o;
+}
+
+interface RouteMatch {
+  stat: StatsRoute;
+  name: 'version' | 'sessions' | 'session' | FaultRoute | 'other';
+  session?: string;
+  chatId?: string;
+}
+
+function matchRoute(method: string, pathname: string): RouteMatch {
+  let parts: string[];
+  try {
+    parts = pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
+  } catch {
+    return { stat: 'other', name: 'other' };
+  }
+  if (method !== 'GET' || parts[0] !== 'api') return { stat: 'other', name: 'other' };
+  const [, first, second, third, fourth] = parts;
+  if (parts.length === 2 && first === 'version') return { stat: 'version', name: 'version' };
+  if (parts.length === 2 && first === 'sessions') return { stat: 'sessions', name: 'sessions' };
+  if (parts.length === 3 && first === 'sessions')
+    return { stat: 'sessions', name: 'session', session: second };
+  if (parts.length === 3 && second === 'chats') return { stat: 'chats', name: 'chats', session: first };
+  if (parts.length === 5 && second === 'chats' && fourth === 'messages') {
+    return { stat: 'messages', name: 'messages', session: first, chatId: third };
+  }
+  return { stat: 'other', name: 'other' };
+}
+
+function emptyStats(): Omit<SimStats, 'inFlight' | 'peakInFlight' | 'queued' | 'peakQueued'> {
+  return {
+    requests: 0,
+    byRoute: { version: 0, sessions: 0, chats: 0, messages: 0, other: 0 },
+    rejected503: 0,
+    faults: { error: 0, rateLimit: 0, timeout: 0 },
+    downloadMediaNotFalse: 0,
+    maxLimitSeen: 0,
+    byStatus: {},
+  };
+}
+
+export async function startSimulator(options: Partial<SimulatorOptions> = {}): Promise<Simulator> {
+  const o = resolveSimulatorOptions(options);
+  const sessions = new Map<string, SimSession>();
+  for (const s of o.sessions) {
+    const dataset = s.dataset
+      ? structuredClone(s.dataset)
+      : generateDataset(s.datasetOptions ?? DEFAULT_DATASET_OPTIONS);
+    sessions.set(s.name, {
+      name: s.name,
+      status: s.status ?? 'WORKING',
+      dataset,
+      me: s.me === undefined ? dataset.me : s.me,
+    });
+  }
+
+  const gate = new Gate(o.capacity, o.queueLimit);
+  const faults = new FaultPlan(o, o.faultSeed, o.engine);
+  const jitter = substream(o.faultSeed, 1);
+  let counters = emptyStats();
+  let baseUrl = '';
+
+  const stats = (): SimStats => ({
+    ...structuredClone(counters),
+    inFlight: gate.inFlight,
+    peakInFlight: gate.peakInFlight,
+    queued: gate.queued,
+    peakQueued: gate.peakQueued,
+  });
+
+  const send = (res: ServerResponse, reply: Reply, counted = true): void => {
+    if (res.headersSent || res.destroyed) return;
+    const isText = typeof reply.body === 'string';
+    const payload = Buffer.from(isText ? (reply.body as string) : JSON.stringify(reply.body), 'utf8');
+    if (counted) counters.byStatus[reply.status] = (counters.byStatus[reply.status] ?? 0) + 1;
+    res.writeHead(reply.status, {
+      'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
+      'content-length': payload.length,
+      ...reply.headers,
+    });
+    res.end(payload);
+  };
+
+  const delayMs = (): number => {
+    if (o.jitterMs === 0) return o.latencyMs;
+    return Math.max(0, Math.round(o.latencyMs + (jitter() * 2 - 1) * o.jitterMs));
+  };
+
+  const lookup = (name: string): SimSession => {
+    const session = sessions.get(name);
+    if (!session) throw new RangeError(`no session named "${name}"`);
+    return session;
+  };
+
+  async function serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: RouteMatch,
+    signal: AbortSignal,
+  ) {
+    if (o.apiKey !== undefined && req.headers['x-api-key'] !== o.apiKey) {
+      return send(res, { status: 401, body: { message: 'Unauthorized', statusCode: 401 } });
+    }
+    switch (route.name) {
+      case 'version':
+        return send(res, { status: 200, body: { version: '2026.2.1-sim', engine: o.engine, tier: 'CORE' } });
+      case 'sessions':
+        return send(res, { status: 200, body: [...sessions.values()].map((s) => sessionJson(s, o.engine)) });
+      case 'session': {
+        const session = sessions.get(route.session ?? '');
+        return send(
+          res,
+          session
+            ? { status: 200, body: sessionJson(session, o.engine) }
+            : sessionNotFound(route.session ?? ''),
+        );
+      }
+      case 'other':
+        return send(res, {
+          status: 404,
+          body: { message: `Cannot ${req.method} ${url.pathname}`, error: 'Not Found', statusCode: 404 },
+        });
+    }
+
+    if (route.name === 'messages') {
+      const facts = messagesQueryFacts(url.searchParams);
+      counters.maxLimitSeen = Math.max(counters.maxLimitSeen, facts.limit);
+      if (facts.downloadMedia) counters.downloadMediaNotFalse++;
+    }
+    const fault = faults.next({
+      route: route.name,
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+    });
+    if (fault?.kind === 'timeout') {
+      counters.faults.timeout++;
+      await sleep(o.hangMs, undefined, { signal });
+      res.socket?.destroy();
+      return;
+    }
+    if (fault) {
+      counters.faults[fault.counter]++;
+      return send(res, fault.reply);
+    }
+
+    const session = sessions.get(route.session ?? '');
+    if (!session) return send(res, sessionNotFound(route.session ?? ''));
+    if (session.status !== 'WORKING') {
+      if (o.notWorkingDelayMs > 0) await sleep(o.notWorkingDelayMs, undefined, { signal });
+      return send(res, notWorking(session));
+    }
+    if (route.name === 'chats') return send(res, listChats(session, url.searchParams, o.engine));
+    return send(
+      res,
+      listMessages(session, route.chatId ?? '', url.searchParams, {
+        engine: o.engine,
+        maxPageSize: o.maxPageSize,
+        baseUrl,
+      }),
+    );
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    if (url.pathname === '/__sim/stats') return send(res, { status: 200, body: stats() }, false);
+
+    const route = matchRoute(req.method ?? 'GET', url.pathname);
+    counters.requests++;
+    counters.byRoute[route.stat]++;
+
+    const aborter = new AbortController();
+    // 'close' fires when the response is done or the client went away; either way, stop waiting.
+    res.on('close', () => {
+      if (!res.writableFinished) aborter.abort();
+    });
+    const admitted = gate.enter(aborter.signal);
+    if (admitted === null) {
+      counters.rejected503++;
+      return send(res, {
+        status: 503,
+        body: { statusCode: 503, message: 'Simulator queue is full', error: 'Service Unavailable' },
+      });
+    }
+    try {
+      await admitted;
+    } catch {
+      return; // the client left while queued; it never held a slot
+    }
+    try {
+      const waitMs = delayMs();
+      if (waitMs > 0) await sleep(waitMs, undefined, { signal: aborter.signal });
+      await serve(req, res, url, route, aborter.signal);
+    } catch (error) {
+      if (!aborter.signal.aborted) {
+        send(res, { status: 500, body: { statusCode: 500, message: String(error), error: 'Simulator bug' } });
+      }
+    } finally {
+      gate.leave();
+    }
+  }
+
+  const server = createServer((req, res) => void handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+
+  return {
+    url: baseUrl,
+    port,
+    stats,
+    resetStats() {
+      counters = emptyStats();
+      gate.resetPeaks();
+    },
+    groundTruth(name, window) {
+      const session = lookup(name);
+      const fromS = window?.fromS ?? -Infinity;
+      const toS = window?.toS ?? Infinity;
+      const messages: WaMessage[] = [];
+      for (const chat of session.dataset.chats) {
+        for (const m of chat.messages) {
+          if (!m.hidden && m.timestampS >= fromS && m.timestampS <= toS) messages.push(servedMessage(m));
+        }
+      }
+      return structuredClone({ chats: allChatsJson(session, o.engine), messages });
+    },
+    addMessages(name, chatId, count, atS) {
+      return structuredClone(
+        appendMessages(lookup(name).dataset, chatId, count, atS).map((m) => servedMessage(m)),
+      );
+    },
+    deleteMessage(name, messageId) {
+      return deleteMessage(lookup(name).dataset, messageId);
+    },
+    setSessionStatus(name, status) {
+      if (!SESSION_STATUSES.includes(status)) throw new RangeError(`unknown session status ${status}`);
+      lookup(name).status = status;
+    },
+    failNext(count, failure) {
+      faults.script(count, failure);
+    },
+    close() {
+      return new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        // Keep-alive and hung connections would otherwise hold close() open until they time out.
+        server.closeAllConnections();
+      });
+    },
+  };
+}

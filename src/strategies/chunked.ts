@@ -1,0 +1,39 @@
+import type { MessageRecord } from '../domain.js';
+import { collectChat, forEachConcurrently } from './concurrency.js';
+import type { Strategy } from './types.js';
+
+/**
+ * The seed's options B and D: chats in chunks of --chunk; a chunk's chats are fetched in parallel and the
+ * whole chunk is written in one transaction. Fetching stops while a chunk is written, which is what the
+ * streaming strategy avoids.
+ */
+export const chunked: Strategy = {
+  name: 'chunked',
+  fits: '--chunk chats fetched in parallel, then written in one transaction (seed options B and D)',
+  async run(context) {
+    const { chats, options, signal } = context;
+    for (let start = 0; start < chats.length; start += options.chunkSize) {
+      signal.throwIfAborted();
+      const chunk = chats.slice(start, start + options.chunkSize);
+      const fetched = new Map<string, MessageRecord[]>();
+      await forEachConcurrently(
+        chunk,
+        options.concurrency,
+        signal,
+        async ({ chat, startOffset }, chatSignal) => {
+          fetched.set(chat.id, await collectChat(context.source.pages(chat, chatSignal, startOffset)));
+        },
+      );
+      signal.throwIfAborted();
+      // Chunk order, not arrival order, so every run writes the same batch contents.
+      await context.sink.commit({
+        batch: {
+          chats: chunk.map((c) => c.chat),
+          messages: chunk.flatMap((c) => fetched.get(c.chat.id) ?? []),
+        },
+        chatsCompleted: chunk.map((c) => c.chat.id),
+        chatsInProgress: [],
+      });
+    }
+  },
+};

@@ -1,0 +1,189 @@
+import { setMaxListeners } from 'node:events';
+import type { ChatRecord, MessageRecord } from '../domain.js';
+import { forEachConcurrently } from './concurrency.js';
+import type { CommitUnit, SourcePage, Strategy, StrategyContext } from './types.js';
+
+/**
+ * The seed's option C: fetchers, a batcher and a writer overlap. Fetchers (at --concurrency) hand whole
+ * pages to the batcher; it seals a batch when it holds --batch-size messages or has been quiet for
+ * --flush-ms; one writer commits sealed batches in order while fetching goes on.
+ *
+ * Bounds: at most one sealed batch waits for the writer and one is being filled, so memory stays near
+ * 2 x batch-size + concurrency x page-size messages; a fetcher whose page would overfill that waits.
+ * Pages are never split across batches, so a checkpoint can say "chat X is committed up to offset Y".
+ * Batches commit in order, so a chat whose last page is in batch N has all earlier pages committed too.
+ */
+
+interface OpenBatch {
+  chats: Map<string, ChatRecord>;
+  messages: MessageRecord[];
+  completed: string[];
+  inProgress: Map<string, number>;
+}
+
+function emptyBatch(): OpenBatch {
+  return { chats: new Map(), messages: [], completed: [], inProgress: new Map() };
+}
+
+function toUnit(batch: OpenBatch): CommitUnit {
+  return {
+    batch: { chats: [...batch.chats.values()], messages: batch.messages },
+    chatsCompleted: batch.completed,
+    chatsInProgress: [...batch.inProgress].map(([chatId, nextOffset]) => ({ chatId, nextOffset })),
+  };
+}
+
+class Pipeline {
+  private open = emptyBatch();
+  private sealed: CommitUnit | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** The quiet timer fired while the writer was busy: seal as soon as it is free. */
+  private flushDue = false;
+  private finished = false;
+  private failure: { error: unknown } | undefined;
+  /** Wakes the writer (a batch was sealed, or the input ended) and the fetchers waiting for room. */
+  private wakeWriter: (() => void) | undefined;
+  private roomWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly context: StrategyContext,
+    /** Aborted by Ctrl-C or by a failure of either side, so fetches in flight stop at once. */
+    private readonly stop: AbortController,
+  ) {}
+
+  private get signal(): AbortSignal {
+    return this.stop.signal;
+  }
+
+  /** Called by fetchers, one whole page at a time. Resolves once the page is buffered. */
+  async addPage(chat: ChatRecord, page: SourcePage): Promise<void> {
+    const { batchSize } = this.context.options;
+    // The open batch may always take one page past batchSize; beyond that, wait for the writer.
+    while (this.sealed && this.open.messages.length >= batchSize && !this.failure) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+    this.signal.throwIfAborted();
+    if (this.failure) throw this.failure.error;
+    const batch = this.open;
+    if (!batch.chats.has(chat.id)) batch.chats.set(chat.id, chat);
+    for (const message of page.messages) batch.messages.push(message);
+    if (page.last) {
+      batch.inProgress.delete(chat.id);
+      batch.completed.push(chat.id);
+    } else {
+      batch.inProgress.set(chat.id, page.nextOffset);
+    }
+    if (batch.messages.length >= batchSize) this.trySeal();
+    else this.armFlushTimer();
+  }
+
+  /** No more pages will come: seal what is left and let the writer drain. */
+  end(): void {
+    this.finished = true;
+    this.trySeal();
+    this.wakeWriter?.();
+  }
+
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    if (!this.stop.signal.aborted) this.stop.abort(error);
+    this.releaseRoom();
+    this.wakeWriter?.();
+  }
+
+  private armFlushTimer(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => {
+      this.flushDue = true;
+      this.trySeal();
+    }, this.context.options.flushMs);
+  }
+
+  /** Seals the open batch if the writer has room for it; otherwise the writer seals it when it frees up. */
+  private trySeal(): void {
+    clearTimeout(this.flushTimer);
+    if (this.sealed || this.open.chats.size === 0) return;
+    this.flushDue = false;
+    this.sealed = toUnit(this.open);
+    this.open = emptyBatch();
+    this.releaseRoom();
+    this.wakeWriter?.();
+  }
+
+  private releaseRoom(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** The single writer: commits sealed batches in order until the input ends or something fails. */
+  async write(): Promise<void> {
+    for (;;) {
+      if (this.failure || this.signal.aborted) return;
+      const unit = this.sealed;
+      if (unit) {
+        await this.context.sink.commit(unit);
+        this.sealed = undefined;
+        // A batch that filled up while we were writing goes next, without waiting for its timer.
+        if (this.open.messages.length >= this.context.options.batchSize || this.finished || this.flushDue) {
+          this.trySeal();
+        }
+        this.releaseRoom();
+        continue;
+      }
+      if (this.finished) return;
+      await new Promise<void>((resolve) => {
+        this.wakeWriter = resolve;
+      });
+      this.wakeWriter = undefined;
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.flushTimer);
+    this.releaseRoom();
+  }
+}
+
+export const streaming: Strategy = {
+  name: 'streaming',
+  fits: 'fetching and writing overlap, --batch-size messages per transaction: the fastest for large histories',
+  async run(context) {
+    const stop = new AbortController();
+    setMaxListeners(0, stop.signal);
+    const onAbort = (): void => stop.abort(context.signal.reason);
+    if (context.signal.aborted) onAbort();
+    else context.signal.addEventListener('abort', onAbort, { once: true });
+    const pipeline = new Pipeline(context, stop);
+    const fetching = forEachConcurrently(
+      context.chats,
+      context.options.concurrency,
+      stop.signal,
+      async ({ chat, startOffset }, signal) => {
+        for await (const page of context.source.pages(chat, signal, startOffset)) {
+          await pipeline.addPage(chat, page);
+        }
+      },
+    ).then(
+      () => pipeline.end(),
+      (error: unknown) => {
+        pipeline.fail(error);
+        throw error;
+      },
+    );
+    const writing = pipeline.write().catch((error: unknown) => {
+      pipeline.fail(error);
+      throw error;
+    });
+    try {
+      const [fetched, written] = await Promise.allSettled([fetching, writing]);
+      // The writer's error is the cause when both failed: fetchers stop because the writer did.
+      if (written.status === 'rejected') throw written.reason;
+      if (fetched.status === 'rejected') throw fetched.reason;
+      context.signal.throwIfAborted();
+    } finally {
+      context.signal.removeEventListener('abort', onAbort);
+      pipeline.dispose();
+    }
+  },
+};

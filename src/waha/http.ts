@@ -1,0 +1,252 @@
+import ky, { type KyInstance } from 'ky';
+import { WahaRefusedError, WahaResponseError, WahaUnavailableError } from '../errors.js';
+import {
+  DEFAULT_RETRY_POLICY,
+  outcomeForStatus,
+  parseRetryAfterMs,
+  retryDelayMs,
+  sleep,
+  type RetryPolicy,
+} from './retry.js';
+
+export interface HttpOptions {
+  baseUrl: string;
+  apiKey?: string | undefined;
+  /** Covers one attempt from sending the request to the last byte of its body. */
+  requestTimeoutMs: number;
+  /** A body larger than this is refused instead of buffered (a hostile or broken server). */
+  maxResponseBytes: number;
+  retry?: RetryPolicy;
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  endpoint: string;
+  retryNumber: number;
+  delayMs: number;
+  reason: string;
+}
+
+export interface HttpStats {
+  /** Every attempt sent, retries included. */
+  requests: number;
+  retries: number;
+}
+
+/** Thrown with the status for the caller to turn into a precise message (it knows what it asked for). */
+export class HttpRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly endpoint: string,
+  ) {
+    super(`${endpoint} answered ${status}`);
+  }
+}
+
+class AttemptTimeout extends Error {}
+
+export interface WahaHttp {
+  readonly stats: HttpStats;
+  getJson(
+    path: string,
+    query: Record<string, string | number | boolean>,
+    signal?: AbortSignal,
+  ): Promise<unknown>;
+}
+
+export function createWahaHttp(options: HttpOptions): WahaHttp {
+  const policy = options.retry ?? DEFAULT_RETRY_POLICY;
+  const stats: HttpStats = { requests: 0, retries: 0 };
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (options.apiKey) headers['x-api-key'] = options.apiKey;
+  const client: KyInstance = ky.create({
+    prefixUrl: options.baseUrl.replace(/\/+$/, ''),
+    headers,
+    retry: 0,
+    timeout: false,
+    throwHttpErrors: false,
+  });
+
+  async function attempt(
+    path: string,
+    query: Record<string, string | number | boolean>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ status: number; retryAfter: string | null; text: string }> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new AttemptTimeout()), options.requestTimeoutMs);
+    const onOuterAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onOuterAbort, { once: true });
+    try {
+      stats.requests += 1;
+      const response = await client.get(path.replace(/^\//, ''), {
+        searchParams: query,
+        signal: controller.signal,
+      });
+      const text = await readCapped(response, options.maxResponseBytes, path);
+      return { status: response.status, retryAfter: response.headers.get('retry-after'), text };
+    } catch (error) {
+      if (controller.signal.reason instanceof AttemptTimeout) throw controller.signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onOuterAbort);
+    }
+  }
+
+  async function getJson(
+    path: string,
+    query: Record<string, string | number | boolean>,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const endpoint = `GET ${path}`;
+    for (let retryNumber = 0; ; retryNumber++) {
+      let reason: string;
+      let retryAfterMs: number | undefined;
+      try {
+        const { status, retryAfter, text } = await attempt(path, query, signal);
+        const outcome = status >= 200 && status < 300 ? 'ok' : outcomeForStatus(status);
+        if (outcome === 'ok') return parseJson(text, endpoint);
+        if (outcome === 'refuse') throw new HttpRefusal(status, safeParse(text), endpoint);
+        if (outcome === 'malformed') {
+          throw new WahaResponseError(
+            `${endpoint} answered HTTP ${status}, which WAHA does not send`,
+            'Check that --waha-url points at WAHA itself and not at something in front of it.',
+          );
+        }
+        reason = `HTTP ${status}`;
+        retryAfterMs = parseRetryAfterMs(retryAfter);
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (error instanceof HttpRefusal || error instanceof WahaResponseError) throw error;
+        if (error instanceof ResponseTooLarge) throw error.toKnown();
+        reason =
+          error instanceof AttemptTimeout
+            ? `no answer within ${options.requestTimeoutMs} ms`
+            : describeNetworkError(error);
+      }
+      if (retryNumber >= policy.maxRetries) {
+        throw new WahaUnavailableError(
+          `${endpoint} failed ${retryNumber + 1} times; last: ${reason}`,
+          `Is WAHA running and reachable at ${options.baseUrl}? Raise --max-retries or --request-timeout for a slow server.`,
+        );
+      }
+      const delayMs = retryDelayMs(policy, retryNumber + 1, retryAfterMs);
+      stats.retries += 1;
+      options.onRetry?.({ endpoint, retryNumber: retryNumber + 1, delayMs, reason });
+      await sleep(delayMs, signal);
+    }
+  }
+
+  return { stats, getJson };
+}
+
+class ResponseTooLarge extends Error {
+  constructor(
+    readonly endpoint: string,
+    readonly limitBytes: number,
+  ) {
+    super(`${endpoint}: response larger than ${limitBytes} bytes`);
+  }
+  toKnown(): WahaResponseError {
+    return new WahaResponseError(
+      `GET ${this.endpoint} sent a response larger than ${this.limitBytes} bytes`,
+      'Lower --page-size, or raise --max-response-mb if the server is trusted.',
+    );
+  }
+}
+
+async function readCapped(response: Response, limitBytes: number, endpoint: string): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > limitBytes) {
+    await response.body?.cancel();
+    throw new ResponseTooLarge(endpoint, limitBytes);
+  }
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > limitBytes) throw new ResponseTooLarge(endpoint, limitBytes);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
+}
+
+function parseJson(text: string, endpoint: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new WahaResponseError(
+      `${endpoint} answered with malformed JSON (${text.length} characters, starting ${JSON.stringify(text.slice(0, 60))})`,
+      'Check that --waha-url points at WAHA; a proxy error page or a truncated body looks like this.',
+    );
+  }
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text.slice(0, 500);
+  }
+}
+
+function describeNetworkError(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+    return error.message;
+  }
+  return String(error);
+}
+
+/** Turns a refusal into the message a user can act on. `what` says what was asked, e.g. "session default". */
+export function refusalToError(refusal: HttpRefusal, what: string, baseUrl: string): WahaRefusedError {
+  const detail = describeBody(refusal.body);
+  switch (refusal.status) {
+    case 401:
+      return new WahaRefusedError(
+        `WAHA at ${baseUrl} refused the API key (401 Unauthorized)`,
+        'Set the key WAHA was started with: --api-key or WAHA_API_KEY.',
+        401,
+      );
+    case 403:
+      return new WahaRefusedError(
+        `WAHA refused access to ${what} (403 Forbidden)${detail}`,
+        'This API key is not allowed for that session; use a key that is.',
+        403,
+      );
+    case 404:
+      return new WahaRefusedError(
+        `WAHA has no ${what} (404 Not Found)${detail}`,
+        'Check --session (GET /api/sessions lists them) and --waha-url.',
+        404,
+      );
+    case 422:
+      return new WahaRefusedError(
+        `WAHA refused ${what}: ${detail.replace(/^: /, '') || 'the session is not WORKING (422)'}`,
+        'Start the session and scan its QR code in WAHA until its status is WORKING, then run again.',
+        422,
+      );
+    default:
+      return new WahaRefusedError(
+        `WAHA rejected the request for ${what} (HTTP ${refusal.status})${detail}`,
+        'This looks like a bug or a WAHA version this tool does not know; please report it with this message.',
+        refusal.status,
+      );
+  }
+}
+
+function describeBody(body: unknown): string {
+  if (body && typeof body === 'object') {
+    const record = body as Record<string, unknown>;
+    if (typeof record.status === 'string' && typeof record.error === 'string') {
+      return `: ${record.error} (status ${record.status})`;
+    }
+    const message = record.message ?? record.error;
+    if (typeof message === 'string') return `: ${message}`;
+    if (Array.isArray(message)) return `: ${message.join('; ')}`;
+  }
+  return typeof body === 'string' && body ? `: ${body.slice(0, 200)}` : '';
+}

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveRunConfig } from '../src/config/run-config.js';
+import { UsageError } from '../src/errors.js';
+
+const NOW_MS = Date.parse('2026-11-25T12:00:00Z');
+const NOW_S = NOW_MS / 1000;
+
+function tempDir(files: Record<string, string> = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-config-'));
+  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+  return dir;
+}
+
+function resolve(flags: Record<string, unknown>, env: Record<string, string> = {}, cwd = tempDir()) {
+  return resolveRunConfig({ flags, env, cwd, nowMs: NOW_MS });
+}
+
+function problemsOf(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof UsageError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a UsageError');
+}
+
+describe('run configuration', () => {
+  it('defaults to the last 30 days ending now, 100 messages per page, session default', () => {
+    const config = resolve({});
+    expect(config.window).toEqual({ fromS: NOW_S - 30 * 86_400, toS: NOW_S });
+    expect(config.pageSize).toBe(100);
+    expect(config.session).toBe('default');
+    expect(config.schema).toBe('waha');
+    expect(config.wahaUrl).toBe('http://localhost:3000');
+  });
+
+  it('merges defaults < .importrc < environment < flags', () => {
+    const cwd = tempDir({
+      '.importrc': JSON.stringify({ session: 'from-file', concurrency: 7, schema: 'file_schema' }),
+    });
+    const fileOnly = resolve({}, {}, cwd);
+    expect([fileOnly.session, fileOnly.concurrency, fileOnly.schema]).toEqual([
+      'from-file',
+      7,
+      'file_schema',
+    ]);
+    const withEnv = resolve({}, { WAHA_SESSION: 'from-env', WAHA_IMPORT_CONCURRENCY: '9' }, cwd);
+    expect([withEnv.session, withEnv.concurrency, withEnv.schema]).toEqual(['from-env', 9, 'file_schema']);
+    const withFlags = resolve({ session: 'from-flag' }, { WAHA_SESSION: 'from-env' }, cwd);
+    expect(withFlags.session).toBe('from-flag');
+  });
+
+  it('reports every problem at once, each naming its flag, variable or file key', () => {
+    const cwd = tempDir({ '.importrc': JSON.stringify({ chunk: 0, colour: 'blue' }) });
+    const problems = problemsOf(() =>
+      resolve({ pageSize: '101', days: 'ten', strategy: 'fastest' }, { WAHA_URL: 'ftp://x' }, cwd),
+    );
+    const text = problems.join('\n');
+    expect(text).toContain('--page-size must be from 1 to 100, got 101');
+    expect(text).toContain('--days must be a whole number');
+    expect(text).toContain('--strategy must be one of sequential, parallel, chunked, streaming');
+    expect(text).toContain('WAHA_URL must start with http:// or https://');
+    expect(text).toContain('.importrc key "chunk" must be from 1');
+    expect(text).toContain('unknown key "colour"');
+    expect(problems).toHaveLength(6);
+  });
+
+  it('takes --since and --until as dates, times or unix seconds, in UTC', () => {
+    const config = resolve({ since: '2026-10-01', until: '2026-10-02T06:00:00' });
+    expect(config.window).toEqual({
+      fromS: Date.parse('2026-10-01T00:00:00Z') / 1000,
+      toS: Date.parse('2026-10-02T06:00:00Z') / 1000,
+    });
+    expect(resolve({ since: '1790000000' }).window.fromS).toBe(1_790_000_000);
+  });
+
+  it('refuses a window that ends before it starts, and --days with --since', () => {
+    expect(problemsOf(() => resolve({ since: '2026-10-02', until: '2026-10-01' }))[0]).toContain(
+      'window starts after it ends',
+    );
+    expect(problemsOf(() => resolve({ since: '2026-10-02', days: '3' }))[0]).toContain(
+      'both set the window start',
+    );
+  });
+
+  it('refuses a config file that is not JSON, naming the file', () => {
+    const cwd = tempDir({ '.importrc': '{ days: 3 ' });
+    expect(() => resolve({}, {}, cwd)).toThrow(/\.importrc is not valid JSON/);
+    expect(() =>
+      resolveRunConfig({ flags: {}, env: {}, cwd, configPath: 'missing.json', nowMs: NOW_MS }),
+    ).toThrow(/cannot read config file .*missing\.json/);
+  });
+});

@@ -1,0 +1,533 @@
+import type { MessageRecord, ChatRecord } from '../src/domain.js';
+import { DatabaseError, UsageError } from '../src/errors.js';
+import {
+  createBatchWriter,
+  createRunLog,
+  databaseChecksum,
+  migrate,
+  openDatabase,
+  validateSchemaName,
+} from '../src/db/index.js';
+import { useTestDatabase, testDatabaseUrl } from './support/db.js';
+
+const db = useTestDatabase();
+
+function message(n: number, overrides: Partial<MessageRecord> = {}): MessageRecord {
+  const chatId = `55119${String(n % 7).padStart(8, '0')}@c.us`;
+  const waId = `3EB0${n.toString(16).padStart(16, '0').toUpperCase()}`;
+  const id = `false_${chatId}_${waId}`;
+  const body = `message number ${n}`;
+  return {
+    session: 'default',
+    id,
+    chatId,
+    waId,
+    fromMe: false,
+    sender: chatId,
+    recipient: null,
+    participant: null,
+    body,
+    type: 'text',
+    hasMedia: false,
+    ack: 2,
+    timestampS: 1_727_745_026 + n,
+    replyToId: null,
+    raw: {
+      id,
+      timestamp: 1_727_745_026 + n,
+      from: chatId,
+      fromMe: false,
+      body,
+      ack: 2,
+      _data: { key: { id: waId } },
+    },
+    ...overrides,
+  };
+}
+
+function chat(n: number, overrides: Partial<ChatRecord> = {}): ChatRecord {
+  const id = `55119${String(n).padStart(8, '0')}@c.us`;
+  return {
+    session: 'default',
+    id,
+    name: `Person ${n}`,
+    kind: 'person',
+    lastActivityAt: new Date(1_727_745_026_000 + n * 1000),
+    raw: { id, name: `Person ${n}`, conversationTimestamp: 1_727_745_026 + n },
+    ...overrides,
+  };
+}
+
+function range(count: number, from = 0): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
+
+async function countRows(table: 'messages' | 'chats', schema = db.schema): Promise<number> {
+  const [row] = await db.sql<
+    Array<{ count: number }>
+  >`select count(*)::int as count from ${db.sql(schema)}.${db.sql(table)}`;
+  return row!.count;
+}
+
+async function storedMessage(id: string): Promise<Record<string, unknown>> {
+  const [row] =
+    await db.sql`select *, jsonb_typeof(raw) as raw_type from ${db.sql(db.schema)}.messages where id = ${id}`;
+  if (!row) throw new Error(`message ${id} is not stored`);
+  return row;
+}
+
+describe('validateSchemaName', () => {
+  test.each(['waha', '_x', 'a1_b2', 'a'.repeat(63)])('accepts %s', (name) => {
+    expect(validateSchemaName(name)).toBe(name);
+  });
+
+  test.each(['', 'Waha', '1abc', 'a-b', 'a b', 'a'.repeat(64), 'waha"; drop table x; --', 'pg_waha'])(
+    'rejects %j with a UsageError naming --schema',
+    (name) => {
+      expect(() => validateSchemaName(name)).toThrow(UsageError);
+      expect(() => validateSchemaName(name)).toThrow(/--schema/);
+    },
+  );
+
+  test('every entry point refuses an invalid schema before touching the database', async () => {
+    await expect(migrate(db.sql, 'Bad-Name')).rejects.toThrow(UsageError);
+    expect(() => createBatchWriter(db.sql, 'Bad-Name')).toThrow(UsageError);
+    expect(() => createRunLog(db.sql, 'Bad-Name')).toThrow(UsageError);
+  });
+});
+
+describe('migrate', () => {
+  test('creates the schema and its tables once, then has nothing left to do', async () => {
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1] });
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [] });
+
+    const tables = await db.sql<Array<{ table_name: string }>>`
+      select table_name from information_schema.tables where table_schema = ${db.schema} order by table_name`;
+    expect(tables.map((t) => t.table_name)).toEqual([
+      'chats',
+      'import_runs',
+      'messages',
+      'schema_migrations',
+    ]);
+    const versions = await db.sql`select version, name from ${db.sql(db.schema)}.schema_migrations`;
+    expect(versions.map((v) => v.version)).toEqual([1]);
+    const indexes = await db.sql<Array<{ indexname: string }>>`
+      select indexname from pg_indexes where schemaname = ${db.schema} and tablename = 'messages' order by 1`;
+    expect(indexes.map((i) => i.indexname)).toEqual([
+      'messages_chat_time_idx',
+      'messages_pkey',
+      'messages_wa_id_idx',
+    ]);
+  });
+
+  test('two processes migrating at once: one applies, the other waits and finds it done', async () => {
+    const results = await Promise.all([migrate(db.sql, db.schema), migrate(db.sql, db.schema)]);
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [1]]);
+  });
+
+  test('refuses a schema newer than it knows', async () => {
+    await migrate(db.sql, db.schema);
+    await db.sql`insert into ${db.sql(db.schema)}.schema_migrations (version, name) values (99, 'future')`;
+    await expect(migrate(db.sql, db.schema)).rejects.toThrow(/version 99, newer than this waha-import knows/);
+  });
+});
+
+describe('batch writer', () => {
+  beforeEach(async () => {
+    await migrate(db.sql, db.schema);
+  });
+
+  test('counts inserted, unchanged and updated exactly across re-writes', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const first = range(50).map((n) => message(n));
+
+    expect(await writer.writeBatch({ chats: [chat(1)], messages: first })).toEqual({
+      inserted: 50,
+      updated: 0,
+      unchanged: 0,
+      cleaned: 0,
+    });
+    expect(await writer.writeBatch({ chats: [chat(1)], messages: first })).toEqual({
+      inserted: 0,
+      updated: 0,
+      unchanged: 50,
+      cleaned: 0,
+    });
+
+    const changed = first.map((m, i) =>
+      i < 3
+        ? { ...m, ack: 3 }
+        : i < 5
+          ? { ...m, body: 'edited', raw: { ...(m.raw as object), body: 'edited' } }
+          : m,
+    );
+    const more = range(10, 50).map((n) => message(n));
+    expect(await writer.writeBatch({ chats: [], messages: [...changed, ...more] })).toEqual({
+      inserted: 10,
+      updated: 5,
+      unchanged: 45,
+      cleaned: 0,
+    });
+    expect(writer.transactions).toBe(3);
+    expect(await countRows('messages')).toBe(60);
+    expect((await storedMessage(first[0]!.id)).ack).toBe(3);
+    expect((await storedMessage(first[3]!.id)).body).toBe('edited');
+  });
+
+  test('an unchanged re-write leaves the row alone; a change moves updated_at but not imported_at', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const original = message(1);
+    await writer.writeBatch({ chats: [chat(1)], messages: [original] });
+    const before = await storedMessage(original.id);
+    const [chatBefore] = await db.sql`select updated_at, first_seen_at from ${db.sql(db.schema)}.chats`;
+    const rowVersion = async (): Promise<unknown> =>
+      (await db.sql`select xmin::text as xmin from ${db.sql(db.schema)}.messages`)[0]!.xmin;
+    const version = await rowVersion();
+
+    await writer.writeBatch({ chats: [chat(1)], messages: [structuredClone(original)] });
+    const unchanged = await storedMessage(original.id);
+    // Same row version: an idempotent re-write must not even create a new tuple.
+    expect(await rowVersion()).toBe(version);
+    expect(unchanged.updated_at).toEqual(before.updated_at);
+    const [chatUnchanged] = await db.sql`select updated_at from ${db.sql(db.schema)}.chats`;
+    expect(chatUnchanged!.updated_at).toEqual(chatBefore!.updated_at);
+
+    await writer.writeBatch({ chats: [chat(1, { name: 'Renamed' })], messages: [{ ...original, ack: 4 }] });
+    const updated = await storedMessage(original.id);
+    expect(await rowVersion()).not.toBe(version);
+    expect((updated.updated_at as Date).getTime()).toBeGreaterThan((before.updated_at as Date).getTime());
+    expect(updated.imported_at).toEqual(before.imported_at);
+    expect(updated.ack).toBe(4);
+    const [chatAfter] = await db.sql`select name, updated_at, first_seen_at from ${db.sql(db.schema)}.chats`;
+    expect(chatAfter!.name).toBe('Renamed');
+    expect((chatAfter!.updated_at as Date).getTime()).toBeGreaterThan(
+      (chatBefore!.updated_at as Date).getTime(),
+    );
+    expect(chatAfter!.first_seen_at).toEqual(chatBefore!.first_seen_at);
+  });
+
+  test('stores every column, with sent_at derived from timestamp_s', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const group = message(7, {
+      id: 'false_120363025246125888@g.us_3EB0C0FFEE1234567890_5511988887777@c.us',
+      chatId: '120363025246125888@g.us',
+      waId: '3EB0C0FFEE1234567890',
+      fromMe: true,
+      sender: '5511999990000@c.us',
+      recipient: '120363025246125888@g.us',
+      participant: '5511988887777@c.us',
+      body: null,
+      type: 'image',
+      hasMedia: true,
+      ack: null,
+      timestampS: 1_727_745_026,
+      replyToId: 'false_120363025246125888@g.us_3EB0AAAA',
+    });
+    await writer.writeBatch({ chats: [], messages: [group] });
+    const row = await storedMessage(group.id);
+    expect(row).toMatchObject({
+      session: 'default',
+      chat_id: '120363025246125888@g.us',
+      wa_id: '3EB0C0FFEE1234567890',
+      from_me: true,
+      sender: '5511999990000@c.us',
+      recipient: '120363025246125888@g.us',
+      participant: '5511988887777@c.us',
+      body: null,
+      type: 'image',
+      has_media: true,
+      ack: null,
+      reply_to_id: 'false_120363025246125888@g.us_3EB0AAAA',
+      text_cleaned: false,
+    });
+    expect(Number(row.timestamp_s)).toBe(1_727_745_026);
+    expect(row.sent_at).toEqual(new Date(1_727_745_026_000));
+  });
+
+  test('raw is stored as a JSON object, not as a JSON string, and round-trips', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const original = message(1, {
+      raw: { id: 'x', type: 'chat', nested: { list: [1, 'two', null, { type: 'deep' }] }, emoji: '👍🏽' },
+    });
+    await writer.writeBatch({ chats: [chat(1)], messages: [original] });
+    const row = await storedMessage(original.id);
+    expect(row.raw_type).toBe('object');
+    expect(row.raw).toEqual(original.raw);
+    const [byPath] = await db.sql`
+      select raw #>> '{nested,list,3,type}' as deep from ${db.sql(db.schema)}.messages`;
+    expect(byPath!.deep).toBe('deep');
+    const [chatRaw] = await db.sql`select jsonb_typeof(raw) as type, raw from ${db.sql(db.schema)}.chats`;
+    expect(chatRaw).toEqual({ type: 'object', raw: chat(1).raw });
+  });
+
+  test('NUL and lone surrogates are replaced in body and raw: the message is stored and flagged', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const nul = message(1, { body: 'before\u0000after', raw: { body: 'before\u0000after', 'key\u0000': 1 } });
+    const surrogate = message(2, {
+      body: 'half an emoji \ud83d',
+      raw: { body: 'x\udc00y', list: ['\ud800'] },
+    });
+    const emoji = message(3, { body: 'a whole emoji 👍 stays', raw: { body: 'a whole emoji 👍 stays' } });
+    const result = await writer.writeBatch({ chats: [], messages: [nul, surrogate, emoji] });
+    expect(result).toEqual({ inserted: 3, updated: 0, unchanged: 0, cleaned: 2 });
+
+    const storedNul = await storedMessage(nul.id);
+    expect(storedNul.body).toBe('before\uFFFDafter');
+    expect(storedNul.raw).toEqual({ body: 'before\uFFFDafter', 'key\uFFFD': 1 });
+    expect(storedNul.text_cleaned).toBe(true);
+    const storedSurrogate = await storedMessage(surrogate.id);
+    expect(storedSurrogate.body).toBe('half an emoji \uFFFD');
+    expect(storedSurrogate.raw).toEqual({ body: 'x\uFFFDy', list: ['\uFFFD'] });
+    expect(storedSurrogate.text_cleaned).toBe(true);
+    const storedEmoji = await storedMessage(emoji.id);
+    expect(storedEmoji.body).toBe('a whole emoji 👍 stays');
+    expect(storedEmoji.text_cleaned).toBe(false);
+
+    // Cleaning is deterministic, so writing the same dirty message again changes nothing.
+    expect(await writer.writeBatch({ chats: [], messages: [nul, surrogate, emoji] })).toEqual({
+      inserted: 0,
+      updated: 0,
+      unchanged: 3,
+      cleaned: 2,
+    });
+  });
+
+  test('duplicates inside one batch: written once, the last copy wins, counts still add up', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const first = message(1, { ack: 1 });
+    const last = { ...first, ack: 3 };
+    const result = await writer.writeBatch({
+      chats: [chat(1), chat(1, { name: 'Second copy' })],
+      messages: [first, message(2), last],
+    });
+    expect(result).toEqual({ inserted: 2, updated: 0, unchanged: 1, cleaned: 0 });
+    expect((await storedMessage(first.id)).ack).toBe(3);
+    expect(await db.sql`select name from ${db.sql(db.schema)}.chats`).toEqual([{ name: 'Second copy' }]);
+  });
+
+  test('a batch far beyond the 65,534-parameter limit is written in one transaction', async () => {
+    const messages = range(10_000).map((n) => message(n));
+    // Rows per statement then hit the parameter limit (4,095 rows of 16 columns), not our default.
+    const writer = createBatchWriter(db.sql, db.schema, { maxRowsPerStatement: 100_000 });
+    expect(await writer.writeBatch({ chats: range(20).map((n) => chat(n)), messages })).toEqual({
+      inserted: 10_000,
+      updated: 0,
+      unchanged: 0,
+      cleaned: 0,
+    });
+    expect(writer.transactions).toBe(1);
+    expect(await countRows('messages')).toBe(10_000);
+    expect(await countRows('chats')).toBe(20);
+
+    const defaults = createBatchWriter(db.sql, db.schema);
+    const again = await defaults.writeBatch({ chats: [], messages: [...messages].reverse() });
+    expect(again).toEqual({ inserted: 0, updated: 0, unchanged: 10_000, cleaned: 0 });
+    expect(defaults.transactions).toBe(1);
+  });
+
+  test('a failing batch leaves nothing behind, and the error propagates', async () => {
+    const writer = createBatchWriter(db.sql, db.schema, { maxRowsPerStatement: 100 });
+    const good = range(999).map((n) => message(n));
+    // Sorted last by id, so earlier statements of the same transaction have already succeeded.
+    const bad = message(5_000, { id: 'zzz-last', timestampS: Number.NaN });
+    await expect(writer.writeBatch({ chats: [chat(1)], messages: [...good, bad] })).rejects.toThrow(/bigint/);
+    expect(writer.transactions).toBe(0);
+    expect(await countRows('messages')).toBe(0);
+    expect(await countRows('chats')).toBe(0);
+
+    // The writer (and the pool) stay usable.
+    expect((await writer.writeBatch({ chats: [], messages: good })).inserted).toBe(999);
+    expect(writer.transactions).toBe(1);
+  });
+
+  test('an empty batch commits nothing and counts nothing', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    expect(await writer.writeBatch({ chats: [], messages: [] })).toEqual({
+      inserted: 0,
+      updated: 0,
+      unchanged: 0,
+      cleaned: 0,
+    });
+    expect(writer.transactions).toBe(0);
+  });
+
+  test('concurrent batches over the same chats and messages do not deadlock and agree', async () => {
+    const writers = range(6).map(() => createBatchWriter(db.sql, db.schema, { maxRowsPerStatement: 16 }));
+    const messages = range(400).map((n) => message(n));
+    const chats = range(30).map((n) => chat(n));
+    const results = await Promise.all(
+      writers.map((writer, i) =>
+        writer.writeBatch({
+          chats: i % 2 ? chats : [...chats].reverse(),
+          messages: i % 2 ? messages : [...messages].reverse(),
+        }),
+      ),
+    );
+    expect(results.reduce((sum, r) => sum + r.inserted, 0)).toBe(400);
+    expect(results.reduce((sum, r) => sum + r.unchanged, 0)).toBe(400 * 5);
+    expect(await countRows('messages')).toBe(400);
+  });
+});
+
+describe('databaseChecksum', () => {
+  test('equal for the same data written in different batch splits and orders; differs on one body', async () => {
+    const [a, b, c] = [db.newSchema(), db.newSchema(), db.newSchema()];
+    for (const schema of [a, b, c]) await migrate(db.sql, schema);
+    const messages = range(300).map((n) => message(n));
+    const chats = range(7).map((n) => chat(n));
+
+    await createBatchWriter(db.sql, a).writeBatch({ chats, messages });
+    const writerB = createBatchWriter(db.sql, b);
+    const shuffled = [...messages].sort((x, y) => (x.waId.slice(-1) < y.waId.slice(-1) ? -1 : 1));
+    for (let i = 0; i < shuffled.length; i += 7) {
+      await writerB.writeBatch({
+        chats: chats.slice(i % 7, (i % 7) + 1),
+        messages: shuffled.slice(i, i + 7),
+      });
+    }
+    await writerB.writeBatch({ chats, messages: messages.slice(0, 50) }); // a harmless replay
+    const changed = messages.map((m, i) => (i === 123 ? { ...m, body: `${m.body}!` } : m));
+    await createBatchWriter(db.sql, c).writeBatch({ chats, messages: changed });
+
+    const sumA = await databaseChecksum(db.sql, a);
+    const sumB = await databaseChecksum(db.sql, b);
+    const sumC = await databaseChecksum(db.sql, c);
+    expect(sumA).toEqual({ messages: 300, chats: 7, checksum: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(sumB).toEqual(sumA);
+    expect(sumC.messages).toBe(300);
+    expect(sumC.checksum).not.toBe(sumA.checksum);
+  });
+
+  test('can be limited to one session, and an empty schema has a stable checksum', async () => {
+    await migrate(db.sql, db.schema);
+    const empty = await databaseChecksum(db.sql, db.schema);
+    expect(empty.messages).toBe(0);
+    const writer = createBatchWriter(db.sql, db.schema);
+    await writer.writeBatch({ chats: [], messages: [message(1), message(2, { session: 'other' })] });
+    const all = await databaseChecksum(db.sql, db.schema);
+    const one = await databaseChecksum(db.sql, db.schema, 'default');
+    expect(all.messages).toBe(2);
+    expect(one.messages).toBe(1);
+    expect(one.checksum).not.toBe(all.checksum);
+    const none = await databaseChecksum(db.sql, db.schema, 'missing');
+    expect(none).toEqual(empty);
+  });
+});
+
+describe('run log', () => {
+  test('records a run from start to finish, newest first', async () => {
+    await migrate(db.sql, db.schema);
+    const runs = createRunLog(db.sql, db.schema);
+    const window = { fromS: 1_727_000_000, toS: 1_727_745_026 };
+    const first = await runs.start({
+      session: 'default',
+      strategy: 'sequential',
+      window,
+      options: { pageSize: 100 },
+    });
+    const second = await runs.start({
+      session: 'default',
+      strategy: 'parallel',
+      window,
+      options: { concurrency: 4 },
+    });
+    expect(second).toBeGreaterThan(first);
+    await runs.finish(first, {
+      status: 'succeeded',
+      chats: 3,
+      messagesFetched: 120,
+      inserted: 100,
+      updated: 5,
+      unchanged: 15,
+      wahaRequests: 9,
+      retries: 1,
+      dbTransactions: 4,
+      elapsedMs: 1234.4,
+    });
+    await runs.finish(second, {
+      status: 'failed',
+      chats: 0,
+      messagesFetched: 0,
+      inserted: 0,
+      updated: 0,
+      unchanged: 0,
+      wahaRequests: 1,
+      retries: 0,
+      dbTransactions: 0,
+      elapsedMs: 10,
+      error: 'WAHA refused the API key',
+    });
+
+    const [latest, earlier] = await runs.recent(10);
+    expect(latest).toMatchObject({
+      id: second,
+      strategy: 'parallel',
+      status: 'failed',
+      error: 'WAHA refused the API key',
+    });
+    expect(earlier).toMatchObject({
+      id: first,
+      session: 'default',
+      strategy: 'sequential',
+      status: 'succeeded',
+      window,
+      options: { pageSize: 100 },
+      chats: 3,
+      messagesFetched: 120,
+      inserted: 100,
+      updated: 5,
+      unchanged: 15,
+      wahaRequests: 9,
+      retries: 1,
+      dbTransactions: 4,
+      elapsedMs: 1234,
+    });
+    expect(earlier!.finishedAt).toBeInstanceOf(Date);
+    expect(earlier!.error).toBeUndefined();
+    expect(await runs.recent(1)).toHaveLength(1);
+  });
+});
+
+describe('openDatabase', () => {
+  test('connects to a URL, answers queries, shows the URL without its password', async () => {
+    const database = await openDatabase({ databaseUrl: testDatabaseUrl(), maxConnections: 2 });
+    try {
+      expect(database.embedded).toBe(false);
+      expect(await database.sql`select 41 + 1 as answer`).toEqual([{ answer: 42 }]);
+      const password = new URL(testDatabaseUrl()).password;
+      if (password) expect(database.displayUrl).not.toContain(password);
+      expect(database.sql.options.max).toBe(2);
+    } finally {
+      await database.close();
+    }
+  });
+
+  test('a refused connection is a DatabaseError with a hint, and never shows the password', async () => {
+    const secret = 'p4ss-w0rd-never-shown';
+    const error = await openDatabase({ databaseUrl: `postgres://someone:${secret}@127.0.0.1:1/db` }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(DatabaseError);
+    const { message, hint } = error as DatabaseError;
+    expect(message).toMatch(/connection refused/);
+    expect(hint).toMatch(/--database-url/);
+    expect(`${message} ${hint}`).not.toContain(secret);
+  });
+
+  test('a wrong password or database is a DatabaseError that never shows the password', async () => {
+    const secret = 'wr0ng-secret-value';
+    const url = new URL(testDatabaseUrl());
+    url.password = secret;
+    url.pathname = '/no_such_database_here';
+    const error = await openDatabase({ databaseUrl: url.toString() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatabaseError);
+    const { message, hint } = error as DatabaseError;
+    // Trust authentication ignores the password and reaches the missing database; password auth refuses it.
+    expect(message).toMatch(/password|does not exist/);
+    expect(`${message} ${hint}`).not.toContain(secret);
+  });
+
+  test('a URL that is not postgres:// is a usage error', async () => {
+    await expect(openDatabase({ databaseUrl: 'mysql://root:pw@localhost/db' })).rejects.toThrow(UsageError);
+  });
+});

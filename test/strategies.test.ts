@@ -1,0 +1,244 @@
+import type { ChatRecord, MessageRecord, WriteResult } from '../src/domain.js';
+import { availableStrategies } from '../src/strategies/registry.js';
+import type {
+  CommitUnit,
+  MessageSource,
+  SourcePage,
+  StrategyContext,
+  StrategyOptions,
+} from '../src/strategies/types.js';
+
+/**
+ * Strategy invariants with an in-memory source and sink (fakes, no HTTP, no SQL): every message is
+ * committed exactly once, a chat is reported complete only in the transaction holding its last page,
+ * and failures stop the run without anything running on behind it. The same invariants against the
+ * simulator and a real PostgreSQL are in the end-to-end tests.
+ */
+
+const PAGE = 10;
+
+function chat(index: number): ChatRecord {
+  return { session: 's', id: `${index}@c.us`, name: null, kind: 'person', lastActivityAt: null, raw: {} };
+}
+
+function message(chatId: string, index: number): MessageRecord {
+  return {
+    session: 's',
+    id: `false_${chatId}_${index}`,
+    chatId,
+    waId: `${chatId}-${index}`,
+    fromMe: false,
+    sender: chatId,
+    recipient: null,
+    participant: null,
+    body: `m${index}`,
+    type: 'text',
+    hasMedia: false,
+    ack: 1,
+    timestampS: 1_700_000_000 + index,
+    replyToId: null,
+    raw: {},
+  };
+}
+
+/** Chat i has sizes[i] messages; pages of PAGE, the last one short or empty like the safe page-end rule. */
+function fakeSource(sizes: number[], options: { failChat?: number; delayMs?: number } = {}) {
+  let pagesServed = 0;
+  let messagesServed = 0;
+  let inFlight = 0;
+  const source: MessageSource = {
+    async *pages(c, signal, startOffset = 0) {
+      const index = Number(c.id.split('@')[0]);
+      const total = sizes[index]!;
+      for (let offset = startOffset; ; offset += PAGE) {
+        inFlight++;
+        await new Promise((r) => setTimeout(r, options.delayMs ?? 0));
+        inFlight--;
+        signal.throwIfAborted();
+        if (options.failChat === index && offset > 0) throw new Error(`fetch failed for chat ${index}`);
+        const messages: MessageRecord[] = [];
+        for (let i = offset; i < Math.min(total, offset + PAGE); i++) messages.push(message(c.id, i));
+        pagesServed++;
+        messagesServed += messages.length;
+        const page: SourcePage = { messages, offset, nextOffset: offset + PAGE, last: messages.length === 0 };
+        yield page;
+        if (page.last) return;
+      }
+    },
+  };
+  return {
+    source,
+    pagesServed: () => pagesServed,
+    messagesServed: () => messagesServed,
+    inFlight: () => inFlight,
+  };
+}
+
+function recordingSink(options: { failAt?: number; delayMs?: number } = {}) {
+  const units: CommitUnit[] = [];
+  let writing = 0;
+  let maxConcurrentCommits = 0;
+  return {
+    units,
+    maxConcurrentCommits: () => maxConcurrentCommits,
+    sink: {
+      async commit(unit: CommitUnit): Promise<WriteResult> {
+        writing++;
+        maxConcurrentCommits = Math.max(maxConcurrentCommits, writing);
+        try {
+          await new Promise((r) => setTimeout(r, options.delayMs ?? 0));
+          if (options.failAt !== undefined && units.length === options.failAt)
+            throw new Error('write failed');
+          units.push(unit);
+          return { inserted: unit.batch.messages.length, updated: 0, unchanged: 0, cleaned: 0 };
+        } finally {
+          writing--;
+        }
+      },
+    },
+  };
+}
+
+const OPTIONS: StrategyOptions = { concurrency: 4, chunkSize: 3, batchSize: 25, flushMs: 5 };
+
+function contextFor(
+  sizes: number[],
+  sink: StrategyContext['sink'],
+  source: MessageSource,
+  signal = new AbortController().signal,
+  options: Partial<StrategyOptions> = {},
+): StrategyContext {
+  return {
+    chats: sizes.map((_, i) => ({ chat: chat(i), startOffset: 0 })),
+    source,
+    sink,
+    options: { ...OPTIONS, ...options },
+    signal,
+  };
+}
+
+const SIZES = [0, 1, 9, 10, 11, 57, 3, 120, 2, 30, 5, 44];
+
+describe.each(availableStrategies().map((s) => [s.name, s] as const))('strategy %s', (name, strategy) => {
+  it('commits every message exactly once and completes each chat after its last page', async () => {
+    const { source } = fakeSource(SIZES);
+    const recorder = recordingSink();
+    await strategy.run(contextFor(SIZES, recorder.sink, source));
+
+    const committedIds = recorder.units.flatMap((u) => u.batch.messages.map((m) => m.id));
+    const expected = SIZES.flatMap((size, chatIndex) =>
+      Array.from({ length: size }, (_, i) => message(`${chatIndex}@c.us`, i).id),
+    );
+    expect(new Set(committedIds).size).toBe(committedIds.length);
+    expect([...committedIds].sort()).toEqual([...expected].sort());
+
+    const completed = recorder.units.flatMap((u) => u.chatsCompleted);
+    expect([...completed].sort()).toEqual(SIZES.map((_, i) => `${i}@c.us`).sort());
+    // Each chat row is written in the same transaction as (or before) its completion.
+    recorder.units.forEach((unit, n) => {
+      for (const chatId of unit.chatsCompleted) {
+        const firstWithChat = recorder.units.findIndex((u) => u.batch.chats.some((c) => c.id === chatId));
+        expect(firstWithChat).toBeGreaterThanOrEqual(0);
+        expect(firstWithChat).toBeLessThanOrEqual(n);
+      }
+    });
+    // Only the per-chat parallel strategy commits several transactions at once (at most one per fetcher).
+    expect(recorder.maxConcurrentCommits()).toBeLessThanOrEqual(
+      name === 'parallel' ? OPTIONS.concurrency : 1,
+    );
+  });
+
+  it('stops on a failed fetch: the error surfaces and nothing is committed afterwards', async () => {
+    const { source, inFlight } = fakeSource(SIZES, { failChat: 7 });
+    const recorder = recordingSink();
+    await expect(strategy.run(contextFor(SIZES, recorder.sink, source))).rejects.toThrow(
+      'fetch failed for chat 7',
+    );
+    const unitsAtFailure = recorder.units.length;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(recorder.units.length).toBe(unitsAtFailure);
+    expect(inFlight()).toBe(0);
+    expect(recorder.units.flatMap((u) => u.chatsCompleted)).not.toContain('7@c.us');
+  });
+
+  it('stops on a failed write without committing anything after it', async () => {
+    const { source } = fakeSource(SIZES);
+    const recorder = recordingSink({ failAt: 1 });
+    await expect(strategy.run(contextFor(SIZES, recorder.sink, source))).rejects.toThrow('write failed');
+    const unitsAtFailure = recorder.units.length;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(recorder.units.length).toBe(unitsAtFailure);
+  });
+
+  it('stops promptly when aborted, leaving no fetch or commit running', async () => {
+    const { source, inFlight } = fakeSource(SIZES, { delayMs: 2 });
+    const recorder = recordingSink({ delayMs: 2 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('stop')), 15);
+    await expect(strategy.run(contextFor(SIZES, recorder.sink, source, controller.signal))).rejects.toThrow();
+    const unitsAtStop = recorder.units.length;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(recorder.units.length).toBe(unitsAtStop);
+    expect(inFlight()).toBe(0);
+  });
+});
+
+describe('transactions per strategy', () => {
+  const byName = Object.fromEntries(availableStrategies().map((s) => [s.name, s]));
+
+  it('sequential and parallel commit once per chat, chunked once per chunk', async () => {
+    for (const [name, expected] of [
+      ['sequential', SIZES.length],
+      ['parallel', SIZES.length],
+      ['chunked', Math.ceil(SIZES.length / OPTIONS.chunkSize)],
+    ] as const) {
+      const recorder = recordingSink();
+      await byName[name]!.run(contextFor(SIZES, recorder.sink, fakeSource(SIZES).source));
+      expect([name, recorder.units.length]).toEqual([name, expected]);
+    }
+  });
+
+  it('streaming never splits a page, keeps batches near --batch-size, and records in-progress offsets', async () => {
+    const recorder = recordingSink({ delayMs: 3 });
+    const sizes = [250, 7, 130, 0, 64];
+    await byName.streaming!.run(
+      contextFor(sizes, recorder.sink, fakeSource(sizes).source, undefined, { batchSize: 40 }),
+    );
+    const total = sizes.reduce((a, b) => a + b, 0);
+    expect(recorder.units.flatMap((u) => u.batch.messages)).toHaveLength(total);
+    for (const unit of recorder.units) {
+      // One page past batchSize at most: a page is never split between transactions.
+      expect(unit.batch.messages.length).toBeLessThanOrEqual(40 + PAGE - 1);
+      for (const { chatId, nextOffset } of unit.chatsInProgress) {
+        const committedSoFar = recorder.units
+          .slice(0, recorder.units.indexOf(unit) + 1)
+          .flatMap((u) => u.batch.messages)
+          .filter((m) => m.chatId === chatId).length;
+        // Offsets advance a page at a time; every committed page of this fake but the last is full.
+        expect(nextOffset).toBe(Math.ceil(committedSoFar / PAGE) * PAGE);
+        expect(nextOffset).toBeGreaterThan(0);
+      }
+    }
+    expect(recorder.units.length).toBeGreaterThanOrEqual(Math.ceil(total / (40 + PAGE - 1)));
+  });
+
+  it('streaming holds back fetchers while the writer is slow (bounded buffer)', async () => {
+    const sizes = Array.from({ length: 40 }, () => 50);
+    const fake = fakeSource(sizes);
+    const recorder = recordingSink({ delayMs: 20 });
+    let maxAhead = 0;
+    const sink = {
+      async commit(unit: CommitUnit) {
+        const committed = recorder.units.reduce((n, u) => n + u.batch.messages.length, 0);
+        const fetched = fake.messagesServed();
+        maxAhead = Math.max(maxAhead, fetched - committed);
+        return recorder.sink.commit(unit);
+      },
+    };
+    await byName.streaming!.run(
+      contextFor(sizes, sink, fake.source, undefined, { batchSize: 30, concurrency: 8 }),
+    );
+    // Fetched but uncommitted: the batch being written, one sealed, one open, and a page per fetcher.
+    expect(maxAhead).toBeLessThanOrEqual(3 * (30 + PAGE) + 8 * PAGE);
+  });
+});

@@ -1,0 +1,241 @@
+import type { ChatRecord } from '../src/domain.js';
+import { WahaRefusedError, WahaResponseError, WahaUnavailableError } from '../src/errors.js';
+import { generateDataset, startSimulator, type Simulator, type SimulatorOptions } from '../src/sim/index.js';
+import { createWahaClient, type WahaClient } from '../src/waha/client.js';
+import { DEFAULT_RETRY_POLICY } from '../src/waha/retry.js';
+import http from 'node:http';
+
+const FAST_RETRY = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 1500 };
+const WINDOW = { fromS: 0, toS: 4_000_000_000 };
+
+let sim: Simulator | undefined;
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+async function start(
+  options: Partial<SimulatorOptions> = {},
+): Promise<{ sim: Simulator; client: WahaClient }> {
+  sim = await startSimulator({
+    sessions: [
+      { name: 'default', datasetOptions: { chats: 6, messages: 1400, bigChats: [1050, 203], seed: 7 } },
+    ],
+    ...options,
+  });
+  const client = createWahaClient({
+    baseUrl: sim.url,
+    apiKey: options.apiKey,
+    requestTimeoutMs: 2000,
+    maxResponseBytes: 16 * 1024 * 1024,
+    retry: FAST_RETRY,
+  });
+  return { sim, client };
+}
+
+async function allMessageIds(
+  client: WahaClient,
+  chat: ChatRecord,
+  pageEnd: 'empty' | 'short',
+  pageSize = 100,
+) {
+  const ids: string[] = [];
+  let pages = 0;
+  for await (const page of client.chatMessages('default', chat, { window: WINDOW, pageSize, pageEnd })) {
+    ids.push(...page.messages.map((m) => m.id));
+    pages++;
+  }
+  return { ids, pages };
+}
+
+describe('WAHA client against the simulator', () => {
+  it('pages a chat of 1,000+ messages and one with a short final page, each message exactly once', async () => {
+    const { sim, client } = await start();
+    const chats = await client.listChats('default', 4);
+    expect(chats).toHaveLength(6);
+    const truth = sim.groundTruth('default', WINDOW);
+    for (const chat of chats) {
+      const expected = truth.messages.filter((m) => m.id.includes(`_${chat.id}_`)).map((m) => m.id);
+      const { ids } = await allMessageIds(client, chat, 'empty');
+      expect(ids.length).toBe(expected.length);
+      expect([...ids].sort()).toEqual([...expected].sort());
+    }
+    const sizes = chats.map((c) => truth.messages.filter((m) => m.id.includes(`_${c.id}_`)).length);
+    expect(Math.max(...sizes)).toBeGreaterThan(1000);
+    expect(sizes).toContain(203);
+    const stats = sim.stats();
+    expect(stats.downloadMediaNotFalse).toBe(0);
+    expect(stats.maxLimitSeen).toBe(100);
+  });
+
+  it('the short-page rule loses messages on NOWEB when hidden rows shorten a page; the empty-page rule does not', async () => {
+    const { sim, client } = await start({
+      sessions: [
+        {
+          name: 'default',
+          datasetOptions: { chats: 1, messages: 900, bigChats: [900], hiddenRatio: 0.2, seed: 3 },
+        },
+      ],
+    });
+    const [chat] = await client.listChats('default', 100);
+    const expected = sim.groundTruth('default', WINDOW).messages.length;
+    expect((await allMessageIds(client, chat!, 'empty')).ids.length).toBe(expected);
+    expect((await allMessageIds(client, chat!, 'short')).ids.length).toBeLessThan(expected);
+  });
+
+  it('keeps only the window, inclusive at both ends', async () => {
+    const { sim, client } = await start();
+    const all = sim.groundTruth('default', WINDOW).messages;
+    const times = [...new Set(all.map((m) => m.timestamp))].sort((a, b) => a - b);
+    const window = { fromS: times[10]!, toS: times[times.length - 10]! };
+    const expected = sim
+      .groundTruth('default', window)
+      .messages.map((m) => m.id)
+      .sort();
+    const got: string[] = [];
+    for (const chat of await client.listChats('default', 100)) {
+      for await (const page of client.chatMessages('default', chat, {
+        window,
+        pageSize: 37,
+        pageEnd: 'empty',
+      })) {
+        got.push(...page.messages.map((m) => m.id));
+      }
+    }
+    expect(got.sort()).toEqual(expected);
+    expect(all.some((m) => m.timestamp === window.fromS)).toBe(true);
+  });
+
+  it('retries injected 500s and 429s (honouring Retry-After) and counts them', async () => {
+    const { sim, client } = await start();
+    sim.failNext(3, { status: 500, route: 'messages' });
+    sim.failNext(1, { status: 429, retryAfterS: 1, route: 'messages' });
+    const [chat] = await client.listChats('default', 100);
+    const started = Date.now();
+    const { ids } = await allMessageIds(client, chat!, 'empty');
+    expect(ids.length).toBe(
+      sim.groundTruth('default', WINDOW).messages.filter((m) => m.id.includes(`_${chat!.id}_`)).length,
+    );
+    expect(client.stats.retries).toBe(4);
+    expect(sim.stats().faults.rateLimit + sim.stats().faults.error).toBe(4);
+    // Retry-After: 1 was obeyed (our own backoff here is at most 20 ms).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('gives up after the retry budget with a clear error', async () => {
+    const { sim } = await start();
+    const client = createWahaClient({
+      baseUrl: sim.url,
+      requestTimeoutMs: 2000,
+      maxResponseBytes: 1 << 20,
+      retry: { ...FAST_RETRY, maxRetries: 2 },
+    });
+    sim.failNext(10, { status: 503, route: 'chats' });
+    await expect(client.listChats('default', 100)).rejects.toThrow(WahaUnavailableError);
+    await expect(
+      createWahaClient({
+        baseUrl: sim.url,
+        requestTimeoutMs: 2000,
+        maxResponseBytes: 1 << 20,
+        retry: { ...FAST_RETRY, maxRetries: 2 },
+      }).listChats('default', 100),
+    ).rejects.toThrow(/failed 3 times; last: HTTP 503/);
+  });
+
+  it('retries a request that never answers, after its timeout', async () => {
+    const { sim } = await start({ hangMs: 5000 });
+    const client = createWahaClient({
+      baseUrl: sim.url,
+      requestTimeoutMs: 200,
+      maxResponseBytes: 1 << 20,
+      retry: FAST_RETRY,
+    });
+    sim.failNext(1, { status: 'timeout', route: 'chats' });
+    const chats = await client.listChats('default', 100);
+    expect(chats).toHaveLength(6);
+    expect(client.stats.retries).toBe(1);
+  });
+
+  it('refuses at once, without retrying, on 401, 404 and a session that is not WORKING', async () => {
+    const { sim } = await start({ apiKey: 'right-key' });
+    const wrong = createWahaClient({
+      baseUrl: sim.url,
+      apiKey: 'wrong',
+      requestTimeoutMs: 2000,
+      maxResponseBytes: 1 << 20,
+      retry: FAST_RETRY,
+    });
+    await expect(wrong.requireWorkingSession('default')).rejects.toThrow(/refused the API key \(401/);
+    expect(wrong.stats.retries).toBe(0);
+
+    const right = createWahaClient({
+      baseUrl: sim.url,
+      apiKey: 'right-key',
+      requestTimeoutMs: 2000,
+      maxResponseBytes: 1 << 20,
+      retry: FAST_RETRY,
+    });
+    await expect(right.requireWorkingSession('nobody')).rejects.toThrow(/no session "nobody" \(404/);
+    sim.setSessionStatus('default', 'SCAN_QR_CODE');
+    const error = await right.requireWorkingSession('default').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WahaRefusedError);
+    expect((error as WahaRefusedError).message).toContain('is SCAN_QR_CODE, not WORKING');
+    expect((error as WahaRefusedError).hint).toMatch(/QR code/);
+    // Chat routes answer 422 for such a session; that is a refusal, not a retry loop.
+    await expect(right.listChats('default', 10)).rejects.toThrow(/422|not as expected/);
+    expect(right.stats.retries).toBe(0);
+  });
+});
+
+describe('WAHA client against a broken server', () => {
+  let server: http.Server | undefined;
+  afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  async function serve(handler: http.RequestListener): Promise<WahaClient> {
+    server = http.createServer(handler);
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return createWahaClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      requestTimeoutMs: 1000,
+      maxResponseBytes: 1000,
+      retry: FAST_RETRY,
+    });
+  }
+
+  it('names the endpoint when the JSON is malformed', async () => {
+    const client = await serve((_req, res) => res.end('{"name": "default", '));
+    await expect(client.session('default')).rejects.toThrow(
+      new WahaResponseError(
+        'GET /api/sessions/default answered with malformed JSON (20 characters, starting "{\\"name\\": \\"default\\", ")',
+      ),
+    );
+  });
+
+  it('refuses a response larger than the limit instead of buffering it', async () => {
+    const client = await serve((_req, res) =>
+      res.end(JSON.stringify({ name: 'x'.repeat(5000), status: 'WORKING' })),
+    );
+    await expect(client.session('default')).rejects.toThrow(/larger than 1000 bytes/);
+  });
+
+  it('refuses a message list with a wrong shape, naming the field', async () => {
+    const client = await serve((_req, res) =>
+      res.end(JSON.stringify([{ id: 'false_1@c.us_AB', timestamp: 'yesterday' }])),
+    );
+    const chat: ChatRecord = {
+      session: 'default',
+      id: '1@c.us',
+      name: null,
+      kind: 'person',
+      lastActivityAt: null,
+      raw: {},
+    };
+    const pages = client.chatMessages('default', chat, { window: WINDOW, pageSize: 100, pageEnd: 'empty' });
+    await expect(pages.next()).rejects.toThrow(/message #0: 'timestamp' is the string "yesterday"/);
+  });
+});
+
+it('generates the default dataset deterministically (used by every end-to-end test)', () => {
+  expect(generateDataset({ anchorS: 1_790_000_000 })).toEqual(generateDataset({ anchorS: 1_790_000_000 }));
+});
