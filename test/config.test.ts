@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveRunConfig } from '../src/config/run-config.js';
+import { resolveRunConfig, RUN_OPTIONS } from '../src/config/run-config.js';
 import { UsageError } from '../src/errors.js';
 
 const NOW_MS = Date.parse('2026-11-25T12:00:00Z');
@@ -92,5 +92,25 @@ describe('run configuration', () => {
     expect(() =>
       resolveRunConfig({ flags: {}, env: {}, cwd, configPath: 'missing.json', nowMs: NOW_MS }),
     ).toThrow(/cannot read config file .*missing\.json/);
+  });
+});
+
+describe('.importrc.example', () => {
+  const example = JSON.parse(
+    fs.readFileSync(new URL('../.importrc.example', import.meta.url), 'utf8'),
+  ) as Record<string, unknown>;
+
+  it('documents every setting (as a key, or as a //key comment for secrets and optional ones)', () => {
+    const documented = new Set(Object.keys(example).map((key) => key.replace(/^\/\//, '')));
+    const missing = RUN_OPTIONS.map((spec) => spec.key).filter(
+      (key) => key !== 'simulate' && !documented.has(key),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('is valid as it stands, and its values are the defaults', () => {
+    const cwd = tempDir({ '.importrc': JSON.stringify(example) });
+    const fromExample = resolve({}, {}, cwd);
+    expect(fromExample).toEqual(resolve({}));
   });
 });

@@ -4,7 +4,7 @@ import type { Strategy, StrategyOptions, CommitSink, MessageSource } from '../st
 import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
 import type { Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
-import type { ImportSummary } from './summary.js';
+import { formatCount, type ImportSummary } from './summary.js';
 
 export interface ImportPlan {
   session: string;
@@ -94,7 +94,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     reporter.step('Listing chats');
     const chats = await waha.listChats(plan.session, plan.chatPageSize, signal);
     summary.chats = chats.length;
-    reporter.stepDone(`${chats.length} chats listed`);
+    reporter.stepDone(`${formatCount(chats.length)} chats listed`);
 
     runId = await deps.runLog.start({
       session: plan.session,

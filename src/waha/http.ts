@@ -196,7 +196,7 @@ function describeNetworkError(error: unknown): string {
   if (error instanceof Error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
-    return error.message;
+    return cause?.message ? `${error.message}: ${cause.message}` : error.message;
   }
   return String(error);
 }
