@@ -1,4 +1,7 @@
+import path from 'node:path';
 import type { Command } from 'commander';
+import { Checkpoint, defaultCheckpointPath } from '../checkpoint/checkpoint.js';
+import { formatCount, formatWindow } from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
 import { EXIT, KnownError, UsageError } from '../errors.js';
 import { runImport } from '../import/runner.js';
@@ -74,6 +77,27 @@ async function runCommand(config: RunConfig): Promise<number> {
   let store: Store | undefined;
   let stopSimulator: (() => Promise<void>) | undefined;
   try {
+    const checkpointFile = path.resolve(
+      config.checkpoint ?? defaultCheckpointPath(process.cwd(), config.session, config.schema),
+    );
+    const opened = Checkpoint.open(
+      checkpointFile,
+      {
+        session: config.session,
+        schema: config.schema,
+        windowRequest: config.windowRequest,
+        window: config.window,
+        pageSize: config.pageSize,
+      },
+      { fresh: config.fresh },
+    );
+    if (opened.resumed) {
+      reporter.info(
+        `Resuming the run started ${opened.resumed.startedAt} (window ${formatWindow(opened.window)}): ` +
+          `${formatCount(opened.resumed.completedChats)} chats done, ${formatCount(opened.resumed.inProgressChats)} part-way. ` +
+          `--fresh starts over.`,
+      );
+    }
     let wahaUrl = config.wahaUrl;
     let apiKey = config.apiKey;
     if (config.simulate) {
@@ -97,10 +121,17 @@ async function runCommand(config: RunConfig): Promise<number> {
         ),
     });
     const outcome = await runImport(
-      { waha, writer: store.writer, runLog: store.runLog, reporter, signal: controller.signal },
+      {
+        waha,
+        writer: store.writer,
+        runLog: store.runLog,
+        reporter,
+        signal: controller.signal,
+        checkpoint: opened.checkpoint,
+      },
       {
         session: config.session,
-        window: config.window,
+        window: opened.window,
         strategy,
         strategyOptions: {
           concurrency: config.concurrency,
@@ -114,10 +145,10 @@ async function runCommand(config: RunConfig): Promise<number> {
         recordedOptions: recordedOptions(config),
       },
     );
+    // The summary comes last: in --json mode it is the final line, whatever happened.
+    if (outcome.error !== undefined) reporter.error(outcome.error);
     if (outcome.summary.status !== 'running') reporter.summary(outcome.summary);
-    if (outcome.error === undefined) return EXIT.ok;
-    reporter.error(outcome.error);
-    return exitCodeFor(outcome.error);
+    return outcome.error === undefined ? EXIT.ok : exitCodeFor(outcome.error);
   } catch (error) {
     reporter.error(error);
     return exitCodeFor(error);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { WindowRequest } from '../checkpoint/checkpoint.js';
 import type { TimeWindow } from '../domain.js';
 import { UsageError } from '../errors.js';
 import { STRATEGY_NAMES, type StrategyName } from '../strategies/types.js';
@@ -168,6 +169,19 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     parse: integer(1, 4096),
   },
   {
+    key: 'checkpoint',
+    flag: '--checkpoint <file>',
+    description:
+      'resume cursor (default: .waha-import/checkpoint-<session>-<schema>.json in the working directory)',
+    parse: text(),
+  },
+  {
+    key: 'fresh',
+    flag: '--fresh',
+    description: 'ignore an unfinished checkpoint and start the window over (writes stay idempotent)',
+    parse: boolean,
+  },
+  {
     key: 'simulate',
     flag: '--simulate',
     description:
@@ -200,6 +214,10 @@ export interface ConnectionConfig {
 export interface RunConfig extends ConnectionConfig {
   strategy: StrategyName;
   window: TimeWindow;
+  /** What was asked (`--days 30`), kept in the checkpoint: a resumed run keeps the window it started with. */
+  windowRequest: WindowRequest;
+  checkpoint: string | undefined;
+  fresh: boolean;
   concurrency: number;
   chunk: number;
   batchSize: number;
@@ -286,6 +304,12 @@ export function resolveRunConfig(sources: ConfigSources): RunConfig {
     schema: get('schema'),
     strategy: get('strategy'),
     window: { fromS, toS: untilS },
+    windowRequest: {
+      ...(sinceS === undefined ? { days: get<number>('days') } : { sinceS }),
+      ...(get<number | undefined>('until') === undefined ? {} : { untilS }),
+    },
+    checkpoint: get('checkpoint'),
+    fresh: get<boolean | undefined>('fresh') ?? false,
     concurrency: get('concurrency'),
     chunk: get('chunk'),
     batchSize: get('batchSize'),

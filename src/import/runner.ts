@@ -18,8 +18,24 @@ export interface ImportPlan {
   recordedOptions: Record<string, unknown>;
 }
 
+/** The resume cursor as the runner uses it (src/checkpoint implements it). */
+export interface ResumeCursor {
+  isCompleted(chatId: string): boolean;
+  startOffset(chatId: string): number;
+  /** Called after each commit, never before. */
+  recordCommit(unit: {
+    chatsCompleted: string[];
+    chatsInProgress: Array<{ chatId: string; nextOffset: number }>;
+    messages: number;
+  }): Promise<void>;
+  complete(): Promise<void>;
+  flush(): Promise<void>;
+}
+
 export interface ImportDeps {
   waha: WahaClient;
+  /** Absent: nothing is resumed and nothing recorded (the bench runs so). */
+  checkpoint?: ResumeCursor;
   writer: BatchWriter;
   runLog: RunLog;
   reporter: Reporter;
@@ -52,6 +68,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     pageEnd: null,
     chats: 0,
     chatsImported: 0,
+    chatsResumed: 0,
     messagesFetched: 0,
     inserted: 0,
     updated: 0,
@@ -63,6 +80,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     elapsedMs: 0,
     messagesPerSecond: 0,
     error: null,
+    peakRssMb: 0,
   };
   const requestsAtStart = waha.stats.requests;
   const retriesAtStart = waha.stats.retries;
@@ -76,6 +94,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.elapsedMs = now() - startedMs;
     summary.messagesPerSecond =
       summary.elapsedMs > 0 ? (summary.messagesFetched * 1000) / summary.elapsedMs : 0;
+    summary.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   };
 
   try {
@@ -120,6 +139,11 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     const sink: CommitSink = {
       async commit(unit) {
         const result = await deps.writer.writeBatch(unit.batch);
+        await deps.checkpoint?.recordCommit({
+          chatsCompleted: unit.chatsCompleted,
+          chatsInProgress: unit.chatsInProgress,
+          messages: unit.batch.messages.length,
+        });
         summary.inserted += result.inserted;
         summary.updated += result.updated;
         summary.unchanged += result.unchanged;
@@ -135,15 +159,31 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       },
     };
 
+    const cursor = deps.checkpoint;
+    const todo = cursor ? chats.filter((chat) => !cursor.isCompleted(chat.id)) : chats;
+    summary.chatsResumed = chats.length - todo.length;
+    summary.chatsImported = summary.chatsResumed;
+    if (summary.chatsResumed > 0) {
+      reporter.info(
+        `${formatCount(summary.chatsResumed)} chats were already imported by the interrupted run; skipping them`,
+      );
+    }
     reporter.importStarted({ chats: chats.length, strategy: plan.strategy.name, window: plan.window });
+    reporter.progress({
+      chatsDone: summary.chatsImported,
+      chatsTotal: chats.length,
+      messagesFetched: 0,
+      messagesWritten: 0,
+    });
     await plan.strategy.run({
-      chats: chats.map((chat) => ({ chat, startOffset: 0 })),
+      chats: todo.map((chat) => ({ chat, startOffset: cursor?.startOffset(chat.id) ?? 0 })),
       source,
       sink,
       options: plan.strategyOptions,
       signal,
     });
     reporter.importFinished();
+    await cursor?.complete();
     summary.status = 'succeeded';
   } catch (caught) {
     reporter.importFinished();
@@ -151,6 +191,11 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     const interrupted =
       signal.aborted && !(caught instanceof KnownError && !(caught instanceof InterruptedError));
     const error = interrupted ? new InterruptedError() : caught;
+    try {
+      await deps.checkpoint?.flush();
+    } catch (flushError) {
+      reporter.warn(describeError(flushError));
+    }
     settle();
     if (runId === null) return { summary, error };
     summary.status = interrupted ? 'interrupted' : 'failed';

@@ -11,8 +11,10 @@ export interface ImportSummary {
   pageEnd: 'empty' | 'short' | null;
   /** Chats WAHA listed. */
   chats: number;
-  /** Chats whose messages in the window are all committed. */
+  /** Chats whose messages in the window are all committed (by this run or the one it resumed). */
   chatsImported: number;
+  /** Chats the interrupted run had already committed, skipped by this one. */
+  chatsResumed: number;
   messagesFetched: number;
   inserted: number;
   updated: number;
@@ -26,6 +28,8 @@ export interface ImportSummary {
   elapsedMs: number;
   messagesPerSecond: number;
   error: string | null;
+  /** The process's peak resident memory. */
+  peakRssMb: number;
 }
 
 const number = new Intl.NumberFormat('en-US');
@@ -52,7 +56,11 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
     ['session', summary.session],
     ['strategy', summary.strategy],
     ['window', formatWindow(summary.window)],
-    ['chats', `${formatCount(summary.chatsImported)} imported of ${formatCount(summary.chats)} listed`],
+    [
+      'chats',
+      `${formatCount(summary.chatsImported)} imported of ${formatCount(summary.chats)} listed` +
+        (summary.chatsResumed ? ` (${formatCount(summary.chatsResumed)} by the interrupted run)` : ''),
+    ],
     ['messages fetched', formatCount(summary.messagesFetched)],
     [
       'messages written',

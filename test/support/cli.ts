@@ -1,8 +1,17 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/waha-import.js');
+
+/** Runs happen in a scratch directory, so their checkpoints (.waha-import/) never land in the repository. */
+let scratchDir: string | undefined;
+export function scratchCwd(): string {
+  scratchDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-cli-'));
+  return scratchDir;
+}
 
 export interface CliResult {
   code: number | null;

@@ -1,0 +1,285 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TimeWindow } from '../domain.js';
+import { CheckpointError } from '../errors.js';
+
+/**
+ * The resume cursor: a JSON file saying which chats of a run are committed. Rules:
+ * - it is written only after the transaction it describes has committed, so it never claims more than
+ *   the database holds; writes are idempotent, so a crash between commit and save only replays a batch;
+ * - it is written atomically (temp file, fsync, rename, fsync of the directory) with mode 0600;
+ * - saves are throttled (at most one every `minIntervalMs`, so per-chat strategies do not fsync a thousand
+ *   times): a checkpoint that lags behind the database is harmless, and `flush()` brings it up to date
+ *   before the process leaves.
+ */
+
+export const CHECKPOINT_FORMAT = 'waha-import-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+
+/** What the user asked for, as opposed to the window it resolved to: `--days 30` moves with time. */
+export interface WindowRequest {
+  days?: number;
+  sinceS?: number;
+  untilS?: number;
+}
+
+export interface CheckpointData {
+  format: typeof CHECKPOINT_FORMAT;
+  version: typeof CHECKPOINT_VERSION;
+  session: string;
+  schema: string;
+  windowRequest: WindowRequest;
+  window: TimeWindow & { from: string; to: string };
+  pageSize: number;
+  status: 'running' | 'complete';
+  startedAt: string;
+  updatedAt: string;
+  /** Chats whose every message in the window is committed. */
+  completedChats: string[];
+  /** Chats committed up to a page boundary: the offset of the first page not yet committed. */
+  inProgress: Record<string, number>;
+  transactions: number;
+  messagesCommitted: number;
+}
+
+export interface CheckpointKey {
+  session: string;
+  schema: string;
+  windowRequest: WindowRequest;
+  window: TimeWindow;
+  pageSize: number;
+}
+
+export function defaultCheckpointPath(cwd: string, session: string, schema: string): string {
+  return path.join(cwd, '.waha-import', `checkpoint-${session}-${schema}.json`);
+}
+
+const iso = (s: number): string => new Date(s * 1000).toISOString();
+
+function describeRequest(request: WindowRequest): string {
+  const parts: string[] = [];
+  if (request.sinceS !== undefined) parts.push(`--since ${iso(request.sinceS)}`);
+  else if (request.days !== undefined) parts.push(`--days ${request.days}`);
+  if (request.untilS !== undefined) parts.push(`--until ${iso(request.untilS)}`);
+  return parts.join(' ') || 'the default window';
+}
+
+function sameRequest(a: WindowRequest, b: WindowRequest): boolean {
+  return a.days === b.days && a.sinceS === b.sinceS && a.untilS === b.untilS;
+}
+
+export function readCheckpoint(file: string): CheckpointData | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CheckpointError(
+      `cannot read the checkpoint ${file}: ${(error as Error).message}`,
+      'Check its permissions.',
+    );
+  }
+  const hint = `Run with --fresh to discard it and start over (idempotent: nothing is duplicated), or move it away.`;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new CheckpointError(`the checkpoint ${file} is not valid JSON (${(error as Error).message})`, hint);
+  }
+  const record = data as Partial<CheckpointData> | null;
+  if (!record || typeof record !== 'object' || record.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`${file} is not a waha-import checkpoint`, hint);
+  }
+  if (record.version !== CHECKPOINT_VERSION) {
+    throw new CheckpointError(
+      `the checkpoint ${file} has version ${String(record.version)}; this waha-import reads version ${CHECKPOINT_VERSION}`,
+      hint,
+    );
+  }
+  const valid =
+    typeof record.session === 'string' &&
+    typeof record.schema === 'string' &&
+    typeof record.window?.fromS === 'number' &&
+    typeof record.window.toS === 'number' &&
+    record.windowRequest !== null &&
+    typeof record.windowRequest === 'object' &&
+    typeof record.pageSize === 'number' &&
+    (record.status === 'running' || record.status === 'complete') &&
+    Array.isArray(record.completedChats) &&
+    record.completedChats.every((id) => typeof id === 'string') &&
+    record.inProgress !== null &&
+    typeof record.inProgress === 'object' &&
+    Object.values(record.inProgress).every((offset) => Number.isInteger(offset) && offset >= 0);
+  if (!valid)
+    throw new CheckpointError(
+      `the checkpoint ${file} is damaged: a required field is missing or wrong`,
+      hint,
+    );
+  return record as CheckpointData;
+}
+
+/** Writes `data` so that the file holds either the old or the new content, never a mix, even on power loss. */
+export function writeFileAtomic(file: string, content: string): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const temp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(temp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, content);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, file);
+  // The rename is durable only once the directory entry is.
+  const dirFd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+}
+
+export interface OpenedCheckpoint {
+  checkpoint: Checkpoint;
+  /** The window to use: the stored one when resuming, else the requested one. */
+  window: TimeWindow;
+  /** Set when an unfinished earlier run is being continued. */
+  resumed: { completedChats: number; inProgressChats: number; startedAt: string } | undefined;
+}
+
+export class Checkpoint {
+  /** Something was recorded that the file does not show yet. */
+  private dirty = false;
+  private lastSaveMs = 0;
+  private readonly completed: Set<string>;
+
+  private constructor(
+    readonly file: string,
+    private readonly data: CheckpointData,
+    private readonly minIntervalMs: number,
+  ) {
+    this.completed = new Set(data.completedChats);
+  }
+
+  /**
+   * Opens the checkpoint for a run: continues an unfinished one for the same session, schema and window
+   * request, starts a new one otherwise (or with `fresh`), and refuses one that belongs to another window.
+   */
+  static open(
+    file: string,
+    key: CheckpointKey,
+    options: { fresh: boolean; minIntervalMs?: number },
+  ): OpenedCheckpoint {
+    const existing = options.fresh ? undefined : readCheckpoint(file);
+    const minIntervalMs = options.minIntervalMs ?? 200;
+    // An unfinished run that committed nothing has nothing to protect: start over without a word.
+    if (existing && existing.status === 'running' && existing.transactions > 0) {
+      if (existing.session !== key.session || existing.schema !== key.schema) {
+        throw new CheckpointError(
+          `the checkpoint ${file} belongs to session "${existing.session}" and schema "${existing.schema}", not "${key.session}" and "${key.schema}"`,
+          'Give each session and schema its own --checkpoint file, or run with --fresh to discard it.',
+        );
+      }
+      if (!sameRequest(existing.windowRequest, key.windowRequest) || existing.pageSize !== key.pageSize) {
+        throw new CheckpointError(
+          `the checkpoint ${file} belongs to an unfinished run of another window or page size ` +
+            `(${describeRequest(existing.windowRequest)}, page size ${existing.pageSize}; ` +
+            `this run asks for ${describeRequest(key.windowRequest)}, page size ${key.pageSize})`,
+          'Run again with the same window to finish it, or with --fresh to discard it (re-importing is idempotent).',
+        );
+      }
+      const checkpoint = new Checkpoint(file, existing, minIntervalMs);
+      return {
+        checkpoint,
+        window: { fromS: existing.window.fromS, toS: existing.window.toS },
+        resumed: {
+          completedChats: existing.completedChats.length,
+          inProgressChats: Object.keys(existing.inProgress).length,
+          startedAt: existing.startedAt,
+        },
+      };
+    }
+    const now = new Date().toISOString();
+    const data: CheckpointData = {
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      session: key.session,
+      schema: key.schema,
+      windowRequest: key.windowRequest,
+      window: { ...key.window, from: iso(key.window.fromS), to: iso(key.window.toS) },
+      pageSize: key.pageSize,
+      status: 'running',
+      startedAt: now,
+      updatedAt: now,
+      completedChats: [],
+      inProgress: {},
+      transactions: 0,
+      messagesCommitted: 0,
+    };
+    // Written at the first commit: a run that fails before committing anything leaves no file behind.
+    return { checkpoint: new Checkpoint(file, data, minIntervalMs), window: key.window, resumed: undefined };
+  }
+
+  isCompleted(chatId: string): boolean {
+    return this.completed.has(chatId);
+  }
+
+  /** Where a chat continues: one page before the recorded offset, so messages deleted meanwhile cannot
+   *  shift an unread message into the part already read (the re-read page is written idempotently). */
+  startOffset(chatId: string): number {
+    const offset = this.data.inProgress[chatId];
+    return offset === undefined ? 0 : Math.max(0, offset - this.data.pageSize);
+  }
+
+  /** Records a committed transaction. Call only after the commit. */
+  async recordCommit(unit: {
+    chatsCompleted: string[];
+    chatsInProgress: Array<{ chatId: string; nextOffset: number }>;
+    messages: number;
+  }): Promise<void> {
+    for (const { chatId, nextOffset } of unit.chatsInProgress) {
+      if (!this.completed.has(chatId)) this.data.inProgress[chatId] = nextOffset;
+    }
+    for (const chatId of unit.chatsCompleted) {
+      if (this.completed.has(chatId)) continue;
+      this.completed.add(chatId);
+      this.data.completedChats.push(chatId);
+      delete this.data.inProgress[chatId];
+    }
+    this.data.transactions += 1;
+    this.data.messagesCommitted += unit.messages;
+    await this.save(false);
+  }
+
+  /** The run finished: the next run starts a new window. */
+  async complete(): Promise<void> {
+    this.data.status = 'complete';
+    this.data.inProgress = {};
+    await this.save(true);
+  }
+
+  /** Brings the file up to date now (before exit, after a failure or Ctrl-C). */
+  async flush(): Promise<void> {
+    if (this.dirty) this.writeNow();
+  }
+
+  private async save(immediate: boolean): Promise<void> {
+    this.dirty = true;
+    if (immediate || Date.now() - this.lastSaveMs >= this.minIntervalMs) this.writeNow();
+  }
+
+  private writeNow(): void {
+    this.data.updatedAt = new Date().toISOString();
+    try {
+      writeFileAtomic(this.file, JSON.stringify(this.data, null, 2) + '\n');
+    } catch (error) {
+      throw new CheckpointError(
+        `cannot write the checkpoint ${this.file}: ${(error as Error).message}`,
+        'Make its directory writable or choose another with --checkpoint; what is committed stays committed.',
+      );
+    }
+    this.lastSaveMs = Date.now();
+    this.dirty = false;
+  }
+}

@@ -1,0 +1,144 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Checkpoint, readCheckpoint, type CheckpointKey } from '../src/checkpoint/checkpoint.js';
+import { CheckpointError } from '../src/errors.js';
+
+const KEY: CheckpointKey = {
+  session: 'default',
+  schema: 'waha',
+  windowRequest: { days: 30 },
+  window: { fromS: 1_790_000_000, toS: 1_792_592_000 },
+  pageSize: 100,
+};
+
+function tempFile(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-cp-')), 'sub', 'checkpoint.json');
+}
+
+describe('checkpoint', () => {
+  it('is written only at the first commit, with mode 0600, and resumed by the same window request', async () => {
+    const file = tempFile();
+    const first = Checkpoint.open(file, KEY, { fresh: false, minIntervalMs: 0 });
+    expect(first.resumed).toBeUndefined();
+    expect(fs.existsSync(file)).toBe(false);
+
+    await first.checkpoint.recordCommit({
+      chatsCompleted: ['a@c.us'],
+      chatsInProgress: [{ chatId: 'b@c.us', nextOffset: 300 }],
+      messages: 350,
+    });
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(readCheckpoint(file)).toMatchObject({
+      completedChats: ['a@c.us'],
+      inProgress: { 'b@c.us': 300 },
+      transactions: 1,
+      messagesCommitted: 350,
+      status: 'running',
+    });
+
+    // A later run asks for "--days 30" again: its own window moved on, but it continues the stored one.
+    const later = Checkpoint.open(
+      file,
+      { ...KEY, window: { fromS: KEY.window.fromS + 999, toS: KEY.window.toS + 999 } },
+      { fresh: false },
+    );
+    expect(later.window).toEqual(KEY.window);
+    expect(later.resumed).toMatchObject({ completedChats: 1, inProgressChats: 1 });
+    expect(later.checkpoint.isCompleted('a@c.us')).toBe(true);
+    expect(later.checkpoint.isCompleted('b@c.us')).toBe(false);
+    // One page of overlap before the recorded offset, in case messages were deleted meanwhile.
+    expect(later.checkpoint.startOffset('b@c.us')).toBe(200);
+    expect(later.checkpoint.startOffset('c@c.us')).toBe(0);
+
+    await later.checkpoint.recordCommit({ chatsCompleted: ['b@c.us'], chatsInProgress: [], messages: 20 });
+    await later.checkpoint.complete();
+    expect(readCheckpoint(file)).toMatchObject({
+      status: 'complete',
+      inProgress: {},
+      completedChats: ['a@c.us', 'b@c.us'],
+    });
+    // After a complete run, the next one starts a new window.
+    const next = Checkpoint.open(file, { ...KEY, window: { fromS: 5, toS: 6 } }, { fresh: false });
+    expect(next.resumed).toBeUndefined();
+    expect(next.window).toEqual({ fromS: 5, toS: 6 });
+  });
+
+  it('refuses an unfinished checkpoint of another window, and --fresh discards it', async () => {
+    const file = tempFile();
+    const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false });
+    await checkpoint.recordCommit({ chatsCompleted: ['a@c.us'], chatsInProgress: [], messages: 1 });
+    await checkpoint.flush();
+    expect(() => Checkpoint.open(file, { ...KEY, windowRequest: { days: 7 } }, { fresh: false })).toThrow(
+      /belongs to an unfinished run of another window or page size \(--days 30, page size 100; this run asks for --days 7/,
+    );
+    expect(() => Checkpoint.open(file, { ...KEY, schema: 'other' }, { fresh: false })).toThrow(
+      CheckpointError,
+    );
+    expect(
+      Checkpoint.open(file, { ...KEY, windowRequest: { days: 7 } }, { fresh: true }).resumed,
+    ).toBeUndefined();
+  });
+
+  it('ignores an unfinished checkpoint that committed nothing', () => {
+    const file = tempFile();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const empty = {
+      format: 'waha-import-checkpoint',
+      version: 1,
+      session: 'default',
+      schema: 'waha',
+      windowRequest: { days: 30 },
+      window: { ...KEY.window, from: '', to: '' },
+      pageSize: 100,
+      status: 'running',
+      startedAt: '',
+      updatedAt: '',
+      completedChats: [],
+      inProgress: {},
+      transactions: 0,
+      messagesCommitted: 0,
+    };
+    fs.writeFileSync(file, JSON.stringify(empty));
+    expect(
+      Checkpoint.open(file, { ...KEY, windowRequest: { days: 7 } }, { fresh: false }).resumed,
+    ).toBeUndefined();
+  });
+
+  it('names the file and the way out when it is damaged', () => {
+    const file = tempFile();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, '{"format": "waha-import-checkpoint", "vers');
+    expect(() => Checkpoint.open(file, KEY, { fresh: false })).toThrow(
+      new RegExp(`the checkpoint ${file} is not valid JSON`),
+    );
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ format: 'waha-import-checkpoint', version: 1, session: 'default' }),
+    );
+    expect(() => readCheckpoint(file)).toThrow(/is damaged: a required field is missing or wrong/);
+    fs.writeFileSync(file, JSON.stringify({ hello: 'world' }));
+    expect(() => readCheckpoint(file)).toThrow(/is not a waha-import checkpoint/);
+    // --fresh never reads it.
+    expect(Checkpoint.open(file, KEY, { fresh: true }).resumed).toBeUndefined();
+  });
+
+  it('fails with a clear error when its directory is read-only', async () => {
+    if (process.getuid?.() === 0) {
+      // root ignores directory permissions; a path through a regular file fails the same way for everyone.
+      const blocker = tempFile();
+      fs.mkdirSync(path.dirname(blocker), { recursive: true });
+      fs.writeFileSync(blocker, 'not a directory');
+      expect(() => Checkpoint.open(path.join(blocker, 'checkpoint.json'), KEY, { fresh: false })).toThrow(
+        /cannot read the checkpoint .*not a directory/,
+      );
+      return;
+    }
+    const file = tempFile();
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o500 });
+    const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false });
+    await expect(
+      checkpoint.recordCommit({ chatsCompleted: [], chatsInProgress: [], messages: 0 }),
+    ).rejects.toThrow(/cannot write the checkpoint/);
+  });
+});
