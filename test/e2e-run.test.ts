@@ -70,18 +70,80 @@ describe.each(STRATEGY_NAMES.map((name) => [name]))('waha-import run --strategy 
   });
 });
 
-it('every strategy leaves the same checksum', async () => {
-  const sums = new Set<string>();
-  for (const strategy of STRATEGY_NAMES) {
-    const schema = db.newSchema();
+it.each([[11], [12], [13]])(
+  'every strategy leaves the same database (checksum of the ordered rows), seed %i',
+  async (seed) => {
+    const dataset =
+      seed === 11 ? DATASET : generateDataset({ chats: 60, messages: 900, bigChats: [230], seed });
+    const seeded =
+      seed === 11 ? sim : await startSimulator({ apiKey: API_KEY, sessions: [{ name: 'default', dataset }] });
+    try {
+      const sums = new Map<string, string>();
+      for (const strategy of STRATEGY_NAMES) {
+        const schema = db.newSchema();
+        const result = await runCli(
+          [
+            'run',
+            '--waha-url',
+            seeded.url,
+            '--database-url',
+            testDatabaseUrl(),
+            '--schema',
+            schema,
+            '--json',
+            '--strategy',
+            strategy,
+            '--batch-size',
+            '250',
+            '--until',
+            String(dataset.options.anchorS),
+          ],
+          { env },
+        );
+        expect(result.code).toBe(0);
+        const checksum = await databaseChecksum(db.sql, schema);
+        expect(checksum.messages).toBe(seeded.groundTruth('default').messages.length);
+        sums.set(strategy, checksum.checksum);
+      }
+      expect(new Set(sums.values()).size).toBe(1);
+    } finally {
+      if (seeded !== sim) await seeded.close();
+    }
+  },
+);
+
+it('the seed dataset: chunked --chunk 50 commits 1,172 chats in 24 transactions, as the study says for option D', async () => {
+  const seedSim = await startSimulator();
+  try {
     const result = await runCli(
-      importArgs(schema, ['--strategy', strategy, '--until', String(DATASET.options.anchorS)]),
-      { env },
+      [
+        'run',
+        '--waha-url',
+        seedSim.url,
+        '--database-url',
+        testDatabaseUrl(),
+        '--schema',
+        db.schema,
+        '--json',
+        '--strategy',
+        'chunked',
+        '--chunk',
+        '50',
+        '--concurrency',
+        '50',
+      ],
+      { env: {} },
     );
     expect(result.code).toBe(0);
-    sums.add((await databaseChecksum(db.sql, schema)).checksum);
+    expect(jsonSummary(result.stdout).summary).toMatchObject({
+      chats: 1172,
+      messagesFetched: 5683,
+      inserted: 5683,
+      dbTransactions: 24,
+    });
+  } finally {
+    await seedSim.close();
   }
-  expect(sums.size).toBe(1);
 });
 
 it('counts transactions per strategy as designed', async () => {

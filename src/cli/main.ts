@@ -5,6 +5,7 @@ import { Chalk } from 'chalk';
 import { registerRun } from './run.js';
 import { registerMigrate } from './migrate.js';
 import { registerSim } from './sim.js';
+import { registerBench } from './bench.js';
 
 /**
  * The entry point: builds the program, runs one command, and turns its outcome into an exit code.
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRun(program, setExit);
   registerMigrate(program, setExit);
   registerSim(program, setExit);
+  registerBench(program, setExit);
   program.addHelpText(
     'after',
     `

@@ -74,7 +74,7 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     flag: '--strategy <name>',
     env: 'WAHA_IMPORT_STRATEGY',
     description: `how chats are fetched and grouped into transactions: ${STRATEGY_NAMES.join(' | ')}`,
-    defaultValue: 'parallel',
+    defaultValue: 'streaming',
     parse: oneOf(STRATEGY_NAMES),
   },
   {

@@ -653,8 +653,7 @@ function makeVisibleMessage(
   let replyTo: WaReplyTo | null = null;
   if (kind === 'text') {
     const body = specialBody ?? textBody(random);
-    const earlier = chance(random, 0.08) ? chat.messages.filter((m) => !m.hidden) : [];
-    const quoted = earlier.length > 0 ? pick(random, earlier) : undefined;
+    const quoted = chance(random, 0.08) ? pickVisible(random, chat.messages) : undefined;
     if (quoted) {
       const quotedAuthor = quoted.raw.fromMe
         ? toJid(dataset.me.id)
@@ -827,4 +826,17 @@ function addHiddenRows(random: Random, dataset: Dataset, windowEndS: number): vo
     });
     chat.messages.push(row);
   }
+}
+
+/**
+ * A random visible message of a chat, without copying the chat (that made big datasets quadratic).
+ * While the history is generated no hidden row exists yet, so this draws exactly as `pick` over the
+ * visible ones would; later (appended messages) a hidden pick steps back to the nearest visible one.
+ */
+function pickVisible(random: Random, messages: SimMessage[]): SimMessage | undefined {
+  if (messages.length === 0) return undefined;
+  for (let i = Math.floor(random() * messages.length); i >= 0; i--) {
+    if (!messages[i]!.hidden) return messages[i];
+  }
+  return undefined;
 }

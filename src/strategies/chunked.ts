@@ -9,7 +9,7 @@ import type { Strategy } from './types.js';
  */
 export const chunked: Strategy = {
   name: 'chunked',
-  fits: '--chunk chats fetched in parallel, then written in one transaction (seed options B and D)',
+  fits: '--chunk chats fetched in parallel, then one transaction: few transactions, but each chunk waits for its slowest chat',
   async run(context) {
     const { chats, options, signal } = context;
     for (let start = 0; start < chats.length; start += options.chunkSize) {

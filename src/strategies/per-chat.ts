@@ -20,7 +20,7 @@ async function importChat(
 
 export const sequential: Strategy = {
   name: 'sequential',
-  fits: 'one chat at a time, one transaction per chat: the gentlest on WAHA, and the slowest',
+  fits: 'one chat at a time, one transaction per chat: for a fragile WAHA; the slowest',
   async run(context) {
     await forEachConcurrently(context.chats, 1, context.signal, ({ chat, startOffset }, signal) =>
       importChat(context, chat, startOffset, signal),
@@ -30,7 +30,7 @@ export const sequential: Strategy = {
 
 export const parallel: Strategy = {
   name: 'parallel',
-  fits: '--concurrency chats at once, one transaction per chat (the seed V1 at 20, option A at 100)',
+  fits: '--concurrency chats at once, one transaction per chat (the study V1 at 20, option A at 100)',
   async run(context) {
     await forEachConcurrently(
       context.chats,

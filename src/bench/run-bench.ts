@@ -1,0 +1,276 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TimeWindow } from '../domain.js';
+import { createBatchWriter, databaseChecksum, migrate, openDatabase, type Database } from '../db/index.js';
+import { runImport } from '../import/runner.js';
+import type { ImportSummary } from '../import/summary.js';
+import type { Reporter } from '../report/reporter.js';
+import { generateDataset } from '../sim/index.js';
+import { getStrategy } from '../strategies/registry.js';
+import type { Strategy } from '../strategies/types.js';
+import { createWahaClient, MAX_PAGE_SIZE } from '../waha/client.js';
+import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
+import { pagesForChat, physicalLimitMs } from './limit.js';
+import type { BenchRow, Scenario } from './scenarios.js';
+
+export interface BenchOptions {
+  scenario: Scenario;
+  rows: BenchRow[];
+  repeat: number;
+  databaseUrl: string | undefined;
+  /** A real WAHA instead of the simulator (read-only use of its API). */
+  wahaUrl: string | undefined;
+  apiKey: string | undefined;
+  session: string;
+  days: number;
+  onProgress: (text: string) => void;
+  /** Where rows find their strategy; tests hand in a deliberately wrong one to see the bench fail. */
+  strategyFor?: (name: string) => Strategy | undefined;
+}
+
+export interface BenchResult {
+  label: string;
+  strategy: string;
+  concurrency: number;
+  chunkSize: number | null;
+  batchSize: number | null;
+  /** Median of the repeats. */
+  wallMs: number;
+  runsMs: number[];
+  transactions: number;
+  requests: number;
+  retries: number;
+  messages: number;
+  messagesPerSecond: number;
+  speedupVsV1: number | null;
+  limitRatio: number | null;
+  checksum: string;
+  sameAsFirst: boolean;
+  studyEstimateS: number | null;
+  studyTransactions: number | null;
+}
+
+export interface BenchReport {
+  scenario: string;
+  description: string;
+  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; platform: string };
+  database: 'embedded' | 'external';
+  waha: 'simulator' | 'real';
+  physicalLimitMs: number | null;
+  limitFormula: string;
+  limitInputs: Record<string, number> | null;
+  results: BenchResult[];
+  /** False when any row left a different database: the bench then fails. */
+  consistent: boolean;
+}
+
+const SILENT: Reporter = {
+  step: () => undefined,
+  stepDone: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  importStarted: () => undefined,
+  progress: () => undefined,
+  importFinished: () => undefined,
+  summary: () => undefined,
+  error: () => undefined,
+};
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/waha-import.js');
+
+/** The simulator in its own process, so its CPU does not count against the importer being measured. */
+async function startSimProcess(scenario: Scenario): Promise<{ url: string; stop: () => void }> {
+  const s = scenario.sim;
+  const flags: Record<string, string | number> = {
+    '--port': 0,
+    '--chats': s.chats,
+    '--messages': s.messages,
+    '--days': s.days,
+    '--seed': s.seed,
+    '--engine': s.engine,
+    '--latency-ms': s.latencyMs,
+    '--jitter-ms': s.jitterMs,
+    '--capacity': Number.isFinite(s.capacity) ? s.capacity : 'unlimited',
+    '--queue-limit': Number.isFinite(s.queueLimit) ? s.queueLimit : 'unlimited',
+    '--error-rate': s.errorRate,
+    '--rate-limit-rate': s.rateLimitRate,
+    '--retry-after': s.retryAfterS,
+    '--timeout-rate': s.timeoutRate,
+  };
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'sim', ...Object.entries(flags).flatMap(([flag, value]) => [flag, String(value)])],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (match) resolve({ url: match[1]!, stop: () => child.kill('SIGINT') });
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`the simulator exited with code ${code} before listening`)),
+    );
+  });
+}
+
+/** Requests that come before any message can be fetched, and the page counts the limit needs. */
+function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize: number) {
+  const dataset = generateDataset({
+    chats: scenario.sim.chats,
+    messages: scenario.sim.messages,
+    days: scenario.sim.days,
+    seed: scenario.sim.seed,
+  });
+  let messageRequests = 0;
+  let longestChatPages = 0;
+  for (const chat of dataset.chats) {
+    const inWindow = chat.messages.filter((m) => m.timestampS >= window.fromS && m.timestampS <= window.toS);
+    const pages = pagesForChat(inWindow.length, inWindow.filter((m) => !m.hidden).length, MAX_PAGE_SIZE);
+    messageRequests += pages;
+    longestChatPages = Math.max(longestChatPages, pages);
+  }
+  const chatListPages = Math.floor(dataset.chats.length / chatPageSize) + 1;
+  return {
+    latencyMs: scenario.sim.latencyMs,
+    capacity: scenario.sim.capacity,
+    sequentialRequests: 2 + chatListPages,
+    messageRequests,
+    longestChatPages,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchReport> {
+  const { scenario } = options;
+  const chatPageSize = 500;
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-bench-'));
+  // As root the embedded server runs as the postgres user, which must be able to enter the directory.
+  fs.chmodSync(scratch, 0o755);
+  const schema = `waha_bench_${randomBytes(4).toString('hex')}`;
+  let sim: { url: string; stop: () => void } | undefined;
+  let db: Database | undefined;
+  try {
+    if (!options.wahaUrl) {
+      options.onProgress(`starting the simulator (${scenario.description})`);
+      sim = await startSimProcess(scenario);
+    }
+    options.onProgress(
+      options.databaseUrl ? 'connecting to PostgreSQL' : 'starting a scratch embedded PostgreSQL',
+    );
+    db = await openDatabase({ databaseUrl: options.databaseUrl, dataDir: path.join(scratch, 'postgres') });
+    const nowS = Math.floor(Date.now() / 1000);
+    const window: TimeWindow = { fromS: nowS - options.days * 86_400, toS: nowS };
+    const inputs = sim ? limitInputs(scenario, window, chatPageSize) : null;
+    const limitMs = inputs ? physicalLimitMs(inputs) : null;
+
+    const results: BenchResult[] = [];
+    for (const row of options.rows) {
+      const runsMs: number[] = [];
+      let last: ImportSummary | undefined;
+      let checksum = '';
+      for (let attempt = 1; attempt <= options.repeat; attempt++) {
+        options.onProgress(
+          `${row.label}: ${row.strategy} at concurrency ${row.concurrency}` +
+            (options.repeat > 1 ? ` (run ${attempt} of ${options.repeat})` : ''),
+        );
+        await db.sql`drop schema if exists ${db.sql(schema)} cascade`;
+        await migrate(db.sql, schema);
+        const waha = createWahaClient({
+          baseUrl: options.wahaUrl ?? sim!.url,
+          apiKey: options.apiKey,
+          requestTimeoutMs: scenario.requestTimeoutS * 1000,
+          maxResponseBytes: 64 * 1024 * 1024,
+          retry: DEFAULT_RETRY_POLICY,
+        });
+        const outcome = await runImport(
+          {
+            waha,
+            writer: createBatchWriter(db.sql, schema),
+            runLog: { start: async () => 0, finish: async () => undefined },
+            reporter: SILENT,
+            signal: new AbortController().signal,
+          },
+          {
+            session: options.session,
+            window,
+            strategy: (options.strategyFor ?? getStrategy)(row.strategy)!,
+            strategyOptions: {
+              concurrency: row.concurrency,
+              chunkSize: row.chunkSize,
+              batchSize: row.batchSize,
+              flushMs: 1000,
+            },
+            pageSize: MAX_PAGE_SIZE,
+            pageEnd: 'auto',
+            chatPageSize,
+            recordedOptions: {},
+          },
+        );
+        if (outcome.error !== undefined) throw outcome.error;
+        last = outcome.summary;
+        runsMs.push(last.elapsedMs);
+        checksum = (await databaseChecksum(db.sql, schema)).checksum;
+      }
+      const summary = last!;
+      const wallMs = median(runsMs);
+      results.push({
+        label: row.label,
+        strategy: row.strategy,
+        concurrency: row.concurrency,
+        chunkSize: row.strategy === 'chunked' ? row.chunkSize : null,
+        batchSize: row.strategy === 'streaming' ? row.batchSize : null,
+        wallMs,
+        runsMs,
+        transactions: summary.dbTransactions,
+        requests: summary.wahaRequests,
+        retries: summary.retries,
+        messages: summary.messagesFetched,
+        messagesPerSecond: wallMs > 0 ? (summary.messagesFetched * 1000) / wallMs : 0,
+        speedupVsV1: null,
+        limitRatio: limitMs ? wallMs / limitMs : null,
+        checksum,
+        sameAsFirst: results.length === 0 || results[0]!.checksum === checksum,
+        studyEstimateS: row.studyEstimateS,
+        studyTransactions: row.studyTransactions,
+      });
+    }
+    const v1 = results.find((r) => r.label === 'V1');
+    for (const result of results) result.speedupVsV1 = v1 ? v1.wallMs / result.wallMs : null;
+    return {
+      scenario: scenario.name,
+      description: options.wahaUrl ? `a real WAHA at ${options.wahaUrl}` : scenario.description,
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+        memoryGb: Math.round(os.totalmem() / 2 ** 30),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+      },
+      database: db.embedded ? 'embedded' : 'external',
+      waha: sim ? 'simulator' : 'real',
+      physicalLimitMs: limitMs,
+      limitFormula: 'T_limit = L × (S + max(⌈R / C⌉, P))',
+      limitInputs: inputs,
+      results,
+      consistent: results.every((r) => r.sameAsFirst),
+    };
+  } finally {
+    if (db) {
+      await db.sql`drop schema if exists ${db.sql(schema)} cascade`.catch(() => undefined);
+      await db.close();
+    }
+    sim?.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}

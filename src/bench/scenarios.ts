@@ -1,0 +1,142 @@
+import type { StrategyName } from '../strategies/types.js';
+
+/** Simulator settings for one bench scenario, as `waha-import sim` flags take them. */
+export interface SimSettings {
+  chats: number;
+  messages: number;
+  days: number;
+  seed: number;
+  engine: 'NOWEB' | 'GOWS' | 'WEBJS';
+  latencyMs: number;
+  jitterMs: number;
+  capacity: number;
+  queueLimit: number;
+  errorRate: number;
+  rateLimitRate: number;
+  retryAfterS: number;
+  timeoutRate: number;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  sim: SimSettings;
+  /** Seconds before a silent request is retried; short where the scenario injects timeouts. */
+  requestTimeoutS: number;
+}
+
+const SEED_SIM: SimSettings = {
+  chats: 1172,
+  messages: 5683,
+  days: 30,
+  seed: 1,
+  engine: 'NOWEB',
+  latencyMs: 200,
+  jitterMs: 50,
+  capacity: 50,
+  queueLimit: 10_000,
+  errorRate: 0,
+  rateLimitRate: 0,
+  retryAfterS: 1,
+  timeoutRate: 0,
+};
+
+export const SCENARIOS: Record<string, Scenario> = {
+  seed: {
+    name: 'seed',
+    description:
+      "the study's dataset (1,172 chats, 5,683 messages, 30 days) behind a WAHA answering in ~200 ms, 50 requests at once",
+    sim: SEED_SIM,
+    requestTimeoutS: 60,
+  },
+  large: {
+    name: 'large',
+    description: '10,000 chats, 1,000,000 messages, 5 ms latency: where writing dominates',
+    sim: { ...SEED_SIM, chats: 10_000, messages: 1_000_000, latencyMs: 5, jitterMs: 2, capacity: 50 },
+    requestTimeoutS: 60,
+  },
+  'slow-waha': {
+    name: 'slow-waha',
+    description: 'the seed dataset behind a struggling WAHA: ~1 s per request, 10 at once',
+    sim: { ...SEED_SIM, latencyMs: 1000, jitterMs: 300, capacity: 10 },
+    requestTimeoutS: 120,
+  },
+  flaky: {
+    name: 'flaky',
+    description: 'the seed scenario with 5% 5xx, 2% 429 (Retry-After 1 s) and 1% requests never answered',
+    sim: { ...SEED_SIM, errorRate: 0.05, rateLimitRate: 0.02, retryAfterS: 1, timeoutRate: 0.01 },
+    requestTimeoutS: 3,
+  },
+};
+
+export interface BenchRow {
+  /** The study's name for the approach. */
+  label: string;
+  strategy: StrategyName;
+  concurrency: number;
+  chunkSize: number;
+  batchSize: number;
+  /** The study's estimate for its dataset, in seconds, where it gave one. */
+  studyEstimateS: number | null;
+  studyTransactions: number | null;
+}
+
+/** The rows of the study's table, with its estimates, plus sequential when asked for. */
+export function benchRows(withSequential: boolean): BenchRow[] {
+  const base = { chunkSize: 50, batchSize: 2000 };
+  const rows: BenchRow[] = [
+    {
+      ...base,
+      label: 'V1',
+      strategy: 'parallel',
+      concurrency: 20,
+      studyEstimateS: 9 * 60,
+      studyTransactions: 1172,
+    },
+    {
+      ...base,
+      label: 'A',
+      strategy: 'parallel',
+      concurrency: 100,
+      studyEstimateS: 2 * 60,
+      studyTransactions: 1172,
+    },
+    {
+      ...base,
+      label: 'B',
+      strategy: 'chunked',
+      concurrency: 100,
+      chunkSize: 100,
+      studyEstimateS: 60,
+      studyTransactions: 12,
+    },
+    {
+      ...base,
+      label: 'D',
+      strategy: 'chunked',
+      concurrency: 50,
+      chunkSize: 50,
+      studyEstimateS: 90,
+      studyTransactions: 24,
+    },
+    {
+      ...base,
+      label: 'C',
+      strategy: 'streaming',
+      concurrency: 100,
+      studyEstimateS: 30,
+      studyTransactions: 10,
+    },
+  ];
+  if (withSequential) {
+    rows.unshift({
+      ...base,
+      label: 'seq',
+      strategy: 'sequential',
+      concurrency: 1,
+      studyEstimateS: null,
+      studyTransactions: null,
+    });
+  }
+  return rows;
+}

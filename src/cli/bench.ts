@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import ora from 'ora';
+import { renderSvg, renderTable } from '../bench/render.js';
+import { runBench } from '../bench/run-bench.js';
+import { benchRows, SCENARIOS } from '../bench/scenarios.js';
+import { resolveSimConfig, SIM_OPTIONS } from '../config/sim-config.js';
+import { httpUrl, integer, postgresUrl, resolveOptions, text, type OptionSpec } from '../config/options.js';
+import { EXIT, UsageError } from '../errors.js';
+import { addOptions } from './options.js';
+
+const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
+  {
+    key: 'scenario',
+    flag: '--scenario <name>',
+    description: `simulator settings: ${Object.keys(SCENARIOS).join(', ')}`,
+    defaultValue: 'seed',
+    parse: (raw) =>
+      Object.hasOwn(SCENARIOS, String(raw))
+        ? { ok: true, value: String(raw) }
+        : {
+            ok: false,
+            problem: `must be one of ${Object.keys(SCENARIOS).join(', ')}, got ${JSON.stringify(raw)}`,
+          },
+  },
+  {
+    key: 'repeat',
+    flag: '--repeat <n>',
+    description: 'runs per row; the median is reported',
+    defaultValue: 1,
+    parse: integer(1, 100),
+  },
+  {
+    key: 'out',
+    flag: '--out <file>',
+    description: 'also write a chart: .svg, or .html with the table',
+    parse: text(/\.(svg|html)$/i, 'must end in .svg or .html'),
+  },
+  {
+    key: 'databaseUrl',
+    flag: '--database-url <url>',
+    env: 'DATABASE_URL',
+    description:
+      'PostgreSQL to measure on, in a scratch schema dropped afterwards (default: a scratch embedded one)',
+    secret: true,
+    parse: postgresUrl,
+  },
+  {
+    key: 'wahaUrl',
+    flag: '--waha-url <url>',
+    description: 'measure against a real WAHA (read-only) instead of the simulator',
+    parse: httpUrl,
+  },
+  {
+    key: 'apiKey',
+    flag: '--api-key <key>',
+    env: 'WAHA_API_KEY',
+    description: 'API key of that WAHA',
+    secret: true,
+    parse: text(),
+  },
+  {
+    key: 'session',
+    flag: '--session <name>',
+    env: 'WAHA_SESSION',
+    description: 'session of that WAHA',
+    defaultValue: 'default',
+    parse: text(),
+  },
+];
+
+export function registerBench(program: Command, setExit: (code: number) => void): void {
+  const command = program
+    .command('bench')
+    .description(
+      "compare the study's V1 with the V3 strategies side by side, against the simulator or a real WAHA",
+    )
+    .option('--sequential', 'also run the sequential strategy (slow)')
+    .option('--json', 'print the results as JSON');
+  addOptions(command, BENCH_OPTIONS);
+  addOptions(
+    command,
+    SIM_OPTIONS.filter((spec) => spec.key !== 'apiKey'),
+  );
+  command.addHelpText(
+    'after',
+    `
+Rows: V1 = parallel at 20 (one transaction per chat), A = parallel at 100, B = chunked, chunk 100,
+D = chunked, chunk 50 at 50, C = streaming at 100. Each row runs on a freshly reset scratch schema;
+every row must leave the same database (checksum), or the bench fails with exit 1.
+Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings.`,
+  );
+  command.action(async (flags: Record<string, unknown>) => {
+    const { values, problems } = resolveOptions(BENCH_OPTIONS, { flags, env: process.env });
+    if (problems.length) throw new UsageError(problems, 'Run `waha-import bench --help`.');
+    const get = <T>(key: string): T => values[key]!.value as T;
+    const base = SCENARIOS[get<string>('scenario')]!;
+    const overrides = resolveSimConfig(flags);
+    const scenario = {
+      ...base,
+      sim: { ...base.sim, ...overrides.simulator, ...overrides.dataset } as typeof base.sim,
+    };
+    const json = Boolean(flags.json);
+    const spinner = json || !process.stderr.isTTY ? undefined : ora({ stream: process.stderr }).start();
+    const report = await runBench({
+      scenario,
+      rows: benchRows(Boolean(flags.sequential)),
+      repeat: get('repeat'),
+      databaseUrl: get('databaseUrl'),
+      wahaUrl: get('wahaUrl'),
+      apiKey: get('apiKey'),
+      session: get('session'),
+      days: scenario.sim.days,
+      onProgress: (text) => {
+        if (spinner) spinner.text = text;
+        else if (!json) process.stderr.write(`${new Date().toISOString()} ${text}\n`);
+      },
+    }).finally(() => spinner?.stop());
+    process.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTable(report) + '\n');
+    const out = get<string | undefined>('out');
+    if (out) {
+      const svg = renderSvg(report);
+      const content = out.toLowerCase().endsWith('.html')
+        ? `<!doctype html><meta charset="utf-8"><title>waha-import bench</title>${svg}<pre>${renderTable(report).replace(/</g, '&lt;')}</pre>\n`
+        : svg;
+      fs.writeFileSync(path.resolve(out), content);
+      if (!json) process.stderr.write(`chart written to ${out}\n`);
+    }
+    if (!report.consistent) {
+      process.stderr.write(
+        'error: the strategies left different databases (see "same DB"): the fast result is wrong.\n',
+      );
+      setExit(EXIT.importFailed);
+      return;
+    }
+    setExit(EXIT.ok);
+  });
+}

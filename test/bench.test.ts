@@ -1,0 +1,103 @@
+import { runBench } from '../src/bench/run-bench.js';
+import { benchRows, SCENARIOS } from '../src/bench/scenarios.js';
+import { renderSvg, renderTable } from '../src/bench/render.js';
+import { getStrategy } from '../src/strategies/registry.js';
+import type { Strategy } from '../src/strategies/types.js';
+import { runCli } from './support/cli.js';
+import { testDatabaseUrl } from './support/db.js';
+
+const TINY = {
+  ...SCENARIOS.seed!,
+  sim: { ...SCENARIOS.seed!.sim, chats: 40, messages: 400, latencyMs: 0, jitterMs: 0 },
+};
+
+describe('bench', () => {
+  it('prints JSON with one result per row, the physical limit and the machine', async () => {
+    const result = await runCli(
+      [
+        'bench',
+        '--json',
+        '--chats',
+        '40',
+        '--messages',
+        '400',
+        '--latency-ms',
+        '2',
+        '--database-url',
+        testDatabaseUrl(),
+      ],
+      { env: {} },
+    );
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as Record<string, unknown> & {
+      results: Array<Record<string, unknown>>;
+    };
+    expect(report).toMatchObject({
+      scenario: 'seed',
+      waha: 'simulator',
+      database: 'external',
+      consistent: true,
+      limitFormula: expect.stringContaining('T_limit'),
+    });
+    expect(report.machine).toEqual(
+      expect.objectContaining({ cpus: expect.any(Number), node: process.version }),
+    );
+    expect(typeof report.physicalLimitMs).toBe('number');
+    expect(report.results.map((r) => r.label)).toEqual(['V1', 'A', 'B', 'D', 'C']);
+    for (const row of report.results) {
+      expect(row).toEqual(
+        expect.objectContaining({
+          strategy: expect.any(String),
+          wallMs: expect.any(Number),
+          transactions: expect.any(Number),
+          requests: expect.any(Number),
+          retries: 0,
+          messages: 400,
+          speedupVsV1: expect.any(Number),
+          limitRatio: expect.any(Number),
+          sameAsFirst: true,
+        }),
+      );
+    }
+    expect(report.results.find((r) => r.label === 'V1')!.transactions).toBe(40);
+    expect(report.results.find((r) => r.label === 'D')!.transactions).toBe(1);
+  });
+
+  it('fails loudly when a strategy leaves a different database, however fast it was', async () => {
+    const chunked = getStrategy('chunked')!;
+    // Loses the last message of every transaction: fast, and wrong.
+    const lossy: Strategy = {
+      ...chunked,
+      run: (context) =>
+        chunked.run({
+          ...context,
+          sink: {
+            commit: (unit) =>
+              context.sink.commit({
+                ...unit,
+                batch: { ...unit.batch, messages: unit.batch.messages.slice(0, -1) },
+              }),
+          },
+        }),
+    };
+    const report = await runBench({
+      scenario: TINY,
+      rows: benchRows(false).filter((row) => row.label === 'V1' || row.label === 'D'),
+      repeat: 1,
+      databaseUrl: testDatabaseUrl(),
+      wahaUrl: undefined,
+      apiKey: undefined,
+      session: 'default',
+      days: 30,
+      onProgress: () => undefined,
+      strategyFor: (name) => (name === 'chunked' ? lossy : getStrategy(name)),
+    });
+    expect(report.consistent).toBe(false);
+    expect(report.results.map((r) => [r.label, r.sameAsFirst])).toEqual([
+      ['V1', true],
+      ['D', false],
+    ]);
+    expect(renderTable(report)).toMatch(/\| D .*\| NO /);
+    expect(renderSvg(report)).toContain('WRONG RESULT');
+  });
+});
