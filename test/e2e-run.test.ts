@@ -1,8 +1,8 @@
 import { STRATEGY_NAMES } from '../src/strategies/types.js';
 import { generateDataset, startSimulator, type Simulator } from '../src/sim/index.js';
 import { databaseChecksum } from '../src/db/index.js';
-import { jsonSummary, runCli } from './support/cli.js';
-import { testDatabaseUrl, useTestDatabase } from './support/db.js';
+import { jsonSummary, runArgs, runCli } from './support/cli.js';
+import { useTestDatabase } from './support/db.js';
 import { expectDatabaseMatches } from './support/truth.js';
 
 const db = useTestDatabase();
@@ -17,17 +17,7 @@ beforeAll(async () => {
 afterAll(() => sim.close());
 
 function importArgs(schema: string, extra: string[] = []): string[] {
-  return [
-    'run',
-    '--waha-url',
-    sim.url,
-    '--database-url',
-    testDatabaseUrl(),
-    '--schema',
-    schema,
-    '--json',
-    ...extra,
-  ];
+  return runArgs(sim.url, schema, extra);
 }
 
 const env = { WAHA_API_KEY: API_KEY };
@@ -82,22 +72,14 @@ it.each([[11], [12], [13]])(
       for (const strategy of STRATEGY_NAMES) {
         const schema = db.newSchema();
         const result = await runCli(
-          [
-            'run',
-            '--waha-url',
-            seeded.url,
-            '--database-url',
-            testDatabaseUrl(),
-            '--schema',
-            schema,
-            '--json',
+          runArgs(seeded.url, schema, [
             '--strategy',
             strategy,
             '--batch-size',
             '250',
             '--until',
             String(dataset.options.anchorS),
-          ],
+          ]),
           { env },
         );
         expect(result.code).toBe(0);
@@ -116,22 +98,7 @@ it('the seed dataset: chunked --chunk 50 commits 1,172 chats in 24 transactions,
   const seedSim = await startSimulator();
   try {
     const result = await runCli(
-      [
-        'run',
-        '--waha-url',
-        seedSim.url,
-        '--database-url',
-        testDatabaseUrl(),
-        '--schema',
-        db.schema,
-        '--json',
-        '--strategy',
-        'chunked',
-        '--chunk',
-        '50',
-        '--concurrency',
-        '50',
-      ],
+      runArgs(seedSim.url, db.schema, ['--strategy', 'chunked', '--chunk', '50', '--concurrency', '50']),
       { env: {} },
     );
     expect(result.code).toBe(0);
@@ -168,21 +135,7 @@ it('loses nothing when WAHA fails 5% of requests and rate-limits 3% with Retry-A
     faultSeed: 5,
   });
   try {
-    const result = await runCli(
-      [
-        'run',
-        '--waha-url',
-        flaky.url,
-        '--database-url',
-        testDatabaseUrl(),
-        '--schema',
-        db.schema,
-        '--json',
-        '--strategy',
-        'chunked',
-      ],
-      { env },
-    );
+    const result = await runCli(runArgs(flaky.url, db.schema, ['--strategy', 'chunked']), { env });
     expect(result.code).toBe(0);
     const { summary } = jsonSummary(result.stdout);
     const faults = flaky.stats().faults;

@@ -5,7 +5,7 @@ import { formatCount, formatWindow } from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
 import { EXIT, KnownError, UsageError } from '../errors.js';
 import { runImport } from '../import/runner.js';
-import { chooseOutputMode, createReporter, type Reporter } from '../report/reporter.js';
+import { chooseOutputMode, createReporter } from '../report/reporter.js';
 import { availableStrategies, getStrategy } from '../strategies/registry.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
 import { createWahaClient } from '../waha/client.js';
@@ -176,5 +176,3 @@ function recordedOptions(config: RunConfig): Record<string, unknown> {
     simulate: config.simulate,
   };
 }
-
-export type { Reporter };

@@ -139,16 +139,17 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     const sink: CommitSink = {
       async commit(unit) {
         const result = await deps.writer.writeBatch(unit.batch);
-        await deps.checkpoint?.recordCommit({
-          chatsCompleted: unit.chatsCompleted,
-          chatsInProgress: unit.chatsInProgress,
-          messages: unit.batch.messages.length,
-        });
+        // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
         summary.inserted += result.inserted;
         summary.updated += result.updated;
         summary.unchanged += result.unchanged;
         summary.cleaned += result.cleaned;
         summary.chatsImported += unit.chatsCompleted.length;
+        await deps.checkpoint?.recordCommit({
+          chatsCompleted: unit.chatsCompleted,
+          chatsInProgress: unit.chatsInProgress,
+          messages: unit.batch.messages.length,
+        });
         reporter.progress({
           chatsDone: summary.chatsImported,
           chatsTotal: summary.chats,

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testDatabaseUrl } from './db.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/waha-import.js');
 
@@ -27,6 +28,7 @@ export function runCli(
     env?: Record<string, string | undefined>;
     cwd?: string;
     onStderr?: (chunk: string) => void;
+    onStdout?: (chunk: string) => void;
   } = {},
 ): Promise<CliResult> & { child: import('node:child_process').ChildProcess } {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
@@ -38,7 +40,10 @@ export function runCli(
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    options.onStdout?.(chunk);
+  });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
     options.onStderr?.(chunk);
@@ -62,4 +67,37 @@ export function jsonSummary(
   const last = events.at(-1);
   if (!last || last.type !== 'summary') throw new Error(`no summary event in:\n${stdout}`);
   return last as Record<string, unknown> & { summary: Record<string, number | string> };
+}
+
+/** `run` against a WAHA and the test database, in a schema of its own, with --json output. */
+export function runArgs(wahaUrl: string, schema: string, extra: string[] = []): string[] {
+  return [
+    'run',
+    '--waha-url',
+    wahaUrl,
+    '--database-url',
+    testDatabaseUrl(),
+    '--schema',
+    schema,
+    '--json',
+    ...extra,
+  ];
+}
+
+/** Starts a `--json` run and resolves once it reports that the import itself has begun. */
+export function runUntilImportStarts(args: string[]): {
+  run: ReturnType<typeof runCli>;
+  started: Promise<void>;
+} {
+  let seen = '';
+  let markStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  const run = runCli(args, {
+    onStdout: (chunk) => {
+      seen += chunk;
+      if (seen.includes('"type":"import-started"')) markStarted();
+    },
+  });
+  void run.then(() => markStarted());
+  return { run, started };
 }
