@@ -69,6 +69,11 @@ export class CheckpointError extends KnownError {
   readonly exitCode = EXIT.importFailed;
 }
 
+/** Another run of the same session and schema is going on. Nothing was written. */
+export class LockedError extends KnownError {
+  readonly exitCode = EXIT.locked;
+}
+
 /** The user (or a signal) stopped the run; what was committed stays committed. */
 export class InterruptedError extends KnownError {
   readonly exitCode = EXIT.interrupted;

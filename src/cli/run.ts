@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Checkpoint, defaultCheckpointPath } from '../checkpoint/checkpoint.js';
+import type { AdvisoryLock } from '../db/index.js';
+import { acquireLockFile, type HeldLock } from '../lock/lock-file.js';
 import { formatCount, formatWindow } from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
 import { EXIT, KnownError, UsageError } from '../errors.js';
@@ -76,10 +78,23 @@ async function runCommand(config: RunConfig): Promise<number> {
 
   let store: Store | undefined;
   let stopSimulator: (() => Promise<void>) | undefined;
+  let fileLock: HeldLock | undefined;
+  let importLock: AdvisoryLock | undefined;
   try {
     const checkpointFile = path.resolve(
       config.checkpoint ?? defaultCheckpointPath(process.cwd(), config.session, config.schema),
     );
+    // One run per checkpoint: taken before the checkpoint is read, so two runs never share one.
+    fileLock = acquireLockFile(
+      `${checkpointFile}.lock`,
+      `session "${config.session}" (checkpoint ${checkpointFile})`,
+    );
+    if (fileLock.tookOverFrom) {
+      const dead = fileLock.tookOverFrom;
+      reporter.warn(
+        `took over the lock left by pid ${dead.pid} (started ${dead.startedAt}), which no longer runs`,
+      );
+    }
     const opened = Checkpoint.open(
       checkpointFile,
       {
@@ -109,6 +124,8 @@ async function runCommand(config: RunConfig): Promise<number> {
       reporter.stepDone(`WAHA simulator listening on ${sim.url} (${sim.description})`);
     }
     store = await openStore(config, reporter);
+    // One run per session and schema across every host writing to this database.
+    importLock = await store.lockImport(config.session);
     const waha = createWahaClient({
       baseUrl: wahaUrl,
       apiKey,
@@ -155,7 +172,9 @@ async function runCommand(config: RunConfig): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await importLock?.release().catch(() => undefined);
     await store?.close().catch((error: unknown) => reporter.warn(`closing the database: ${String(error)}`));
+    fileLock?.release();
     await stopSimulator?.();
   }
 }

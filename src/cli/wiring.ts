@@ -1,6 +1,13 @@
 import type { ConnectionConfig } from '../config/run-config.js';
 import type { BatchWriter } from '../domain.js';
-import { createBatchWriter, createRunLog, migrate, openDatabase } from '../db/index.js';
+import {
+  acquireImportLock,
+  createBatchWriter,
+  createRunLog,
+  migrate,
+  openDatabase,
+  type AdvisoryLock,
+} from '../db/index.js';
 import type { RunLog } from '../import/run-log.js';
 import type { Reporter } from '../report/reporter.js';
 import { countMessages, generateDataset, startSimulator } from '../sim/index.js';
@@ -9,6 +16,8 @@ import { formatCount } from '../import/summary.js';
 export interface Store {
   writer: BatchWriter;
   runLog: RunLog;
+  /** Takes the database-wide lock for one session's import in this schema (LockedError when held). */
+  lockImport(session: string): Promise<AdvisoryLock>;
   close(): Promise<void>;
 }
 
@@ -49,6 +58,7 @@ export async function openStore(config: ConnectionConfig, reporter: Reporter): P
           error: summary.error ?? undefined,
         }),
     },
+    lockImport: (session) => acquireImportLock(db.sql, config.schema, session),
     close: () => db.close(),
   };
 }

@@ -12,3 +12,5 @@ export type { RunFinish, RunLogStore, RunRecord, RunStart, RunStatus } from './r
 export { databaseChecksum } from './checksum.js';
 export type { DatabaseChecksum } from './checksum.js';
 export { cleanJson, cleanText, isStorableText, REPLACEMENT_CHARACTER } from './text.js';
+export { acquireImportLock } from './lock.js';
+export type { AdvisoryLock } from './lock.js';

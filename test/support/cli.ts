@@ -85,14 +85,15 @@ export function runArgs(wahaUrl: string, schema: string, extra: string[] = []): 
 }
 
 /** Starts a `--json` run and resolves once it reports that the import itself has begun. */
-export function runUntilImportStarts(args: string[]): {
-  run: ReturnType<typeof runCli>;
-  started: Promise<void>;
-} {
+export function runUntilImportStarts(
+  args: string[],
+  options: { cwd?: string } = {},
+): { run: ReturnType<typeof runCli>; started: Promise<void> } {
   let seen = '';
   let markStarted: () => void = () => undefined;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
   const run = runCli(args, {
+    ...options,
     onStdout: (chunk) => {
       seen += chunk;
       if (seen.includes('"type":"import-started"')) markStarted();
