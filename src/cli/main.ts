@@ -6,6 +6,7 @@ import { registerRun } from './run.js';
 import { registerMigrate } from './migrate.js';
 import { registerSim } from './sim.js';
 import { registerBench } from './bench.js';
+import { registerStatus } from './status.js';
 
 /**
  * The entry point: builds the program, runs one command, and turns its outcome into an exit code.
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   registerMigrate(program, setExit);
   registerSim(program, setExit);
   registerBench(program, setExit);
+  registerStatus(program, setExit);
   program.addHelpText(
     'after',
     `

@@ -99,7 +99,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     query: Record<string, string | number | boolean>,
     signal?: AbortSignal,
   ): Promise<unknown> {
-    const endpoint = `GET ${path}`;
+    const endpoint = `GET ${readablePath(path)}`;
     for (let retryNumber = 0; ; retryNumber++) {
       let reason: string;
       let retryAfterMs: number | undefined;
@@ -127,7 +127,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
       }
       if (retryNumber >= policy.maxRetries) {
         throw new WahaUnavailableError(
-          `${endpoint} failed ${retryNumber + 1} times; last: ${reason}`,
+          `${endpoint} failed ${retryNumber === 0 ? 'once' : `${retryNumber + 1} times`}; last: ${reason}`,
           `Is WAHA running and reachable at ${options.baseUrl}? Raise --max-retries or --request-timeout for a slow server.`,
         );
       }
@@ -249,4 +249,13 @@ function describeBody(body: unknown): string {
     if (Array.isArray(message)) return `: ${message.join('; ')}`;
   }
   return typeof body === 'string' && body ? `: ${body.slice(0, 200)}` : '';
+}
+
+/** Paths carry encoded chat ids (`%40` for `@`); messages show them as people write them. */
+function readablePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }

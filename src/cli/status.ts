@@ -1,0 +1,122 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { defaultCheckpointPath, readCheckpoint, type CheckpointData } from '../checkpoint/checkpoint.js';
+import { CONNECTION_OPTIONS, loadConfigFile } from '../config/run-config.js';
+import { integer, resolveOptions, text } from '../config/options.js';
+import { createRunLog, openDatabase, type RunRecord } from '../db/index.js';
+import { EXIT, UsageError } from '../errors.js';
+import { formatCount, formatDuration, formatWindow } from '../import/summary.js';
+import { addOptions } from './options.js';
+
+const STATUS_OPTIONS = [
+  ...CONNECTION_OPTIONS.filter((spec) => ['session', 'databaseUrl', 'dataDir', 'schema'].includes(spec.key)),
+  {
+    key: 'limit',
+    flag: '--limit <n>',
+    description: 'runs to show',
+    defaultValue: 10,
+    parse: integer(1, 1000),
+  },
+  {
+    key: 'checkpoint',
+    flag: '--checkpoint <file>',
+    description: 'checkpoint to report on (default: .waha-import/checkpoint-<session>-<schema>.json)',
+    parse: text(),
+  },
+];
+
+function describeCheckpoint(file: string, data: CheckpointData | undefined): string {
+  if (!data) return `Checkpoint ${file}: none (no run in this directory yet, or it committed nothing).`;
+  if (data.status === 'complete') {
+    return `Checkpoint ${file}: the last run that committed anything finished (window ${formatWindow(data.window)}); nothing pending.`;
+  }
+  return (
+    `Checkpoint ${file}: an unfinished run started ${data.startedAt}, window ${formatWindow(data.window)}: ` +
+    `${formatCount(data.completedChats.length)} chats done, ${formatCount(Object.keys(data.inProgress).length)} part-way, ` +
+    `${formatCount(data.messagesCommitted)} messages committed in ${formatCount(data.transactions)} transactions. ` +
+    'The next `run` with the same window continues it.'
+  );
+}
+
+function runLine(run: RunRecord): string {
+  const when = run.startedAt.toISOString().replace(/\.\d+Z$/, 'Z');
+  const counts =
+    run.inserted === undefined
+      ? ''
+      : ` ${formatCount(run.messagesFetched ?? 0)} fetched, ${formatCount(run.inserted)} inserted, ${formatCount(run.updated ?? 0)} updated, ${formatCount(run.unchanged ?? 0)} unchanged;`;
+  const took = run.elapsedMs === undefined ? '' : ` ${formatDuration(run.elapsedMs)};`;
+  return (
+    `#${run.id} ${when} ${run.session} ${run.status.padEnd(11)} ${run.strategy};${counts}${took}` +
+    (run.window ? ` window ${formatWindow(run.window)}` : '') +
+    (run.error ? `\n      error: ${run.error}` : '')
+  );
+}
+
+export function registerStatus(program: Command, setExit: (code: number) => void): void {
+  const command = program
+    .command('status')
+    .description('the last runs (from the import_runs table) and what the checkpoint says is pending')
+    .option('--config <file>', 'JSON config file (default: .importrc in the working directory when present)')
+    .option('--json', 'print as JSON');
+  addOptions(command, STATUS_OPTIONS);
+  command.action(async (flags: Record<string, unknown>) => {
+    const file = loadConfigFile(process.cwd(), flags.config as string | undefined);
+    const knownKeys = new Set(STATUS_OPTIONS.map((spec) => spec.key));
+    const fileValues = file
+      ? {
+          path: file.path,
+          values: Object.fromEntries(Object.entries(file.values).filter(([k]) => knownKeys.has(k))),
+        }
+      : undefined;
+    const { values, problems } = resolveOptions(STATUS_OPTIONS, {
+      flags,
+      env: process.env,
+      file: fileValues,
+    });
+    if (problems.length) throw new UsageError(problems, 'Run `waha-import status --help`.');
+    const get = <T>(key: string): T => values[key]!.value as T;
+    const config = { session: get<string>('session'), schema: get<string>('schema') };
+    const sessionGiven = values.session!.source !== 'default';
+
+    const checkpointFile = path.resolve(
+      get<string | undefined>('checkpoint') ??
+        defaultCheckpointPath(process.cwd(), config.session, config.schema),
+    );
+    const checkpoint = readCheckpoint(checkpointFile);
+
+    const db = await openDatabase({ databaseUrl: get('databaseUrl'), dataDir: get('dataDir') });
+    let runs: RunRecord[] = [];
+    try {
+      const [table] = await db.sql<[{ exists: boolean }]>`
+        select to_regclass(${`${config.schema}.import_runs`}) is not null as exists`;
+      if (table?.exists) {
+        runs = (
+          await createRunLog(db.sql, config.schema).recent(get<number>('limit') * (sessionGiven ? 10 : 1))
+        )
+          .filter((run) => !sessionGiven || run.session === config.session)
+          .slice(0, get<number>('limit'));
+      }
+    } finally {
+      await db.close();
+    }
+
+    if (flags.json) {
+      process.stdout.write(
+        JSON.stringify(
+          { schema: config.schema, runs, checkpoint: { file: checkpointFile, ...checkpoint } },
+          null,
+          2,
+        ) + '\n',
+      );
+    } else {
+      const lines = [`Runs in schema "${config.schema}" of ${db.displayUrl}, newest first:`];
+      lines.push(...(runs.length ? runs.map((run) => `  ${runLine(run)}`) : ['  none recorded yet']));
+      lines.push('', describeCheckpoint(checkpointFile, checkpoint));
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    // A failed or interrupted last run is worth a non-zero exit for monitoring.
+    setExit(
+      runs[0] && runs[0].status !== 'succeeded' && runs[0].status !== 'running' ? EXIT.importFailed : EXIT.ok,
+    );
+  });
+}
