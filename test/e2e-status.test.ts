@@ -53,3 +53,22 @@ it('shows the last runs and what the checkpoint says, as text and as JSON; a fai
   );
   expect(afterFailure.stdout).toMatch(/#1 \S+ default succeeded +streaming; 150 fetched, 150 inserted/);
 });
+
+it('migrate and status read the same .importrc as run, and still refuse unknown keys', async () => {
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-rc-'));
+  fs.writeFileSync(
+    path.join(cwd, '.importrc'),
+    JSON.stringify({ schema: db.schema, days: 7, strategy: 'chunked' }),
+  );
+  const migrated = await runCli(['migrate', '--database-url', testDatabaseUrl()], { cwd });
+  expect(migrated.code).toBe(0);
+  expect(migrated.stderr).toContain(`Schema "${db.schema}" migrated to version 1`);
+  expect((await runCli(['status', '--database-url', testDatabaseUrl()], { cwd })).stdout).toContain(
+    `Runs in schema "${db.schema}"`,
+  );
+
+  fs.writeFileSync(path.join(cwd, '.importrc'), JSON.stringify({ schema: db.schema, dayz: 7 }));
+  const refused = await runCli(['migrate', '--database-url', testDatabaseUrl()], { cwd });
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain('.importrc has an unknown key "dayz"');
+});

@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import { CONNECTION_OPTIONS, loadConfigFile } from '../config/run-config.js';
-import { resolveOptions } from '../config/options.js';
-import { EXIT, UsageError } from '../errors.js';
+import { CONNECTION_OPTIONS, resolveCommandOptions, type ConnectionConfig } from '../config/run-config.js';
+import { EXIT } from '../errors.js';
 import { chooseOutputMode, createReporter } from '../report/reporter.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
 import { addOptions } from './options.js';
 import { openStore } from './wiring.js';
-import type { ConnectionConfig } from '../config/run-config.js';
 
 export function registerMigrate(program: Command, setExit: (code: number) => void): void {
   const command = program
@@ -19,11 +17,10 @@ export function registerMigrate(program: Command, setExit: (code: number) => voi
     CONNECTION_OPTIONS.filter((spec) => ['databaseUrl', 'dataDir', 'schema'].includes(spec.key)),
   );
   command.action(async (flags: Record<string, unknown>) => {
-    const file = loadConfigFile(process.cwd(), flags.config as string | undefined);
-    const { values, problems } = resolveOptions(CONNECTION_OPTIONS, { flags, env: process.env, file });
-    if (problems.length) throw new UsageError(problems, 'Run `waha-import migrate --help`.');
-    const config = Object.fromEntries(
-      Object.entries(values).map(([k, v]) => [k, v.value]),
+    const config = resolveCommandOptions(
+      CONNECTION_OPTIONS.filter((spec) => ['databaseUrl', 'dataDir', 'schema'].includes(spec.key)),
+      { flags, env: process.env, cwd: process.cwd(), configPath: flags.config as string | undefined },
+      'migrate',
     ) as unknown as ConnectionConfig;
     const reporter = createReporter({
       mode: chooseOutputMode({ json: Boolean(flags.json) }, Boolean(process.stderr.isTTY)),

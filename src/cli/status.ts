@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultCheckpointPath, readCheckpoint, type CheckpointData } from '../checkpoint/checkpoint.js';
-import { CONNECTION_OPTIONS, loadConfigFile } from '../config/run-config.js';
-import { integer, resolveOptions, text } from '../config/options.js';
+import { CONNECTION_OPTIONS, resolveCommandOptions } from '../config/run-config.js';
+import { integer, text } from '../config/options.js';
 import { createRunLog, openDatabase, type RunRecord } from '../db/index.js';
-import { EXIT, UsageError } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { formatCount, formatDuration, formatWindow } from '../import/summary.js';
 import { addOptions } from './options.js';
 
@@ -60,23 +60,14 @@ export function registerStatus(program: Command, setExit: (code: number) => void
     .option('--json', 'print as JSON');
   addOptions(command, STATUS_OPTIONS);
   command.action(async (flags: Record<string, unknown>) => {
-    const file = loadConfigFile(process.cwd(), flags.config as string | undefined);
-    const knownKeys = new Set(STATUS_OPTIONS.map((spec) => spec.key));
-    const fileValues = file
-      ? {
-          path: file.path,
-          values: Object.fromEntries(Object.entries(file.values).filter(([k]) => knownKeys.has(k))),
-        }
-      : undefined;
-    const { values, problems } = resolveOptions(STATUS_OPTIONS, {
-      flags,
-      env: process.env,
-      file: fileValues,
-    });
-    if (problems.length) throw new UsageError(problems, 'Run `waha-import status --help`.');
-    const get = <T>(key: string): T => values[key]!.value as T;
+    const values = resolveCommandOptions(
+      STATUS_OPTIONS,
+      { flags, env: process.env, cwd: process.cwd(), configPath: flags.config as string | undefined },
+      'status',
+    );
+    const get = <T>(key: string): T => values[key] as T;
     const config = { session: get<string>('session'), schema: get<string>('schema') };
-    const sessionGiven = values.session!.source !== 'default';
+    const sessionGiven = flags.session !== undefined || process.env.WAHA_SESSION !== undefined;
 
     const checkpointFile = path.resolve(
       get<string | undefined>('checkpoint') ??

@@ -325,3 +325,36 @@ export function resolveRunConfig(sources: ConfigSources): RunConfig {
     quiet: get<boolean | undefined>('quiet') ?? false,
   };
 }
+
+/**
+ * Settings for a command that takes only some of the options (migrate, status): the same .importrc is
+ * read, its keys checked against everything .importrc may hold, and only this command's keys used.
+ */
+export function resolveCommandOptions(
+  specs: ReadonlyArray<OptionSpec<unknown>>,
+  sources: {
+    flags: Record<string, unknown>;
+    env: NodeJS.ProcessEnv;
+    cwd: string;
+    configPath?: string | undefined;
+  },
+  helpCommand: string,
+): Record<string, unknown> {
+  const file = loadConfigFile(sources.cwd, sources.configPath);
+  const problems: string[] = [];
+  const ownKeys = new Set(specs.map((spec) => spec.key));
+  const fileKeys = new Set([...RUN_OPTIONS, ...specs].map((spec) => spec.key));
+  for (const key of Object.keys(file?.values ?? {})) {
+    if (!fileKeys.has(key) && !key.startsWith('//') && !key.startsWith('$')) {
+      problems.push(`${file!.path} has an unknown key "${key}"`);
+    }
+  }
+  const own = file && {
+    path: file.path,
+    values: Object.fromEntries(Object.entries(file.values).filter(([key]) => ownKeys.has(key))),
+  };
+  const resolved = resolveOptions(specs, { flags: sources.flags, env: sources.env, file: own });
+  problems.push(...resolved.problems);
+  if (problems.length) throw new UsageError(problems, `Run \`waha-import ${helpCommand} --help\`.`);
+  return Object.fromEntries(Object.entries(resolved.values).map(([key, option]) => [key, option.value]));
+}
