@@ -5,10 +5,10 @@ import type { AdvisoryLock } from '../db/index.js';
 import { acquireLockFile, type HeldLock } from '../lock/lock-file.js';
 import { formatCount, formatWindow } from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
-import { EXIT, KnownError, UsageError } from '../errors.js';
+import { EXIT, KnownError } from '../errors.js';
 import { runImport } from '../import/runner.js';
 import { chooseOutputMode, createReporter } from '../report/reporter.js';
-import { availableStrategies, getStrategy } from '../strategies/registry.js';
+import { availableStrategies, strategyNamed } from '../strategies/registry.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
 import { createWahaClient } from '../waha/client.js';
 import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
@@ -54,11 +54,7 @@ async function runCommand(config: RunConfig): Promise<number> {
     mode: chooseOutputMode(config, Boolean(process.stderr.isTTY)),
     mask,
   });
-  const strategy = getStrategy(config.strategy);
-  if (!strategy) {
-    reporter.error(new UsageError(`strategy "${config.strategy}" is not available in this version`));
-    return EXIT.usage;
-  }
+  const strategy = strategyNamed(config.strategy);
 
   const controller = new AbortController();
   let interrupts = 0;

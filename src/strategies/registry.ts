@@ -9,6 +9,11 @@ export function availableStrategies(): Strategy[] {
   return Object.values(STRATEGIES);
 }
 
+/** The strategy of a validated name (config/ only lets STRATEGY_NAMES through). */
+export function strategyNamed(name: StrategyName): Strategy {
+  return STRATEGIES[name];
+}
+
 export function getStrategy(name: string): Strategy | undefined {
   return Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name as StrategyName] : undefined;
 }
