@@ -19,6 +19,17 @@ beforeAll(async () => {
 });
 afterAll(() => sim.close());
 
+/**
+ * Starts a run that is sure to be still importing (holding its locks) for a few seconds: its first message
+ * requests hang until its 3 s request timeout, then are retried and succeed.
+ */
+async function startHoldingRun(schema: string, cwd: string) {
+  sim.failNext(25, { status: 'timeout', route: 'messages' });
+  const first = runUntilImportStarts(runArgs(sim.url, schema, ['--request-timeout', '3']), { cwd });
+  await first.started;
+  return first;
+}
+
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-lock-'));
 }
@@ -32,8 +43,7 @@ async function runsRecorded(schema: string): Promise<number> {
 
 it('two runs sharing a checkpoint: the second exits 4 at once and writes nothing', async () => {
   const cwd = tempDir();
-  const first = runUntilImportStarts(runArgs(sim.url, db.schema), { cwd });
-  await first.started;
+  const first = await startHoldingRun(db.schema, cwd);
   const second = await runCli(runArgs(sim.url, db.schema), { cwd });
   expect(second.code).toBe(4);
   // --json: the error is an event on stdout; the run never reached the import.
@@ -48,8 +58,7 @@ it('two runs sharing a checkpoint: the second exits 4 at once and writes nothing
 });
 
 it('two runs from different directories into one database: the advisory lock stops the second', async () => {
-  const first = runUntilImportStarts(runArgs(sim.url, db.schema), { cwd: tempDir() });
-  await first.started;
+  const first = await startHoldingRun(db.schema, tempDir());
   const second = await runCli(runArgs(sim.url, db.schema), { cwd: tempDir() });
   expect(second.code).toBe(4);
   expect(second.stdout).toContain(

@@ -122,7 +122,10 @@ it('Ctrl-C (SIGINT): stops cleanly, exit 130, summary printed, checkpoint saved;
   const checkpoint = tempCheckpoint();
   const { run, started } = runUntilImportStarts(args(schema, checkpoint, 'streaming'));
   await started;
-  await new Promise((resolve) => setTimeout(resolve, ref.elapsedMs * 0.4));
+  // The checkpoint appears with the first commit, while most of the ~10 batches are still to come.
+  while (!fs.existsSync(checkpoint) && run.child.exitCode === null) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
   run.child.kill('SIGINT');
   const interrupted = await run;
   expect(interrupted.code).toBe(130);
