@@ -485,6 +485,13 @@ describe('run log', () => {
     expect(earlier!.finishedAt).toBeInstanceOf(Date);
     expect(earlier!.error).toBeUndefined();
     expect(await runs.recent(1)).toHaveLength(1);
+
+    // Another session's runs, newer than both: filtered in the query, so limits count that session only.
+    const other = await runs.start({ session: 'other', strategy: 'streaming', window, options: {} });
+    expect((await runs.recent(1))[0]!.id).toBe(other);
+    expect((await runs.recent(1, 'default')).map((run) => run.id)).toEqual([second]);
+    expect((await runs.recent(10, 'default')).map((run) => run.id)).toEqual([second, first]);
+    expect(await runs.recent(10, 'nobody')).toEqual([]);
   });
 });
 

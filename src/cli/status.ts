@@ -9,7 +9,10 @@ import { formatCount, formatDuration, formatWindow } from '../import/summary.js'
 import { addOptions } from './options.js';
 
 const STATUS_OPTIONS = [
-  ...CONNECTION_OPTIONS.filter((spec) => ['session', 'databaseUrl', 'dataDir', 'schema'].includes(spec.key)),
+  // Without --session (or WAHA_SESSION, or .importrc), every session's runs are shown.
+  ...CONNECTION_OPTIONS.filter((spec) =>
+    ['session', 'databaseUrl', 'dataDir', 'schema'].includes(spec.key),
+  ).map((spec) => (spec.key === 'session' ? { ...spec, defaultValue: undefined } : spec)),
   {
     key: 'limit',
     flag: '--limit <n>',
@@ -66,12 +69,12 @@ export function registerStatus(program: Command, setExit: (code: number) => void
       'status',
     );
     const get = <T>(key: string): T => values[key] as T;
-    const config = { session: get<string>('session'), schema: get<string>('schema') };
-    const sessionGiven = flags.session !== undefined || process.env.WAHA_SESSION !== undefined;
+    const session = get<string | undefined>('session');
+    const schema = get<string>('schema');
 
     const checkpointFile = path.resolve(
       get<string | undefined>('checkpoint') ??
-        defaultCheckpointPath(process.cwd(), config.session, config.schema),
+        defaultCheckpointPath(process.cwd(), session ?? 'default', schema),
     );
     const checkpoint = readCheckpoint(checkpointFile);
 
@@ -79,28 +82,18 @@ export function registerStatus(program: Command, setExit: (code: number) => void
     let runs: RunRecord[] = [];
     try {
       const [table] = await db.sql<[{ exists: boolean }]>`
-        select to_regclass(${`${config.schema}.import_runs`}) is not null as exists`;
-      if (table?.exists) {
-        runs = (
-          await createRunLog(db.sql, config.schema).recent(get<number>('limit') * (sessionGiven ? 10 : 1))
-        )
-          .filter((run) => !sessionGiven || run.session === config.session)
-          .slice(0, get<number>('limit'));
-      }
+        select to_regclass(${`${schema}.import_runs`}) is not null as exists`;
+      if (table?.exists) runs = await createRunLog(db.sql, schema).recent(get<number>('limit'), session);
     } finally {
       await db.close();
     }
 
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify(
-          { schema: config.schema, runs, checkpoint: { file: checkpointFile, ...checkpoint } },
-          null,
-          2,
-        ) + '\n',
+        JSON.stringify({ schema, runs, checkpoint: { file: checkpointFile, ...checkpoint } }, null, 2) + '\n',
       );
     } else {
-      const lines = [`Runs in schema "${config.schema}" of ${db.displayUrl}, newest first:`];
+      const lines = [`Runs in schema "${schema}" of ${db.displayUrl}, newest first:`];
       lines.push(...(runs.length ? runs.map((run) => `  ${runLine(run)}`) : ['  none recorded yet']));
       lines.push('', describeCheckpoint(checkpointFile, checkpoint));
       process.stdout.write(lines.join('\n') + '\n');

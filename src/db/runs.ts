@@ -46,8 +46,8 @@ export interface RunLogStore {
   start(run: RunStart): Promise<number>;
   /** Records how the run ended. */
   finish(id: number, result: RunFinish): Promise<void>;
-  /** The latest runs, newest first. */
-  recent(limit: number): Promise<RunRecord[]>;
+  /** The latest runs, newest first; only one session's when `session` is given. */
+  recent(limit: number, session?: string): Promise<RunRecord[]>;
 }
 
 /** The history of runs in `<schema>.import_runs`, one row per run. */
@@ -86,13 +86,14 @@ export function createRunLog(sql: Sql, schema: string): RunLogStore {
         where id = ${id}`;
     },
 
-    async recent(limit) {
+    async recent(limit, session) {
       const rows = await sql<RunRow[]>`
         select id, session, strategy, extract(epoch from window_from)::float8 as window_from_s,
           extract(epoch from window_to)::float8 as window_to_s, started_at, finished_at, status, chats,
           messages_fetched, inserted, updated, unchanged, waha_requests, retries, db_transactions, elapsed_ms,
           options, error
         from ${sql(schema)}.import_runs
+        ${session === undefined ? sql`` : sql`where session = ${session}`}
         order by id desc
         limit ${limit}`;
       return rows.map(toRunRecord);
