@@ -47,6 +47,16 @@ export interface MessageRecord {
 export interface Batch {
   chats: ChatRecord[];
   messages: MessageRecord[];
+  /** Chats this batch finishes: once it commits, every message of theirs in the window is stored. */
+  synced?: SyncMark[];
+}
+
+/** A chat known complete for a span of time (inclusive, unix seconds): what incremental runs build on. */
+export interface SyncMark {
+  session: string;
+  chatId: string;
+  fromS: number;
+  toS: number;
 }
 
 export interface WriteResult {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startSimulator, type Simulator } from '../src/sim/index.js';
+import { LATEST_SCHEMA_VERSION } from '../src/db/index.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
 import { runArgs, runCli } from './support/cli.js';
 
@@ -62,7 +63,7 @@ it('migrate and status read the same .importrc as run, and still refuse unknown 
   );
   const migrated = await runCli(['migrate', '--database-url', testDatabaseUrl()], { cwd });
   expect(migrated.code).toBe(0);
-  expect(migrated.stderr).toContain(`Schema "${db.schema}" migrated to version 1`);
+  expect(migrated.stderr).toContain(`Schema "${db.schema}" migrated to version ${LATEST_SCHEMA_VERSION}`);
   expect((await runCli(['status', '--database-url', testDatabaseUrl()], { cwd })).stdout).toContain(
     `Runs in schema "${db.schema}"`,
   );

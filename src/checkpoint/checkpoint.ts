@@ -21,6 +21,8 @@ export interface WindowRequest {
   days?: number;
   sinceS?: number;
   untilS?: number;
+  /** Set for incremental runs: each chat starts where its last import ended, minus this overlap. */
+  incrementalOverlapS?: number;
 }
 
 export interface CheckpointData {
@@ -61,11 +63,18 @@ function describeRequest(request: WindowRequest): string {
   if (request.sinceS !== undefined) parts.push(`--since ${iso(request.sinceS)}`);
   else if (request.days !== undefined) parts.push(`--days ${request.days}`);
   if (request.untilS !== undefined) parts.push(`--until ${iso(request.untilS)}`);
+  if (request.incrementalOverlapS !== undefined)
+    parts.push(`--incremental --overlap ${request.incrementalOverlapS}`);
   return parts.join(' ') || 'the default window';
 }
 
 function sameRequest(a: WindowRequest, b: WindowRequest): boolean {
-  return a.days === b.days && a.sinceS === b.sinceS && a.untilS === b.untilS;
+  return (
+    a.days === b.days &&
+    a.sinceS === b.sinceS &&
+    a.untilS === b.untilS &&
+    a.incrementalOverlapS === b.incrementalOverlapS
+  );
 }
 
 export function readCheckpoint(file: string): CheckpointData | undefined {

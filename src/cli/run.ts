@@ -137,6 +137,7 @@ async function runCommand(config: RunConfig): Promise<number> {
       {
         waha,
         writer: store.writer,
+        syncMarks: store.syncMarks,
         runLog: store.runLog,
         reporter,
         signal: controller.signal,
@@ -155,6 +156,7 @@ async function runCommand(config: RunConfig): Promise<number> {
         pageSize: config.pageSize,
         pageEnd: config.pageEnd,
         chatPageSize: config.chatPageSize,
+        incremental: config.incremental,
         recordedOptions: recordedOptions(config),
       },
     );
@@ -188,6 +190,7 @@ function recordedOptions(config: RunConfig): Record<string, unknown> {
     flushMs: config.flushMs,
     pageSize: config.pageSize,
     chatPageSize: config.chatPageSize,
+    incremental: config.incremental ?? false,
     simulate: config.simulate,
   };
 }

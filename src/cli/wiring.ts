@@ -1,9 +1,10 @@
 import type { ConnectionConfig } from '../config/run-config.js';
-import type { BatchWriter } from '../domain.js';
+import type { BatchWriter, TimeWindow } from '../domain.js';
 import {
   acquireImportLock,
   createBatchWriter,
   createRunLog,
+  loadSyncMarks,
   migrate,
   openDatabase,
   type AdvisoryLock,
@@ -15,6 +16,8 @@ import { formatCount } from '../import/summary.js';
 
 export interface Store {
   writer: BatchWriter;
+  /** Per chat of a session, the span of time already complete in the database. */
+  syncMarks(session: string): Promise<Map<string, TimeWindow>>;
   runLog: RunLog;
   /** Takes the database-wide lock for one session's import in this schema (LockedError when held). */
   lockImport(session: string): Promise<AdvisoryLock>;
@@ -41,6 +44,7 @@ export async function openStore(config: ConnectionConfig, reporter: Reporter): P
   const runs = createRunLog(db.sql, config.schema);
   return {
     writer: createBatchWriter(db.sql, config.schema),
+    syncMarks: (session) => loadSyncMarks(db.sql, config.schema, session),
     runLog: {
       start: (run) => runs.start(run),
       finish: (runId, summary) =>

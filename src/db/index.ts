@@ -13,4 +13,5 @@ export { databaseChecksum } from './checksum.js';
 export type { DatabaseChecksum } from './checksum.js';
 export { cleanJson, cleanText, isStorableText, REPLACEMENT_CHARACTER } from './text.js';
 export { acquireImportLock } from './lock.js';
+export { loadSyncMarks } from './sync.js';
 export type { AdvisoryLock } from './lock.js';

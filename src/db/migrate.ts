@@ -80,6 +80,25 @@ const MIGRATIONS: readonly Migration[] = [
         )`;
     },
   },
+  {
+    version: 2,
+    name: 'chat_sync: the span of time each chat is known to be complete for',
+    async up(tx, schema) {
+      // One row per chat: every message with a timestamp in [synced_from_s, synced_to_s] was committed by
+      // a run that finished the chat. Written in the transaction that commits the chat's last page, so
+      // it never claims more than the messages table holds. Incremental runs start from synced_to_s.
+      await tx`
+        create table ${tx(schema)}.chat_sync (
+          session text not null,
+          chat_id text not null,
+          synced_from_s bigint not null,
+          synced_to_s bigint not null,
+          updated_at timestamptz not null default now(),
+          primary key (session, chat_id),
+          check (synced_from_s <= synced_to_s)
+        )`;
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,5 +1,5 @@
 import type { TransactionSql } from 'postgres';
-import type { Batch, BatchWriter, ChatRecord, MessageRecord, WriteResult } from '../domain.js';
+import type { Batch, BatchWriter, ChatRecord, MessageRecord, SyncMark, WriteResult } from '../domain.js';
 import type { Sql } from './connect.js';
 import { validateSchemaName } from './schema.js';
 import { cleanJson, cleanNullableText, cleanText } from './text.js';
@@ -94,7 +94,8 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
 
   async function writeBatch(batch: Batch): Promise<WriteResult> {
     const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
-    if (batch.chats.length === 0 && batch.messages.length === 0) return result;
+    const synced = uniqueSyncMarks(batch.synced ?? []);
+    if (batch.chats.length === 0 && batch.messages.length === 0 && synced.length === 0) return result;
 
     const chats = uniqueByKey(batch.chats.map(chatRow));
     const messages = uniqueByKey(batch.messages.map(messageRow));
@@ -110,6 +111,8 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
           else result.updated++;
         }
       }
+      // After the messages, in the same transaction: a chat is marked complete only with its messages.
+      if (synced.length > 0) await upsertSyncMarks(tx, schema, synced);
     });
     transactions++;
     result.unchanged = batch.messages.length - result.inserted - result.updated;
@@ -173,6 +176,45 @@ function isSortedByKey(rows: Keyed[]): boolean {
 function compareKeys(a: Keyed, b: Keyed): number {
   if (a.session !== b.session) return a.session < b.session ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** One mark per chat (the widest span given), in key order like every other row. */
+function uniqueSyncMarks(marks: SyncMark[]): SyncMark[] {
+  const byKey = new Map<string, SyncMark>();
+  for (const mark of marks) {
+    const key = `${mark.session.length}:${mark.session}${mark.chatId}`;
+    const seen = byKey.get(key);
+    byKey.set(
+      key,
+      seen ? { ...mark, fromS: Math.min(seen.fromS, mark.fromS), toS: Math.max(seen.toS, mark.toS) } : mark,
+    );
+  }
+  return [...byKey.values()].sort((a, b) =>
+    compareKeys({ session: a.session, id: a.chatId }, { session: b.session, id: b.chatId }),
+  );
+}
+
+/**
+ * Widens a chat's known-complete span when the new one touches or overlaps it. A span disjoint from the
+ * stored one is not recorded: the gap between them was never fetched, and keeping the older `synced_to_s`
+ * makes the next incremental run fetch across it.
+ */
+async function upsertSyncMarks(tx: TransactionSql, schema: string, marks: SyncMark[]): Promise<void> {
+  const rows = marks.map((mark) => ({
+    session: cleanText(mark.session),
+    chat_id: cleanText(mark.chatId),
+    synced_from_s: mark.fromS,
+    synced_to_s: mark.toS,
+  }));
+  await tx`
+    insert into ${tx(schema)}.chat_sync ${tx(rows, 'session', 'chat_id', 'synced_from_s', 'synced_to_s')}
+    on conflict (session, chat_id) do update set
+      synced_from_s = least(chat_sync.synced_from_s, excluded.synced_from_s),
+      synced_to_s = greatest(chat_sync.synced_to_s, excluded.synced_to_s),
+      updated_at = now()
+    where excluded.synced_from_s <= chat_sync.synced_to_s + 1
+      and excluded.synced_to_s >= chat_sync.synced_from_s - 1
+      and (excluded.synced_from_s < chat_sync.synced_from_s or excluded.synced_to_s > chat_sync.synced_to_s)`;
 }
 
 function messageRow(message: MessageRecord): MessageRow {

@@ -14,6 +14,11 @@ export interface ImportPlan {
   pageSize: number;
   pageEnd: PageEndRule;
   chatPageSize: number;
+  /**
+   * Fetch each chat only from where its last completed import ended (`chat_sync`), minus `overlapS`
+   * seconds; chats with no such record (new ones, or a first run) use `window`.
+   */
+  incremental?: { overlapS: number };
   /** Recorded in the runs table; must hold no secrets. */
   recordedOptions: Record<string, unknown>;
 }
@@ -37,6 +42,8 @@ export interface ImportDeps {
   /** Absent: nothing is resumed and nothing recorded (the bench runs so). */
   checkpoint?: ResumeCursor;
   writer: BatchWriter;
+  /** Per chat, the span already complete in the database; required by incremental plans. */
+  syncMarks?: (session: string) => Promise<Map<string, TimeWindow>>;
   runLog: RunLog;
   reporter: Reporter;
   signal: AbortSignal;
@@ -69,6 +76,9 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     chats: 0,
     chatsImported: 0,
     chatsResumed: 0,
+    incremental: plan.incremental
+      ? { overlapS: plan.incremental.overlapS, chatsQuiet: 0, chatsNew: 0 }
+      : null,
     messagesFetched: 0,
     inserted: 0,
     updated: 0,
@@ -115,6 +125,28 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.chats = chats.length;
     reporter.stepDone(`${formatCount(chats.length)} chats listed`);
 
+    const windows = new Map<string, TimeWindow>();
+    const quiet = new Set<string>();
+    if (plan.incremental) {
+      if (!deps.syncMarks) throw new Error('an incremental import needs the sync marks');
+      const marks = await deps.syncMarks(plan.session);
+      const planned = planIncremental(chats, marks, plan.window, plan.incremental.overlapS);
+      for (const [chatId, window] of planned.windows) windows.set(chatId, window);
+      for (const chatId of planned.quiet) quiet.add(chatId);
+      summary.incremental = {
+        overlapS: plan.incremental.overlapS,
+        chatsQuiet: planned.quiet.length,
+        chatsNew: planned.chatsNew,
+      };
+      reporter.info(
+        marks.size === 0
+          ? `Incremental: no chat has been imported into this schema yet; every chat uses the full window`
+          : `Incremental: ${formatCount(chats.length - planned.quiet.length - planned.chatsNew)} chats continue from their last import, ` +
+              `${formatCount(planned.chatsNew)} are new, ${formatCount(planned.quiet.length)} had no activity since`,
+      );
+    }
+    const windowOf = (chatId: string): TimeWindow => windows.get(chatId) ?? plan.window;
+
     runId = await deps.runLog.start({
       session: plan.session,
       strategy: plan.strategy.name,
@@ -125,7 +157,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     const source: MessageSource = {
       async *pages(chat: ChatRecord, pageSignal: AbortSignal, startOffset = 0) {
         for await (const page of waha.chatMessages(plan.session, chat, {
-          window: plan.window,
+          window: windowOf(chat.id),
           pageSize: plan.pageSize,
           pageEnd,
           startOffset,
@@ -138,7 +170,14 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     };
     const sink: CommitSink = {
       async commit(unit) {
-        const result = await deps.writer.writeBatch(unit.batch);
+        const result = await deps.writer.writeBatch({
+          ...unit.batch,
+          synced: unit.chatsCompleted.map((chatId) => ({
+            session: plan.session,
+            chatId,
+            ...windowOf(chatId),
+          })),
+        });
         // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
         summary.inserted += result.inserted;
         summary.updated += result.updated;
@@ -161,9 +200,11 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     };
 
     const cursor = deps.checkpoint;
-    const todo = cursor ? chats.filter((chat) => !cursor.isCompleted(chat.id)) : chats;
-    summary.chatsResumed = chats.length - todo.length;
-    summary.chatsImported = summary.chatsResumed;
+    const unquiet = chats.filter((chat) => !quiet.has(chat.id));
+    const todo = cursor ? unquiet.filter((chat) => !cursor.isCompleted(chat.id)) : unquiet;
+    summary.chatsResumed = unquiet.length - todo.length;
+    // Quiet chats are done without a request: nothing of theirs can be in the window they would use.
+    summary.chatsImported = summary.chatsResumed + quiet.size;
     if (summary.chatsResumed > 0) {
       reporter.info(
         `${formatCount(summary.chatsResumed)} chats were already imported by the interrupted run; skipping them`,
@@ -215,6 +256,36 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     return { summary, error: logError };
   }
   return { summary };
+}
+
+/**
+ * Each chat's window in an incremental run. A chat with a sync mark continues from the mark's end minus
+ * the overlap (late messages and messages sharing the last second are fetched again and written
+ * idempotently); a chat without one is new and takes the run's full window. A chat whose last activity,
+ * as WAHA lists it, is older than the start of its window holds nothing to fetch: it is quiet.
+ */
+export function planIncremental(
+  chats: readonly ChatRecord[],
+  marks: ReadonlyMap<string, TimeWindow>,
+  runWindow: TimeWindow,
+  overlapS: number,
+): { windows: Map<string, TimeWindow>; quiet: string[]; chatsNew: number } {
+  const windows = new Map<string, TimeWindow>();
+  const quiet: string[] = [];
+  let chatsNew = 0;
+  for (const chat of chats) {
+    const mark = marks.get(chat.id);
+    if (!mark) {
+      chatsNew++;
+      continue;
+    }
+    const fromS = mark.toS - overlapS;
+    const lastActivityS =
+      chat.lastActivityAt === null ? null : Math.floor(chat.lastActivityAt.getTime() / 1000);
+    if (fromS > runWindow.toS || (lastActivityS !== null && lastActivityS < fromS)) quiet.push(chat.id);
+    else windows.set(chat.id, { fromS, toS: runWindow.toS });
+  }
+  return { windows, quiet, chatsNew };
 }
 
 function describeError(error: unknown): string {

@@ -15,6 +15,11 @@ export interface ImportSummary {
   chatsImported: number;
   /** Chats the interrupted run had already committed, skipped by this one. */
   chatsResumed: number;
+  /**
+   * Incremental runs only: the overlap, the chats skipped without a request because they had no activity
+   * since their last import, and the chats seen for the first time (fetched over the full window).
+   */
+  incremental: { overlapS: number; chatsQuiet: number; chatsNew: number } | null;
   messagesFetched: number;
   inserted: number;
   updated: number;
@@ -56,6 +61,15 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
     ['session', summary.session],
     ['strategy', summary.strategy],
     ['window', formatWindow(summary.window)],
+    ...(summary.incremental
+      ? [
+          [
+            'incremental',
+            `${formatCount(summary.incremental.chatsQuiet)} chats quiet since their last import, ` +
+              `${formatCount(summary.incremental.chatsNew)} new; overlap ${formatDuration(summary.incremental.overlapS * 1000)}`,
+          ] as [string, string],
+        ]
+      : []),
     [
       'chats',
       `${formatCount(summary.chatsImported)} imported of ${formatCount(summary.chats)} listed` +

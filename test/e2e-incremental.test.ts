@@ -1,0 +1,164 @@
+import type { ChatRecord } from '../src/domain.js';
+import { planIncremental } from '../src/import/runner.js';
+import {
+  generateDataset,
+  startOfUtcDayS,
+  startSimulator,
+  visibleMessages,
+  type Dataset,
+} from '../src/sim/index.js';
+import { jsonSummary, runArgs, runCli } from './support/cli.js';
+import { useTestDatabase } from './support/db.js';
+import { expectDatabaseMatches } from './support/truth.js';
+
+const db = useTestDatabase();
+const OVERLAP_S = 3600;
+// Anchored a day back, so the newest generated message is older than any overlap, whatever the hour.
+const DATASET = generateDataset({ chats: 40, messages: 600, seed: 21, anchorS: startOfUtcDayS() - 86_400 });
+// Wide enough to hold the whole dataset, fixed so every run asks for the same window.
+const SINCE_S = startOfUtcDayS() - 40 * 86_400;
+
+/** The smallest chat with messages: it fits in one page, so its import costs exactly two requests. */
+function smallChat(dataset: Dataset): string {
+  const withMessages = dataset.chats.filter((chat) => visibleMessages(chat).length > 0);
+  withMessages.sort((a, b) => a.messages.length - b.messages.length);
+  const chat = withMessages[0]!;
+  expect(chat.messages.length).toBeLessThan(100);
+  return chat.id;
+}
+
+describe('run --incremental', () => {
+  it('fetches only what is new since the last run, picks up new chats, and matches the ground truth', async () => {
+    const newChatId = smallChat(DATASET);
+    // Before the first run WAHA does not list the new chat yet.
+    const before = { ...DATASET, chats: DATASET.chats.filter((chat) => chat.id !== newChatId) };
+    const args = (url: string): string[] =>
+      runArgs(url, db.schema, ['--incremental', '--since', String(SINCE_S), '--concurrency', '8']);
+
+    const first = await startSimulator({ sessions: [{ name: 'default', dataset: before }] });
+    let firstToS: number;
+    try {
+      const result = await runCli(args(first.url));
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const { summary } = jsonSummary(result.stdout);
+      // No history yet: every chat is new and takes the whole window.
+      expect(summary).toMatchObject({
+        status: 'succeeded',
+        chats: 39,
+        chatsImported: 39,
+        incremental: { overlapS: OVERLAP_S, chatsQuiet: 0, chatsNew: 39 },
+      });
+      const window = summary.window as unknown as { fromS: number; toS: number };
+      firstToS = window.toS;
+      const truth = first.groundTruth('default', window).messages;
+      expect(summary.messagesFetched).toBe(truth.length);
+      await expectDatabaseMatches(db.sql, db.schema, 'default', truth);
+    } finally {
+      await first.close();
+    }
+
+    const second = await startSimulator({ sessions: [{ name: 'default', dataset: DATASET }] });
+    try {
+      const busy = DATASET.chats.filter((chat) => chat.id !== newChatId && chat.messages.length > 0);
+      const [talking, replying, late] = [busy[0]!, busy[1]!, busy[2]!];
+      const nowS = Math.floor(Date.now() / 1000);
+      second.addMessages('default', talking.id, 3, nowS - 2);
+      second.addMessages('default', replying.id, 2, nowS - 1);
+      // Arrives after the first run although its timestamp is older than that run's end: the overlap
+      // is what catches it.
+      second.addMessages('default', late.id, 1, firstToS - 600);
+
+      const result = await runCli(args(second.url));
+      expect(result.code).toBe(0);
+      const { summary } = jsonSummary(result.stdout);
+      const window = summary.window as unknown as { fromS: number; toS: number };
+      const truth = second.groundTruth('default', window).messages;
+
+      // Fetched: every message of the new chat, and of the three active chats those newer than the
+      // first run's end minus the overlap (the new ones plus whatever the overlap re-reads).
+      const activeIds = new Set([talking.id, replying.id, late.id]);
+      const chatOf = (id: string): string => id.split('_')[1]!;
+      const expectedFetched = truth.filter(
+        (m) =>
+          chatOf(m.id) === newChatId || (activeIds.has(chatOf(m.id)) && m.timestamp >= firstToS - OVERLAP_S),
+      ).length;
+      expect(summary).toMatchObject({
+        status: 'succeeded',
+        chats: 40,
+        chatsImported: 40,
+        messagesFetched: expectedFetched,
+        inserted: 3 + 2 + 1 + visibleMessages(DATASET.chats.find((c) => c.id === newChatId)!).length,
+        incremental: { overlapS: OVERLAP_S, chatsQuiet: 36, chatsNew: 1 },
+      });
+      // The request count shows it: two message requests (a page and the empty page that ends it) for
+      // each of the four chats with something to fetch, none for the 36 quiet ones.
+      expect(second.stats().byRoute.messages).toBe(8);
+      await expectDatabaseMatches(db.sql, db.schema, 'default', truth);
+
+      const marks = await db.sql<Array<{ chat_id: string; synced_to_s: string }>>`
+        select chat_id, synced_to_s::text from ${db.sql(db.schema)}.chat_sync order by chat_id`;
+      expect(marks).toHaveLength(40);
+      const movedOn = marks.filter((m) => Number(m.synced_to_s) === window.toS).map((m) => m.chat_id);
+      expect(movedOn.sort()).toEqual([...activeIds, newChatId].sort());
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('refuses --overlap without --incremental, naming the flag', async () => {
+    const result = await runCli(runArgs('http://127.0.0.1:9', db.schema, ['--overlap', '60']));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--overlap only applies to incremental runs; add --incremental');
+  });
+});
+
+describe('planIncremental', () => {
+  const chat = (id: string, lastActivityS: number | null): ChatRecord => ({
+    session: 'default',
+    id,
+    name: null,
+    kind: 'person',
+    lastActivityAt: lastActivityS === null ? null : new Date(lastActivityS * 1000),
+    raw: {},
+  });
+  const runWindow = { fromS: 1_000, toS: 10_000 };
+
+  it('continues each known chat from its mark minus the overlap, and leaves new chats on the run window', () => {
+    const marks = new Map([
+      ['active@c.us', { fromS: 1_000, toS: 8_000 }],
+      ['unknown-activity@c.us', { fromS: 1_000, toS: 8_000 }],
+      ['quiet@c.us', { fromS: 1_000, toS: 8_000 }],
+      ['edge@c.us', { fromS: 1_000, toS: 8_000 }],
+    ]);
+    const plan = planIncremental(
+      [
+        chat('active@c.us', 9_000),
+        chat('unknown-activity@c.us', null),
+        chat('quiet@c.us', 7_499),
+        chat('edge@c.us', 7_500),
+        chat('new@c.us', 9_500),
+      ],
+      marks,
+      runWindow,
+      500,
+    );
+    expect(plan.quiet).toEqual(['quiet@c.us']);
+    expect(plan.chatsNew).toBe(1);
+    expect(Object.fromEntries(plan.windows)).toEqual({
+      'active@c.us': { fromS: 7_500, toS: 10_000 },
+      'unknown-activity@c.us': { fromS: 7_500, toS: 10_000 },
+      'edge@c.us': { fromS: 7_500, toS: 10_000 },
+    });
+  });
+
+  it('treats a chat synced past the end of this run as having nothing to fetch', () => {
+    const plan = planIncremental(
+      [chat('ahead@c.us', null)],
+      new Map([['ahead@c.us', { fromS: 0, toS: 20_000 }]]),
+      runWindow,
+      60,
+    );
+    expect(plan).toEqual({ windows: new Map(), quiet: ['ahead@c.us'], chatsNew: 0 });
+  });
+});
