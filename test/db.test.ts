@@ -4,6 +4,7 @@ import {
   createBatchWriter,
   createRunLog,
   databaseChecksum,
+  loadSyncMarks,
   migrate,
   openDatabase,
   validateSchemaName,
@@ -367,6 +368,53 @@ describe('batch writer', () => {
     expect(results.reduce((sum, r) => sum + r.inserted, 0)).toBe(400);
     expect(results.reduce((sum, r) => sum + r.unchanged, 0)).toBe(400 * 5);
     expect(await countRows('messages')).toBe(400);
+  });
+});
+
+describe('sync marks', () => {
+  beforeEach(async () => {
+    await migrate(db.sql, db.schema);
+  });
+
+  const mark = (chatId: string, fromS: number, toS: number) => ({ session: 'default', chatId, fromS, toS });
+
+  test('widen with touching or overlapping spans; a disjoint span is not recorded', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    await writer.writeBatch({ chats: [], messages: [], synced: [mark('a@c.us', 100, 200)] });
+    await writer.writeBatch({ chats: [], messages: [], synced: [mark('a@c.us', 150, 300)] });
+    await writer.writeBatch({ chats: [], messages: [], synced: [mark('a@c.us', 301, 400)] });
+    await writer.writeBatch({ chats: [], messages: [], synced: [mark('a@c.us', 50, 99)] });
+    // Disjoint: the gap 401..499 was never fetched, so the record keeps ending at 400.
+    await writer.writeBatch({ chats: [], messages: [], synced: [mark('a@c.us', 500, 600)] });
+    // Two marks for one chat in one batch become one; another session is another chat.
+    await writer.writeBatch({
+      chats: [],
+      messages: [],
+      synced: [mark('b@c.us', 10, 20), mark('b@c.us', 15, 30), { ...mark('a@c.us', 0, 1), session: 'other' }],
+    });
+    expect(await loadSyncMarks(db.sql, db.schema, 'default')).toEqual(
+      new Map([
+        ['a@c.us', { fromS: 50, toS: 400 }],
+        ['b@c.us', { fromS: 10, toS: 30 }],
+      ]),
+    );
+    expect(await loadSyncMarks(db.sql, db.schema, 'other')).toEqual(
+      new Map([['a@c.us', { fromS: 0, toS: 1 }]]),
+    );
+  });
+
+  test('are written in the batch transaction: a batch that fails records no mark', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    await db.sql`alter table ${db.sql(db.schema)}.messages add constraint no_poison check (body <> 'poison')`;
+    await expect(
+      writer.writeBatch({
+        chats: [],
+        messages: [message(1), message(2, { body: 'poison' })],
+        synced: [mark(message(1).chatId, 100, 200)],
+      }),
+    ).rejects.toThrow(/no_poison/);
+    expect(await loadSyncMarks(db.sql, db.schema, 'default')).toEqual(new Map());
+    expect(await countRows('messages')).toBe(0);
   });
 });
 
