@@ -32,7 +32,8 @@ describe('run configuration', () => {
     const config = resolve({});
     expect(config.window).toEqual({ fromS: NOW_S - 30 * 86_400, toS: NOW_S });
     expect(config.pageSize).toBe(100);
-    expect(config.session).toBe('default');
+    expect(config.sessions).toEqual(['default']);
+    expect(config.allSessions).toBe(false);
     expect(config.schema).toBe('waha');
     expect(config.wahaUrl).toBe('http://localhost:3000');
   });
@@ -42,15 +43,41 @@ describe('run configuration', () => {
       '.importrc': JSON.stringify({ session: 'from-file', concurrency: 7, schema: 'file_schema' }),
     });
     const fileOnly = resolve({}, {}, cwd);
-    expect([fileOnly.session, fileOnly.concurrency, fileOnly.schema]).toEqual([
-      'from-file',
+    expect([fileOnly.sessions, fileOnly.concurrency, fileOnly.schema]).toEqual([
+      ['from-file'],
       7,
       'file_schema',
     ]);
     const withEnv = resolve({}, { WAHA_SESSION: 'from-env', WAHA_IMPORT_CONCURRENCY: '9' }, cwd);
-    expect([withEnv.session, withEnv.concurrency, withEnv.schema]).toEqual(['from-env', 9, 'file_schema']);
+    expect([withEnv.sessions, withEnv.concurrency, withEnv.schema]).toEqual([['from-env'], 9, 'file_schema']);
     const withFlags = resolve({ session: 'from-flag' }, { WAHA_SESSION: 'from-env' }, cwd);
-    expect(withFlags.session).toBe('from-flag');
+    expect(withFlags.sessions).toEqual(['from-flag']);
+  });
+
+  it('takes several sessions as a,b (flag, environment) or a list (.importrc), each once', () => {
+    expect(resolve({ session: 'a, b,a' }).sessions).toEqual(['a', 'b']);
+    expect(resolve({}, { WAHA_SESSION: 'sales,support' }).sessions).toEqual(['sales', 'support']);
+    const cwd = tempDir({ '.importrc': JSON.stringify({ session: ['x', 'y'] }) });
+    expect(resolve({}, {}, cwd).sessions).toEqual(['x', 'y']);
+    expect(resolve({ allSessions: true }).allSessions).toBe(true);
+  });
+
+  it('refuses bad session lists, --all-sessions with --session, and one --checkpoint for several sessions', () => {
+    expect(problemsOf(() => resolve({ session: 'a,,b' }))).toEqual([
+      expect.stringContaining('--session must be a WAHA session name or a comma-separated list'),
+    ]);
+    expect(problemsOf(() => resolve({ session: 'a b' }))).toEqual([
+      expect.stringContaining('--session must be a WAHA session name'),
+    ]);
+    expect(problemsOf(() => resolve({ allSessions: true, session: 'a' }))).toEqual([
+      '--all-sessions and --session both choose the sessions; give one',
+    ]);
+    expect(problemsOf(() => resolve({ session: 'a,b', checkpoint: 'c.json' }))).toEqual([
+      expect.stringContaining('--checkpoint names one file, but several sessions are imported'),
+    ]);
+    expect(problemsOf(() => resolve({ allSessions: true }, { WAHA_SESSION: 'a' }))).toEqual([
+      '--all-sessions and WAHA_SESSION both choose the sessions; give one',
+    ]);
   });
 
   it('reports every problem at once, each naming its flag, variable or file key', () => {

@@ -77,6 +77,8 @@ const SILENT: Reporter = {
   progress: () => undefined,
   importFinished: () => undefined,
   summary: () => undefined,
+  sessionSummary: () => undefined,
+  totals: () => undefined,
   error: () => undefined,
 };
 

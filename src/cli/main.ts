@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, KnownError } from '../errors.js';
-import { formatError } from '../report/reporter.js';
+import { colourLevel, formatError } from '../report/reporter.js';
 import { Chalk } from 'chalk';
 import { registerRun } from './run.js';
 import { registerMigrate } from './migrate.js';
@@ -48,7 +48,7 @@ Exit codes:
       // Help and version are "errors" to commander; anything else is a usage error already printed.
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    const colour = new Chalk({ level: process.stderr.isTTY && !process.env.NO_COLOR ? 1 : 0 });
+    const colour = new Chalk({ level: colourLevel(process.env, Boolean(process.stderr.isTTY)) });
     process.stderr.write(formatError(error, colour) + '\n');
     return error instanceof KnownError ? error.exitCode : EXIT.importFailed;
   }

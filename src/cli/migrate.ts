@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { CONNECTION_OPTIONS, resolveCommandOptions, type ConnectionConfig } from '../config/run-config.js';
 import { EXIT } from '../errors.js';
-import { chooseOutputMode, createReporter } from '../report/reporter.js';
+import { chooseOutputMode, createReporter, isLiveTerminal } from '../report/reporter.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
 import { addOptions } from './options.js';
 import { openStore } from './wiring.js';
@@ -23,7 +23,7 @@ export function registerMigrate(program: Command, setExit: (code: number) => voi
       'migrate',
     ) as unknown as ConnectionConfig;
     const reporter = createReporter({
-      mode: chooseOutputMode({ json: Boolean(flags.json) }, Boolean(process.stderr.isTTY)),
+      mode: chooseOutputMode({ json: Boolean(flags.json) }, isLiveTerminal()),
       mask: secretMasker([urlPassword(config.databaseUrl)]),
     });
     const store = await openStore(config, reporter);

@@ -1,16 +1,22 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { Checkpoint, defaultCheckpointPath } from '../checkpoint/checkpoint.js';
+import { Checkpoint, defaultCheckpointPath, type OpenedCheckpoint } from '../checkpoint/checkpoint.js';
 import type { AdvisoryLock } from '../db/index.js';
 import { acquireLockFile, type HeldLock } from '../lock/lock-file.js';
-import { formatCount, formatWindow } from '../import/summary.js';
+import {
+  formatCount,
+  formatWindow,
+  totalSummary,
+  type ImportSummary,
+  type SessionOutcome,
+} from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
-import { EXIT, KnownError } from '../errors.js';
+import { EXIT, InterruptedError, KnownError, WahaRefusedError } from '../errors.js';
 import { runImport } from '../import/runner.js';
-import { chooseOutputMode, createReporter } from '../report/reporter.js';
+import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
 import { availableStrategies, strategyNamed } from '../strategies/registry.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
-import { createWahaClient } from '../waha/client.js';
+import { createWahaClient, type WahaClient } from '../waha/client.js';
 import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
 import { addOptions } from './options.js';
 import { openStore, startDemoSimulator, type Store } from './wiring.js';
@@ -18,7 +24,7 @@ import { openStore, startDemoSimulator, type Store } from './wiring.js';
 export function registerRun(program: Command, setExit: (code: number) => void): void {
   const command = program
     .command('run')
-    .description('import the chat history of one WAHA session into PostgreSQL')
+    .description('import the chat history of WAHA sessions into PostgreSQL')
     .option('--config <file>', 'JSON config file (default: .importrc in the working directory when present)');
   addOptions(command, RUN_OPTIONS);
   command.addHelpText(
@@ -49,12 +55,12 @@ Examples:
 }
 
 async function runCommand(config: RunConfig): Promise<number> {
+  const startedMs = Date.now();
   const mask = secretMasker([config.apiKey, urlPassword(config.databaseUrl)]);
   const reporter = createReporter({
-    mode: chooseOutputMode(config, Boolean(process.stderr.isTTY)),
+    mode: chooseOutputMode(config, isLiveTerminal()),
     mask,
   });
-  const strategy = strategyNamed(config.strategy);
 
   const controller = new AbortController();
   let interrupts = 0;
@@ -74,41 +80,8 @@ async function runCommand(config: RunConfig): Promise<number> {
 
   let store: Store | undefined;
   let stopSimulator: (() => Promise<void>) | undefined;
-  let fileLock: HeldLock | undefined;
-  let importLock: AdvisoryLock | undefined;
+  const jobs: SessionJob[] = [];
   try {
-    const checkpointFile = path.resolve(
-      config.checkpoint ?? defaultCheckpointPath(process.cwd(), config.session, config.schema),
-    );
-    // One run per checkpoint: taken before the checkpoint is read, so two runs never share one.
-    fileLock = acquireLockFile(
-      `${checkpointFile}.lock`,
-      `session "${config.session}" (checkpoint ${checkpointFile})`,
-    );
-    if (fileLock.tookOverFrom) {
-      const dead = fileLock.tookOverFrom;
-      reporter.warn(
-        `took over the lock left by pid ${dead.pid} (started ${dead.startedAt}), which no longer runs`,
-      );
-    }
-    const opened = Checkpoint.open(
-      checkpointFile,
-      {
-        session: config.session,
-        schema: config.schema,
-        windowRequest: config.windowRequest,
-        window: config.window,
-        pageSize: config.pageSize,
-      },
-      { fresh: config.fresh },
-    );
-    if (opened.resumed) {
-      reporter.info(
-        `Resuming the run started ${opened.resumed.startedAt} (window ${formatWindow(opened.window)}): ` +
-          `${formatCount(opened.resumed.completedChats)} chats done, ${formatCount(opened.resumed.inProgressChats)} part-way. ` +
-          `--fresh starts over.`,
-      );
-    }
     let wahaUrl = config.wahaUrl;
     let apiKey = config.apiKey;
     if (config.simulate) {
@@ -119,9 +92,6 @@ async function runCommand(config: RunConfig): Promise<number> {
       apiKey = undefined;
       reporter.stepDone(`WAHA simulator listening on ${sim.url} (${sim.description})`);
     }
-    store = await openStore(config, reporter);
-    // One run per session and schema across every host writing to this database.
-    importLock = await store.lockImport(config.session);
     const waha = createWahaClient({
       baseUrl: wahaUrl,
       apiKey,
@@ -133,6 +103,148 @@ async function runCommand(config: RunConfig): Promise<number> {
           `${event.endpoint}: ${event.reason}; retry ${event.retryNumber} in ${Math.round(event.delayMs)} ms`,
         ),
     });
+    const sessions = config.allSessions
+      ? await workingSessions(waha, reporter, controller.signal)
+      : config.sessions;
+
+    // Locks and checkpoints before the database: a second run exits here, before it could even
+    // start an embedded PostgreSQL the first one is using.
+    for (const session of sessions) jobs.push(prepareSession(config, session, reporter));
+    if (jobs.some((job) => job.error === undefined)) store = await openStore(config, reporter);
+
+    const outcomes: SessionOutcome[] = [];
+    const several = sessions.length > 1;
+    for (const job of jobs) {
+      if (controller.signal.aborted) {
+        outcomes.push({ session: job.session, status: 'skipped', error: 'not started: interrupted' });
+        continue;
+      }
+      const outcome =
+        job.error ?? (await importSession(job, config, store!, waha, reporter, controller.signal));
+      job.fileLock?.release();
+      job.fileLock = undefined;
+      if (outcome.error !== undefined) reporter.error(outcome.error);
+      if (outcome.summary) {
+        if (several) reporter.sessionSummary(outcome.summary);
+        // The summary comes last: in --json mode it is the final line, whatever happened.
+        else reporter.summary(outcome.summary);
+      }
+      job.outcome = outcome;
+      outcomes.push({
+        session: job.session,
+        status:
+          outcome.error === undefined
+            ? 'succeeded'
+            : outcome.error instanceof InterruptedError
+              ? 'interrupted'
+              : 'failed',
+        ...(outcome.summary ? { summary: outcome.summary } : {}),
+        ...(outcome.error === undefined ? {} : { error: mask(describe(outcome.error)) }),
+      });
+    }
+    if (several) reporter.totals(outcomes, totalSummary(outcomes, Date.now() - startedMs));
+    // Ctrl-C wins; otherwise the first session that failed says how.
+    if (controller.signal.aborted) return EXIT.interrupted;
+    const failed = jobs.find((job) => job.outcome?.error !== undefined);
+    return failed ? exitCodeFor(failed.outcome!.error) : EXIT.ok;
+  } catch (error) {
+    reporter.error(error);
+    return exitCodeFor(error);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await store?.close().catch((error: unknown) => reporter.warn(`closing the database: ${String(error)}`));
+    for (const job of jobs) job.fileLock?.release();
+    await stopSimulator?.();
+  }
+}
+
+interface SessionJob {
+  session: string;
+  fileLock?: HeldLock | undefined;
+  opened?: OpenedCheckpoint;
+  /** Set when the session cannot run (its lock is held, its checkpoint refused). */
+  error?: { error: unknown; summary?: undefined };
+  outcome?: { error?: unknown; summary?: ImportSummary | undefined };
+}
+
+/** `--all-sessions`: the sessions WAHA lists as WORKING, by name; the others are named in a warning. */
+async function workingSessions(waha: WahaClient, reporter: Reporter, signal: AbortSignal): Promise<string[]> {
+  reporter.step(`Listing the sessions of ${waha.displayUrl}`);
+  const all = await waha.listSessions(signal);
+  const working = all.filter((s) => s.status === 'WORKING').map((s) => s.name);
+  working.sort();
+  const others = all.filter((s) => s.status !== 'WORKING');
+  reporter.stepDone(`${formatCount(all.length)} sessions listed, ${formatCount(working.length)} WORKING`);
+  if (others.length > 0) {
+    reporter.warn(`not imported, not WORKING: ${others.map((s) => `"${s.name}" (${s.status})`).join(', ')}`);
+  }
+  if (working.length === 0) {
+    throw new WahaRefusedError(
+      `no session of ${waha.displayUrl} is WORKING: there is nothing to import`,
+      'Start a session in WAHA (and scan its QR code) first, or name one with --session.',
+    );
+  }
+  return working;
+}
+
+/** Takes the session's lock file and opens its checkpoint; a failure stays with the session. */
+function prepareSession(config: RunConfig, session: string, reporter: Reporter): SessionJob {
+  const job: SessionJob = { session };
+  try {
+    const checkpointFile = path.resolve(
+      config.checkpoint ?? defaultCheckpointPath(process.cwd(), session, config.schema),
+    );
+    // One run per checkpoint: taken before the checkpoint is read, so two runs never share one.
+    job.fileLock = acquireLockFile(
+      `${checkpointFile}.lock`,
+      `session "${session}" (checkpoint ${checkpointFile})`,
+    );
+    if (job.fileLock.tookOverFrom) {
+      const dead = job.fileLock.tookOverFrom;
+      reporter.warn(
+        `took over the lock left by pid ${dead.pid} (started ${dead.startedAt}), which no longer runs`,
+      );
+    }
+    job.opened = Checkpoint.open(
+      checkpointFile,
+      {
+        session,
+        schema: config.schema,
+        windowRequest: config.windowRequest,
+        window: config.window,
+        pageSize: config.pageSize,
+      },
+      { fresh: config.fresh },
+    );
+  } catch (error) {
+    job.fileLock?.release();
+    job.fileLock = undefined;
+    job.error = { error };
+  }
+  return job;
+}
+
+async function importSession(
+  job: SessionJob,
+  config: RunConfig,
+  store: Store,
+  waha: WahaClient,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<{ error?: unknown; summary?: ImportSummary | undefined }> {
+  const opened = job.opened!;
+  if (opened.resumed) {
+    reporter.info(
+      `Resuming the run started ${opened.resumed.startedAt} (session "${job.session}", window ${formatWindow(opened.window)}): ` +
+        `${formatCount(opened.resumed.completedChats)} chats done, ${formatCount(opened.resumed.inProgressChats)} part-way. ` +
+        `--fresh starts over.`,
+    );
+  }
+  let importLock: AdvisoryLock | undefined;
+  try {
+    // One run per session and schema across every host writing to this database.
+    importLock = await store.lockImport(job.session);
     const outcome = await runImport(
       {
         waha,
@@ -140,13 +252,13 @@ async function runCommand(config: RunConfig): Promise<number> {
         syncMarks: store.syncMarks,
         runLog: store.runLog,
         reporter,
-        signal: controller.signal,
+        signal,
         checkpoint: opened.checkpoint,
       },
       {
-        session: config.session,
+        session: job.session,
         window: opened.window,
-        strategy,
+        strategy: strategyNamed(config.strategy),
         strategyOptions: {
           concurrency: config.concurrency,
           chunkSize: config.chunk,
@@ -160,21 +272,19 @@ async function runCommand(config: RunConfig): Promise<number> {
         recordedOptions: recordedOptions(config),
       },
     );
-    // The summary comes last: in --json mode it is the final line, whatever happened.
-    if (outcome.error !== undefined) reporter.error(outcome.error);
-    if (outcome.summary.status !== 'running') reporter.summary(outcome.summary);
-    return outcome.error === undefined ? EXIT.ok : exitCodeFor(outcome.error);
+    return {
+      ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      summary: outcome.summary.status === 'running' ? undefined : outcome.summary,
+    };
   } catch (error) {
-    reporter.error(error);
-    return exitCodeFor(error);
+    return { error };
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await importLock?.release().catch(() => undefined);
-    await store?.close().catch((error: unknown) => reporter.warn(`closing the database: ${String(error)}`));
-    fileLock?.release();
-    await stopSimulator?.();
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function exitCodeFor(error: unknown): number {

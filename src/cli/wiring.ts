@@ -25,7 +25,10 @@ export interface Store {
 }
 
 /** Connects (or starts the embedded server), migrates, and hands out the writer and the run log. */
-export async function openStore(config: ConnectionConfig, reporter: Reporter): Promise<Store> {
+export async function openStore(
+  config: Pick<ConnectionConfig, 'databaseUrl' | 'dataDir' | 'schema'>,
+  reporter: Reporter,
+): Promise<Store> {
   reporter.step(config.databaseUrl ? 'Connecting to PostgreSQL' : 'Starting the embedded PostgreSQL');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {

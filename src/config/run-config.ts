@@ -14,7 +14,24 @@ import {
   resolveOptions,
   text,
   type OptionSpec,
+  type Parsed,
 } from './options.js';
+
+const SESSION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** `a,b` (flag, environment) or `["a", "b"]` (.importrc): one or more session names, each once. */
+function sessionList(raw: unknown): Parsed<string[]> {
+  const names = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [];
+  const cleaned = names.map((name) => (typeof name === 'string' ? name.trim() : name));
+  const wrong = cleaned.filter((name) => typeof name !== 'string' || !SESSION_NAME.test(name));
+  if (cleaned.length === 0 || wrong.length > 0) {
+    return {
+      ok: false,
+      problem: `must be a WAHA session name or a comma-separated list of them (letters, digits, _ . -), got ${JSON.stringify(raw)}`,
+    };
+  }
+  return { ok: true, value: [...new Set(cleaned as string[])] };
+}
 
 /** Connection settings shared by every command that talks to WAHA or PostgreSQL. */
 export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
@@ -40,7 +57,7 @@ export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     env: 'WAHA_SESSION',
     description: 'WAHA session (WhatsApp number) to import',
     defaultValue: 'default',
-    parse: text(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a WAHA session name (letters, digits, _ . -)'),
+    parse: text(SESSION_NAME, 'must be a WAHA session name (letters, digits, _ . -)'),
   },
   {
     key: 'databaseUrl',
@@ -68,7 +85,24 @@ export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
 ];
 
 export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
-  ...CONNECTION_OPTIONS,
+  ...CONNECTION_OPTIONS.map((spec): OptionSpec<unknown> =>
+    spec.key === 'session'
+      ? {
+          ...spec,
+          flag: '--session <names>',
+          description:
+            'WAHA session (WhatsApp number) to import; several as a,b (each with its own checkpoint and lock)',
+          defaultValue: ['default'],
+          parse: sessionList,
+        }
+      : spec,
+  ),
+  {
+    key: 'allSessions',
+    flag: '--all-sessions',
+    description: 'import every session WAHA lists as WORKING (GET /api/sessions), one after another',
+    parse: boolean,
+  },
   {
     key: 'strategy',
     flag: '--strategy <name>',
@@ -227,7 +261,11 @@ export interface ConnectionConfig {
   schema: string;
 }
 
-export interface RunConfig extends ConnectionConfig {
+export interface RunConfig extends Omit<ConnectionConfig, 'session'> {
+  /** The sessions to import, in order (ignored with allSessions). */
+  sessions: string[];
+  /** Import every session WAHA lists as WORKING. */
+  allSessions: boolean;
   strategy: StrategyName;
   window: TimeWindow;
   /** What was asked (`--days 30`), kept in the checkpoint: a resumed run keeps the window it started with. */
@@ -312,6 +350,19 @@ export function resolveRunConfig(sources: ConfigSources): RunConfig {
   if (!incremental && values.overlap!.source === '--overlap') {
     problems.push('--overlap only applies to incremental runs; add --incremental');
   }
+  const allSessions = get<boolean | undefined>('allSessions') ?? false;
+  const sessions = get<string[] | undefined>('session') ?? [];
+  if (allSessions && values.session!.source !== 'default') {
+    problems.push(
+      `${values.allSessions!.source} and ${values.session!.source} both choose the sessions; give one`,
+    );
+  }
+  if ((allSessions || sessions.length > 1) && values.checkpoint!.source !== 'default') {
+    problems.push(
+      `${values.checkpoint!.source} names one file, but several sessions are imported; leave it out ` +
+        '(each session gets .waha-import/checkpoint-<session>-<schema>.json)',
+    );
+  }
   if (get<boolean>('json') && get<boolean>('quiet'))
     problems.push('--json and --quiet cannot be used together');
   if (problems.length > 0) {
@@ -323,7 +374,8 @@ export function resolveRunConfig(sources: ConfigSources): RunConfig {
   return {
     wahaUrl: get('wahaUrl'),
     apiKey: get('apiKey'),
-    session: get('session'),
+    sessions,
+    allSessions,
     databaseUrl: get('databaseUrl'),
     dataDir: get('dataDir'),
     schema: get('schema'),

@@ -89,3 +89,99 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
     ],
   ];
 }
+
+/** One session of a run over several: its summary when its import started, else why it did not. */
+export interface SessionOutcome {
+  session: string;
+  status: 'succeeded' | 'failed' | 'interrupted' | 'skipped';
+  /** Absent when the session never got as far as listing its chats. */
+  summary?: ImportSummary;
+  error?: string;
+}
+
+/** The totals of a run over several sessions. */
+export interface TotalSummary {
+  status: 'succeeded' | 'failed' | 'interrupted';
+  sessions: number;
+  sessionsSucceeded: number;
+  sessionsFailed: number;
+  chats: number;
+  chatsImported: number;
+  messagesFetched: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  cleaned: number;
+  wahaRequests: number;
+  retries: number;
+  dbTransactions: number;
+  /** Wall time of the whole run, all sessions. */
+  elapsedMs: number;
+}
+
+const SUMMED = [
+  'chats',
+  'chatsImported',
+  'messagesFetched',
+  'inserted',
+  'updated',
+  'unchanged',
+  'cleaned',
+  'wahaRequests',
+  'retries',
+  'dbTransactions',
+] as const;
+
+export function totalSummary(outcomes: readonly SessionOutcome[], elapsedMs: number): TotalSummary {
+  const total: TotalSummary = {
+    status: outcomes.some((o) => o.status === 'interrupted')
+      ? 'interrupted'
+      : outcomes.every((o) => o.status === 'succeeded')
+        ? 'succeeded'
+        : 'failed',
+    sessions: outcomes.length,
+    sessionsSucceeded: outcomes.filter((o) => o.status === 'succeeded').length,
+    sessionsFailed: outcomes.filter((o) => o.status !== 'succeeded').length,
+    chats: 0,
+    chatsImported: 0,
+    messagesFetched: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    cleaned: 0,
+    wahaRequests: 0,
+    retries: 0,
+    dbTransactions: 0,
+    elapsedMs,
+  };
+  for (const outcome of outcomes) {
+    if (!outcome.summary) continue;
+    for (const key of SUMMED) total[key] += outcome.summary[key];
+  }
+  return total;
+}
+
+/** The per-session table and the total line, as text rows (header first). */
+export function totalRows(outcomes: readonly SessionOutcome[], total: TotalSummary): string[][] {
+  const row = (
+    name: string,
+    status: string,
+    s: Pick<TotalSummary, 'chatsImported' | 'chats' | 'inserted' | 'updated' | 'unchanged' | 'wahaRequests'> &
+      Partial<Pick<TotalSummary, 'elapsedMs'>>,
+  ): string[] => [
+    name,
+    status,
+    `${formatCount(s.chatsImported)}/${formatCount(s.chats)}`,
+    formatCount(s.inserted),
+    formatCount(s.updated),
+    formatCount(s.unchanged),
+    formatCount(s.wahaRequests),
+    s.elapsedMs === undefined ? '' : formatDuration(s.elapsedMs),
+  ];
+  const zero = { chatsImported: 0, chats: 0, inserted: 0, updated: 0, unchanged: 0, wahaRequests: 0 };
+  return [
+    ['session', 'status', 'chats', 'inserted', 'updated', 'unchanged', 'requests', 'elapsed'],
+    ...outcomes.map((o) => row(o.session, o.status, o.summary ?? zero)),
+    row('total', total.status, total),
+  ];
+}

@@ -3,7 +3,15 @@ import cliProgress from 'cli-progress';
 import ora, { type Ora } from 'ora';
 import type { TimeWindow } from '../domain.js';
 import { KnownError } from '../errors.js';
-import { formatCount, formatWindow, summaryRows, type ImportSummary } from '../import/summary.js';
+import {
+  formatCount,
+  formatWindow,
+  summaryRows,
+  totalRows,
+  type ImportSummary,
+  type SessionOutcome,
+  type TotalSummary,
+} from '../import/summary.js';
 
 export interface Progress {
   chatsDone: number;
@@ -22,6 +30,10 @@ export interface Reporter {
   progress(progress: Progress): void;
   importFinished(): void;
   summary(summary: ImportSummary): void;
+  /** One session's summary when a run covers several; `totals` comes last. */
+  sessionSummary(summary: ImportSummary): void;
+  /** The last word of a run over several sessions: each session's outcome and the sums. */
+  totals(outcomes: SessionOutcome[], total: TotalSummary): void;
   error(error: unknown): void;
 }
 
@@ -45,6 +57,15 @@ export function chooseOutputMode(
   if (flags.json) return 'json';
   if (flags.quiet) return 'quiet';
   return stderrIsTty ? 'tty' : 'plain';
+}
+
+/**
+ * A terminal the live display can draw on: a TTY that reports its width. A pseudo-terminal without a
+ * size (some `docker exec -t`, `script` into a file) reports 0 columns, and spinners that redraw by
+ * counting wrapped lines would never stop erasing: such a stream gets the plain output.
+ */
+export function isLiveTerminal(stream: { isTTY?: boolean; columns?: number } = process.stderr): boolean {
+  return Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
 }
 
 /** NO_COLOR wins over everything; FORCE_COLOR turns colour on off a TTY; otherwise colour follows the TTY. */
@@ -100,6 +121,8 @@ function silentReporter(): Reporter {
     progress: nothing,
     importFinished: nothing,
     summary: nothing,
+    sessionSummary: nothing,
+    totals: nothing,
     error: nothing,
   };
 }
@@ -113,6 +136,25 @@ export function formatError(error: unknown, colour: ChalkInstance): string {
   }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   return `${colour.red('unexpected error:')} ${detail}\n${colour.dim('hint:')} this is a bug in waha-import; please report it with this output.`;
+}
+
+function totalsText(outcomes: SessionOutcome[], total: TotalSummary, colour: ChalkInstance): string {
+  const rows = totalRows(outcomes, total);
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const title =
+    total.status === 'succeeded'
+      ? colour.green(`All ${total.sessions} sessions imported`)
+      : colour.red(`${total.sessionsFailed} of ${total.sessions} sessions did not finish`);
+  return [
+    title,
+    ...rows.map((row) =>
+      row
+        .map((cell, column) => (column < 2 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+        .join('  ')
+        .trimEnd()
+        .replace(/^/, '  '),
+    ),
+  ].join('\n');
 }
 
 function summaryText(summary: ImportSummary, colour: ChalkInstance): string {
@@ -152,6 +194,8 @@ function plainReporter(
     },
     importFinished: () => undefined,
     summary: (summary) => result(summaryText(summary, colour)),
+    sessionSummary: (summary) => result(summaryText(summary, colour)),
+    totals: (outcomes, total) => result(totalsText(outcomes, total, colour)),
     error: (error) => log(formatError(error, colour)),
   };
 }
@@ -175,6 +219,9 @@ function jsonReporter(emit: (event: Record<string, unknown>) => void, now: () =>
     },
     importFinished: () => undefined,
     summary: (summary) => event('summary', { summary }),
+    sessionSummary: (summary) => event('session-summary', { summary }),
+    // The final line, like `summary` for one session: the sums, with every session's outcome.
+    totals: (outcomes, total) => event('summary', { summary: total, sessions: outcomes }),
     error: (error) =>
       event('error', {
         error: {
@@ -204,10 +251,15 @@ function ttyReporter(
   return {
     step: (text) => {
       spinner?.stop();
-      spinner = ora({ text: mask(text), stream: stderr as NodeJS.WriteStream }).start();
+      // Colours come from our own chalk (NO_COLOR / FORCE_COLOR), never from ora's defaults.
+      spinner = ora({
+        text: mask(text),
+        stream: stderr as NodeJS.WriteStream,
+        color: colour.level > 0 ? 'cyan' : false,
+      }).start();
     },
     stepDone: (text) => {
-      if (spinner) spinner.succeed(mask(text));
+      if (spinner) spinner.stopAndPersist({ symbol: colour.green('✔'), text: mask(text) });
       else line(`${colour.green('✔')} ${text}`);
       spinner = undefined;
     },
@@ -241,8 +293,10 @@ function ttyReporter(
       bar = undefined;
     },
     summary: (summary) => stdout.write(mask(summaryText(summary, colour)) + '\n'),
+    sessionSummary: (summary) => stdout.write(mask(summaryText(summary, colour)) + '\n'),
+    totals: (outcomes, total) => stdout.write(mask(totalsText(outcomes, total, colour)) + '\n'),
     error: (error) => {
-      spinner?.fail();
+      spinner?.stopAndPersist({ symbol: colour.red('✖') });
       spinner = undefined;
       line(formatError(error, colour));
     },
