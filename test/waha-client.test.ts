@@ -187,6 +187,70 @@ describe('WAHA client against the simulator', () => {
   });
 });
 
+describe('WAHA client against a server that ignores offset', () => {
+  it('stops a chat whose pages never end, after two pages that bring nothing new', async () => {
+    const { sim, client } = await start({ ignoreOffset: ['messages'] });
+    const chats = await client.listChats('default', 100);
+    const big = chats.find(
+      (c) => sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === c.id).length > 500,
+    )!;
+    let pages = 0;
+    const read = (async () => {
+      for await (const _page of client.chatMessages('default', big, {
+        window: WINDOW,
+        pageSize: 50,
+        pageEnd: 'empty',
+      })) {
+        pages++;
+      }
+    })();
+    await expect(read).rejects.toThrow(
+      new WahaResponseError(
+        `GET /api/default/chats/${big.id}/messages answered offsets up to 100 with messages it had already sent: it seems to ignore offset`,
+      ),
+    );
+    // The first page, then one repeat handed on (harmless: writes are idempotent), then the verdict.
+    expect(pages).toBe(2);
+    expect(sim.stats().byRoute.messages).toBe(3);
+  });
+
+  it('stops a chat listing that never ends', async () => {
+    const { sim, client } = await start({ ignoreOffset: ['chats'] });
+    await expect(client.listChats('default', 4)).rejects.toThrow(
+      /GET \/api\/default\/chats answered offsets up to 8 with chats it had already sent: it seems to ignore offset/,
+    );
+    expect(sim.stats().byRoute.chats).toBe(3);
+  });
+
+  it('reads on through one repeated page, as when a burst of messages arrives ahead of the reader', async () => {
+    const { sim, client } = await start();
+    const chat = (await client.listChats('default', 100)).find(
+      (c) => sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === c.id).length > 500,
+    );
+    const before = sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === chat!.id);
+    const newestS = Math.max(...before.map((m) => m.timestamp));
+    // Just before the page at offset 100 is served, 100 newer messages arrive: that page repeats page 0.
+    const remove = sim.onRequest((request) => {
+      if (request.chatId === chat!.id && request.query.offset === '100') {
+        remove();
+        sim.addMessages('default', chat!.id, 100, newestS);
+      }
+    });
+    const pages: string[][] = [];
+    for await (const page of client.chatMessages('default', chat!, {
+      window: WINDOW,
+      pageSize: 100,
+      pageEnd: 'empty',
+    })) {
+      pages.push(page.messages.map((m) => m.id));
+    }
+    expect(pages[1]).toEqual(pages[0]);
+    const ids = pages.flat();
+    expect([...new Set(ids)].sort()).toEqual(before.map((m) => m.id).sort());
+    expect(ids.length).toBe(before.length + pages[0]!.length);
+  });
+});
+
 describe('WAHA client against a broken server', () => {
   let server: http.Server | undefined;
   afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));

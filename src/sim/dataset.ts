@@ -840,3 +840,30 @@ function pickVisible(random: Random, messages: SimMessage[]): SimMessage | undef
   }
   return undefined;
 }
+
+/**
+ * Moves a chat and its messages to another chat id, as WhatsApp does when it starts showing a person
+ * under a hidden `@lid` id instead of the phone number's `@c.us` id (or back): every serialized message id
+ * changes, the WhatsApp message ids (waId) stay the same. Returns how many messages were moved.
+ */
+export function relinkChat(dataset: Dataset, fromId: string, toId: string): number {
+  const chat = dataset.chats.find((c) => c.id === fromId);
+  if (!chat) throw new RangeError(`no chat ${fromId} in the dataset`);
+  if (chat.kind === 'group') throw new RangeError(`${fromId} is a group; only a person's chat is relinked`);
+  if (dataset.chats.some((c) => c.id === toId)) throw new RangeError(`chat ${toId} already exists`);
+  if (!/^[^@_]+@(c\.us|lid)$/.test(toId)) throw new RangeError(`${toId} is not a @c.us or @lid chat id`);
+  chat.id = toId;
+  chat.kind = toId.endsWith('@lid') ? 'lid' : 'person';
+  chat.raw.id = toId;
+  for (const participant of chat.participants)
+    if (participant.jid === toJid(fromId)) participant.jid = toJid(toId);
+  for (const message of chat.messages) {
+    const raw = message.raw;
+    const suffix = raw.participant === undefined ? '' : `_${raw.participant}`;
+    raw.id = `${message.fromMe}_${toId}_${message.waId}${suffix}`;
+    if (raw.from === fromId) raw.from = toId;
+    if (raw.to === fromId) raw.to = toId;
+    raw._data.key.remoteJid = toJid(toId);
+  }
+  return chat.messages.length;
+}

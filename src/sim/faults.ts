@@ -8,16 +8,65 @@ import type { Reply } from './routes.js';
 
 export type FaultRoute = 'chats' | 'messages';
 
-export interface ScriptedFailure {
+/** A failure answered with an HTTP status (or never answered at all). */
+export interface StatusFailure {
   /** HTTP status to answer with, or 'timeout' to accept the request and never answer. */
   status: number | 'timeout';
   /** Sent as `Retry-After` (seconds) when given. */
   retryAfterS?: number;
   /** Only requests to this route fail; default: the next chat-list or message request. */
   route?: FaultRoute;
+  /** Only message requests for this chat fail (implies route 'messages'). */
+  chatId?: string;
 }
 
-export type Fault = { kind: 'reply'; reply: Reply; counter: 'error' | 'rateLimit' } | { kind: 'timeout' };
+/**
+ * Ways a 200 answer can go wrong on the wire or in its content, applied to the answer the route would
+ * have given (only to 200 answers; another status is sent unchanged and still uses up the failure):
+ * - `drop-body`: headers and the first half of the body, then the socket is destroyed;
+ * - `malformed-json`: a complete response whose body is the first half of the JSON;
+ * - `slow-loris`: the body one byte every `byteIntervalMs`, until done or the client leaves;
+ * - `huge-body`: valid JSON padded to `hugeBytes`, streamed without a content-length;
+ * - `missing-id`, `timestamp-not-number`, `body-object`, `timestamp-year-3000`: the first item of the
+ *   list has that defect (an empty list is sent unchanged).
+ */
+export type BodyFaultKind =
+  | 'drop-body'
+  | 'malformed-json'
+  | 'slow-loris'
+  | 'huge-body'
+  | 'missing-id'
+  | 'timestamp-not-number'
+  | 'body-object'
+  | 'timestamp-year-3000';
+
+export const BODY_FAULT_KINDS: readonly BodyFaultKind[] = [
+  'drop-body',
+  'malformed-json',
+  'slow-loris',
+  'huge-body',
+  'missing-id',
+  'timestamp-not-number',
+  'body-object',
+  'timestamp-year-3000',
+];
+
+export interface BodyFailure {
+  kind: BodyFaultKind;
+  route?: FaultRoute;
+  chatId?: string;
+  /** `slow-loris`: pause between bytes. Default 1000. */
+  byteIntervalMs?: number;
+  /** `huge-body`: bytes sent. Default 50 MiB. */
+  hugeBytes?: number;
+}
+
+export type ScriptedFailure = StatusFailure | BodyFailure;
+
+export type Fault =
+  | { kind: 'reply'; reply: Reply; counter: 'error' | 'rateLimit' }
+  | { kind: 'timeout' }
+  | { kind: 'body'; failure: Required<Omit<BodyFailure, 'route' | 'chatId'>> };
 
 export interface FaultRates {
   errorRate: number;
@@ -28,6 +77,8 @@ export interface FaultRates {
 
 export interface FaultRequest {
   route: FaultRoute;
+  /** The chat of a message request. */
+  chatId?: string;
   method: string;
   path: string;
   query: Record<string, string>;
@@ -47,7 +98,17 @@ export class FaultPlan {
 
   script(count: number, failure: ScriptedFailure): void {
     if (!Number.isInteger(count) || count < 0) throw new RangeError('failNext count must be an integer >= 0');
-    if (failure.status !== 'timeout' && !(Number.isInteger(failure.status) && failure.status >= 400)) {
+    if ('kind' in failure) {
+      if (!BODY_FAULT_KINDS.includes(failure.kind)) {
+        throw new RangeError(`failNext kind must be one of ${BODY_FAULT_KINDS.join(', ')}`);
+      }
+      for (const key of ['byteIntervalMs', 'hugeBytes'] as const) {
+        const value = failure[key];
+        if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+          throw new RangeError(`failNext ${key} must be a finite number >= 0`);
+        }
+      }
+    } else if (failure.status !== 'timeout' && !(Number.isInteger(failure.status) && failure.status >= 400)) {
       throw new RangeError('failNext status must be an HTTP error status (>= 400) or "timeout"');
     }
     if (count > 0) this.scripted.push({ failure: { ...failure }, remaining: count });
@@ -55,13 +116,22 @@ export class FaultPlan {
 
   /** The fault for this request, if any; scripted failures go first, in the order they were asked for. */
   next(request: FaultRequest): Fault | undefined {
-    const index = this.scripted.findIndex(
-      (s) => s.failure.route === undefined || s.failure.route === request.route,
-    );
+    const index = this.scripted.findIndex(({ failure }) => applies(failure, request));
     const entry = this.scripted[index];
     if (entry) {
       if (--entry.remaining === 0) this.scripted.splice(index, 1);
-      const { status, retryAfterS } = entry.failure;
+      const failure = entry.failure;
+      if ('kind' in failure) {
+        return {
+          kind: 'body',
+          failure: {
+            kind: failure.kind,
+            byteIntervalMs: failure.byteIntervalMs ?? 1000,
+            hugeBytes: failure.hugeBytes ?? 50 * 1024 * 1024,
+          },
+        };
+      }
+      const { status, retryAfterS } = failure;
       return status === 'timeout'
         ? { kind: 'timeout' }
         : faultReply(status, retryAfterS, request, this.engine);
@@ -74,6 +144,11 @@ export class FaultPlan {
     if (roll < errorRate + rateLimitRate + timeoutRate) return { kind: 'timeout' };
     return undefined;
   }
+}
+
+function applies(failure: ScriptedFailure, request: FaultRequest): boolean {
+  if (failure.chatId !== undefined) return request.route === 'messages' && request.chatId === failure.chatId;
+  return failure.route === undefined || failure.route === request.route;
 }
 
 const REASONS: Record<number, string> = {
@@ -128,4 +203,47 @@ function faultReply(
       headers,
     },
   };
+}
+
+/** The faults that change what the JSON says rather than how it travels. */
+const CONTENT_FAULTS = new Set<BodyFaultKind>([
+  'missing-id',
+  'timestamp-not-number',
+  'body-object',
+  'timestamp-year-3000',
+]);
+
+export function isContentFault(kind: BodyFaultKind): boolean {
+  return CONTENT_FAULTS.has(kind);
+}
+
+/** 3000-01-01T00:00:00Z in unix seconds: a timestamp no WhatsApp message can carry. */
+export const YEAR_3000_S = 32_503_680_000;
+
+/**
+ * The body with the first list item spoiled as `kind` says (a copy; the dataset is never touched). A body
+ * that is not a non-empty list of objects is returned as is.
+ */
+export function spoilFirstItem(body: unknown, kind: BodyFaultKind): unknown {
+  if (!Array.isArray(body) || body.length === 0) return body;
+  const [first, ...rest] = body as unknown[];
+  if (first === null || typeof first !== 'object') return body;
+  const item = structuredClone(first) as Record<string, unknown>;
+  switch (kind) {
+    case 'missing-id':
+      delete item.id;
+      break;
+    case 'timestamp-not-number':
+      item.timestamp = String(item.timestamp);
+      break;
+    case 'body-object':
+      item.body = { text: item.body ?? '' };
+      break;
+    case 'timestamp-year-3000':
+      item.timestamp = YEAR_3000_S;
+      break;
+    default:
+      return body;
+  }
+  return [item, ...rest];
 }

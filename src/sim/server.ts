@@ -3,6 +3,7 @@
  * Tests and the benchmark talk to it over real sockets, exactly as the importer talks to WAHA.
  */
 
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,11 +13,19 @@ import {
   deleteMessage,
   DEFAULT_DATASET_OPTIONS,
   generateDataset,
+  relinkChat,
   type Dataset,
   type DatasetOptions,
   type WaMessage,
 } from './dataset.js';
-import { FaultPlan, type FaultRoute, type ScriptedFailure } from './faults.js';
+import {
+  FaultPlan,
+  isContentFault,
+  spoilFirstItem,
+  type BodyFailure,
+  type FaultRoute,
+  type ScriptedFailure,
+} from './faults.js';
 import { Gate } from './gate.js';
 import { substream } from './random.js';
 import {
@@ -38,7 +47,8 @@ import {
 } from './routes.js';
 
 export type { Engine, MeInfo, SessionStatus } from './routes.js';
-export type { FaultRoute, ScriptedFailure } from './faults.js';
+export type { BodyFailure, BodyFaultKind, FaultRoute, ScriptedFailure, StatusFailure } from './faults.js';
+export { BODY_FAULT_KINDS, YEAR_3000_S } from './faults.js';
 
 export interface SimSessionOptions {
   name: string;
@@ -87,6 +97,8 @@ export interface SimulatorOptions {
   maxPageSize: number;
   /** How long chat routes on a non-WORKING session hang before their 422 (real WAHA: ~15 s). Default 0. */
   notWorkingDelayMs: number;
+  /** A hostile server: these routes answer every page as if `offset` were 0. Default []. */
+  ignoreOffset: readonly FaultRoute[];
 }
 
 export const DEFAULT_SIMULATOR_OPTIONS: Readonly<SimulatorOptions> = Object.freeze<SimulatorOptions>({
@@ -107,6 +119,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: Readonly<SimulatorOptions> = Object.free
   hangMs: 60_000,
   maxPageSize: 100,
   notWorkingDelayMs: 0,
+  ignoreOffset: Object.freeze([]) as readonly FaultRoute[],
 });
 
 export type StatsRoute = 'version' | 'sessions' | 'chats' | 'messages' | 'other';
@@ -129,7 +142,21 @@ export interface SimStats {
   maxLimitSeen: number;
   /** Responses sent, by HTTP status. */
   byStatus: Record<string, number>;
+  /** Scripted body faults applied (to 200 answers), by kind. */
+  bodyFaults: Record<string, number>;
 }
+
+/** A chat-list or message request as the `onRequest` hooks see it. */
+export interface SimRequest {
+  route: FaultRoute;
+  session: string;
+  /** Message requests only. */
+  chatId?: string;
+  query: Record<string, string>;
+}
+
+/** Runs before the request is answered (after latency and before faults); the answer waits for it. */
+export type RequestHook = (request: SimRequest) => void | Promise<void>;
 
 export interface GroundTruth {
   /** Every chat as the chat list serves it (no paging, dataset order). */
@@ -151,8 +178,15 @@ export interface Simulator {
   /** Deletes a message for everyone (shifts later offset pages); true when it existed. */
   deleteMessage(session: string, messageId: string): boolean;
   setSessionStatus(name: string, status: SessionStatus): void;
-  /** The next `count` chat-list/message requests (or only `route`'s) fail as described. */
+  /**
+   * The next `count` chat-list/message requests (or only `route`'s, or only `chatId`'s message requests)
+   * fail as described: with a status, a timeout, or a body fault (`kind`).
+   */
   failNext(count: number, failure: ScriptedFailure): void;
+  /** Calls `hook` for every chat-list and message request; returns a function that removes it. */
+  onRequest(hook: RequestHook): () => void;
+  /** Moves a person's chat to another id (e.g. `@c.us` to `@lid`); waIds stay. Returns the messages moved. */
+  relinkChat(session: string, chatId: string, newChatId: string): number;
   /** Stops listening and destroys open sockets, so nothing keeps the process alive. */
   close(): Promise<void>;
 }
@@ -177,6 +211,9 @@ export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {})
     problems.push('errorRate + rateLimitRate + timeoutRate must not exceed 1');
   }
   if (o.sessions.length === 0) problems.push('sessions must not be empty');
+  if (!Array.isArray(o.ignoreOffset) || o.ignoreOffset.some((r) => r !== 'chats' && r !== 'messages')) {
+    problems.push('ignoreOffset must list only "chats" and "messages"');
+  }
   const names = new Set<string>();
   for (const s of o.sessions) {
     if (!s.name) problems.push('every session needs a name');
@@ -229,6 +266,7 @@ function emptyStats(): Omit<SimStats, 'inFlight' | 'peakInFlight' | 'queued' | '
     downloadMediaNotFalse: 0,
     maxLimitSeen: 0,
     byStatus: {},
+    bodyFaults: {},
   };
 }
 
@@ -279,6 +317,62 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     return Math.max(0, Math.round(o.latencyMs + (jitter() * 2 - 1) * o.jitterMs));
   };
 
+  /** Sends a 200 answer the way a scripted body fault says; resolves when done or the client left. */
+  const sendFaulty = async (
+    res: ServerResponse,
+    reply: Reply,
+    failure: Required<Omit<BodyFailure, 'route' | 'chatId'>>,
+    signal: AbortSignal,
+  ): Promise<void> => {
+    if (reply.status !== 200) return send(res, reply);
+    counters.bodyFaults[failure.kind] = (counters.bodyFaults[failure.kind] ?? 0) + 1;
+    if (isContentFault(failure.kind))
+      return send(res, { ...reply, body: spoilFirstItem(reply.body, failure.kind) });
+    counters.byStatus[200] = (counters.byStatus[200] ?? 0) + 1;
+    const json = 'application/json; charset=utf-8';
+    const payload = Buffer.from(JSON.stringify(reply.body), 'utf8');
+    const half = payload.subarray(0, Math.floor(payload.length / 2));
+    switch (failure.kind) {
+      case 'malformed-json':
+        res.writeHead(200, { 'content-type': json, 'content-length': half.length });
+        res.end(half);
+        return;
+      case 'drop-body':
+        res.writeHead(200, { 'content-type': json, 'content-length': payload.length });
+        res.flushHeaders();
+        // Destroyed once the first half has left, so the client sees headers and part of the body.
+        await new Promise<void>((resolve) => res.write(half, () => resolve()));
+        res.socket?.destroy();
+        return;
+      case 'slow-loris':
+        res.writeHead(200, { 'content-type': json, 'content-length': payload.length });
+        res.flushHeaders();
+        for (let i = 0; i < payload.length; i++) {
+          await sleep(failure.byteIntervalMs, undefined, { signal });
+          res.write(payload.subarray(i, i + 1));
+        }
+        res.end();
+        return;
+      case 'huge-body': {
+        // No content-length: the client can only find out by counting what arrives.
+        res.writeHead(200, { 'content-type': json });
+        const head = Buffer.from('[{"id":"false_0@c.us_HUGE","padding":"');
+        const tail = Buffer.from('"}]');
+        const chunk = Buffer.alloc(64 * 1024, 'x');
+        if (!res.write(head)) await once(res, 'drain', { signal });
+        for (let left = failure.hugeBytes - head.length - tail.length; left > 0; left -= chunk.length) {
+          if (!res.write(left >= chunk.length ? chunk : chunk.subarray(0, left))) {
+            await once(res, 'drain', { signal });
+          }
+        }
+        res.end(tail);
+        return;
+      }
+    }
+  };
+
+  const hooks = new Set<RequestHook>();
+
   const lookup = (name: string): SimSession => {
     const session = sessions.get(name);
     if (!session) throw new RangeError(`no session named "${name}"`);
@@ -321,11 +415,21 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       counters.maxLimitSeen = Math.max(counters.maxLimitSeen, facts.limit);
       if (facts.downloadMedia) counters.downloadMediaNotFalse++;
     }
+    const query = Object.fromEntries(url.searchParams);
+    for (const hook of [...hooks]) {
+      await hook({
+        route: route.name,
+        session: route.session ?? '',
+        ...(route.chatId === undefined ? {} : { chatId: route.chatId }),
+        query: { ...query },
+      });
+    }
     const fault = faults.next({
       route: route.name,
+      ...(route.chatId === undefined ? {} : { chatId: route.chatId }),
       method: req.method ?? 'GET',
       path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
+      query,
     });
     if (fault?.kind === 'timeout') {
       counters.faults.timeout++;
@@ -333,20 +437,22 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       res.socket?.destroy();
       return;
     }
-    if (fault) {
+    if (fault?.kind === 'reply') {
       counters.faults[fault.counter]++;
       return send(res, fault.reply);
     }
+    const deliver = (reply: Reply): void | Promise<void> =>
+      fault?.kind === 'body' ? sendFaulty(res, reply, fault.failure, signal) : send(res, reply);
 
     const session = sessions.get(route.session ?? '');
     if (!session) return send(res, sessionNotFound(route.session ?? ''));
     if (session.status !== 'WORKING') {
       if (o.notWorkingDelayMs > 0) await sleep(o.notWorkingDelayMs, undefined, { signal });
-      return send(res, notWorking(session));
+      return deliver(notWorking(session));
     }
-    if (route.name === 'chats') return send(res, listChats(session, url.searchParams, o.engine));
-    return send(
-      res,
+    if (o.ignoreOffset.includes(route.name)) url.searchParams.delete('offset');
+    if (route.name === 'chats') return deliver(listChats(session, url.searchParams, o.engine));
+    return deliver(
       listMessages(session, route.chatId ?? '', url.searchParams, {
         engine: o.engine,
         maxPageSize: o.maxPageSize,
@@ -439,6 +545,13 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     },
     failNext(count, failure) {
       faults.script(count, failure);
+    },
+    onRequest(hook) {
+      hooks.add(hook);
+      return () => void hooks.delete(hook);
+    },
+    relinkChat(name, chatId, newChatId) {
+      return relinkChat(lookup(name).dataset, chatId, newChatId);
     },
     close() {
       return new Promise<void>((resolve, reject) => {

@@ -58,6 +58,30 @@ export interface WahaClientOptions extends HttpOptions {
   maxPagesPerChat?: number;
 }
 
+/**
+ * Pages in a row that bring nothing new (every item already seen in this listing) before the server is
+ * taken to ignore `offset`. One such page can happen when many items arrive ahead of the reader between
+ * two requests; two in a row cannot, short of a server that answers every offset with the same page.
+ */
+export const MAX_STALE_PAGES = 2;
+
+/** Counts consecutive non-empty pages without a single unseen key. */
+function stalePages(): (keys: string[]) => number {
+  const seen = new Set<string>();
+  let stale = 0;
+  return (keys) => {
+    let fresh = 0;
+    for (const key of keys) {
+      if (!seen.has(key)) {
+        seen.add(key);
+        fresh++;
+      }
+    }
+    stale = keys.length > 0 && fresh === 0 ? stale + 1 : 0;
+    return stale;
+  };
+}
+
 export function resolvePageEnd(rule: PageEndRule, engine: string | undefined): 'empty' | 'short' {
   if (rule !== 'auto') return rule;
   return engine === 'WEBJS' ? 'short' : 'empty';
@@ -133,6 +157,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     async listChats(sessionName, pageSize, signal) {
       const path = `/api/${enc(sessionName)}/chats`;
       const byId = new Map<string, ChatRecord>();
+      const stale = stalePages();
       // Sorted by id so a chat that becomes active mid-listing does not shift the pages; a listing may
       // still repeat a chat when one is created meanwhile, hence the map. Only an empty page ends it.
       for (let offset = 0, page = 0; ; offset += pageSize, page++) {
@@ -150,6 +175,12 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         );
         for (const chat of chats) byId.set(chat.id, chat);
         if (chats.length === 0) break;
+        if (stale(chats.map((chat) => chat.id)) >= MAX_STALE_PAGES) {
+          throw new WahaResponseError(
+            `GET ${path} answered offsets up to ${offset} with chats it had already sent: it seems to ignore offset`,
+            'Check the WAHA version, and that nothing between this tool and WAHA rewrites the query string.',
+          );
+        }
       }
       return [...byId.values()];
     },
@@ -160,6 +191,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       }
       const path = `/api/${enc(sessionName)}/chats/${enc(chat.id)}/messages`;
       const endpoint = `GET /api/${sessionName}/chats/${chat.id}/messages`;
+      const stale = stalePages();
       for (let offset = paging.startOffset ?? 0, page = 0; ; offset += paging.pageSize, page++) {
         if (page >= maxPagesPerChat) {
           throw new WahaResponseError(
@@ -182,6 +214,12 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
           throw new WahaResponseError(
             `${endpoint} sent ${received.length} messages for limit ${paging.pageSize}`,
             'The server ignores limit; check the WAHA version.',
+          );
+        }
+        if (stale(received.map((m) => m.id)) >= MAX_STALE_PAGES) {
+          throw new WahaResponseError(
+            `${endpoint} answered offsets up to ${offset} with messages it had already sent: it seems to ignore offset`,
+            'Check the WAHA version, and that nothing between this tool and WAHA rewrites the query string.',
           );
         }
         // The window is the contract: a server that ignores the filter must not widen the import, and a
