@@ -1,5 +1,5 @@
 import { runBench } from '../src/bench/run-bench.js';
-import { benchRows, SCENARIOS } from '../src/bench/scenarios.js';
+import { benchRows, capacityRows, SCENARIOS } from '../src/bench/scenarios.js';
 import { renderSvg, renderTable } from '../src/bench/render.js';
 import { getStrategy } from '../src/strategies/registry.js';
 import type { Strategy } from '../src/strategies/types.js';
@@ -99,5 +99,41 @@ describe('bench', () => {
     ]);
     expect(renderTable(report)).toMatch(/\| D .*\| NO /);
     expect(renderSvg(report)).toContain('WRONG RESULT');
+  });
+
+  it('runs fixed and auto rows of the capacity scenario to the same database, with the limit of each auto row', async () => {
+    const base = SCENARIOS.capacity!;
+    const scenario = {
+      ...base,
+      sim: { ...base.sim, chats: 40, messages: 400, latencyMs: 5, jitterMs: 0, capacity: 4, queueLimit: 2 },
+    };
+    const rows = capacityRows(false, scenario.sim);
+    expect(rows.map((r) => r.label)).toEqual(['S2', 'S4', 'S8', 'S32', 'S-auto', 'K4', 'K32', 'K-auto']);
+    const report = await runBench({
+      scenario,
+      rows: rows.filter((r) => ['S4', 'S-auto', 'K-auto'].includes(r.label)),
+      repeat: 1,
+      databaseUrl: testDatabaseUrl(),
+      wahaUrl: undefined,
+      apiKey: undefined,
+      session: 'default',
+      days: 30,
+      onProgress: () => undefined,
+    });
+    expect(report.consistent).toBe(true);
+    const [fixed, auto, autoChunked] = report.results;
+    expect(fixed).toMatchObject({ concurrency: 4, limit: null, vsBestFixed: null, messages: 400 });
+    expect(auto).toMatchObject({ concurrency: 'auto', maxConcurrency: 32, messages: 400 });
+    expect(autoChunked).toMatchObject({ concurrency: 'auto', vsBestFixed: null });
+    expect(auto!.vsBestFixed).toBeCloseTo(auto!.wallMs / fixed!.wallMs);
+    for (const row of [auto!, autoChunked!]) {
+      expect(row.limit!.peak).toBeGreaterThanOrEqual(row.limit!.final);
+      expect(row.limit!.peak).toBeLessThanOrEqual(32);
+      expect(row.limit!.lowest).toBeGreaterThanOrEqual(1);
+      expect(row.latencyP50Ms).toEqual(expect.any(Number));
+    }
+    expect(renderTable(report)).toMatch(
+      /\| S-auto +\| streaming \(auto ≤32, batch 2000\) .*\| \d+ \/ \d+ \/ \d+ +\| [\d.]+x/,
+    );
   });
 });

@@ -1,4 +1,6 @@
+import type { ConcurrencyLimit } from '../src/concurrency/limiter.js';
 import type { ChatRecord, MessageRecord, WriteResult } from '../src/domain.js';
+import { forEachConcurrently } from '../src/strategies/concurrency.js';
 import { availableStrategies } from '../src/strategies/registry.js';
 import type {
   CommitUnit,
@@ -99,7 +101,7 @@ function recordingSink(options: { failAt?: number; delayMs?: number } = {}) {
   };
 }
 
-const OPTIONS: StrategyOptions = { concurrency: 4, chunkSize: 3, batchSize: 25, flushMs: 5 };
+const OPTIONS = { concurrency: 4, chunkSize: 3, batchSize: 25, flushMs: 5 } satisfies StrategyOptions;
 
 function contextFor(
   sizes: number[],
@@ -240,5 +242,117 @@ describe('transactions per strategy', () => {
     );
     // Fetched but uncommitted: the batch being written, one sealed, one open, and a page per fetcher.
     expect(maxAhead).toBeLessThanOrEqual(3 * (30 + PAGE) + 8 * PAGE);
+  });
+});
+
+/** A limit the test moves by hand, at chosen events of the run. */
+class ManualLimit implements ConcurrencyLimit {
+  private listeners = new Set<(limit: number) => void>();
+  constructor(public limit: number) {}
+  set(limit: number): void {
+    this.limit = limit;
+    for (const listener of [...this.listeners]) listener(limit);
+  }
+  onChange(listener: (limit: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  get subscribers(): number {
+    return this.listeners.size;
+  }
+}
+
+describe.each(['parallel', 'chunked', 'streaming'] as const)(
+  'strategy %s under a limit that changes while it runs',
+  (name) => {
+    const strategy = availableStrategies().find((s) => s.name === name)!;
+
+    it('starts a chat only below the limit in force, follows a raise and a cut, and imports every chat once', async () => {
+      const sizes = Array.from({ length: 30 }, (_, i) => 15 + (i % 4) * 10);
+      const fake = fakeSource(sizes, { delayMs: 1 });
+      const limit = new ManualLimit(2);
+      let chatsInFlight = 0;
+      let started = 0;
+      const startsAboveLimit: Array<{ chat: number; inFlight: number; limit: number }> = [];
+      let maxAfterRaise = 0;
+      let maxAfterCut = 0;
+      let phase: 'before' | 'raised' | 'cut' = 'before';
+      const source: MessageSource = {
+        async *pages(c, signal, startOffset) {
+          chatsInFlight++;
+          started++;
+          if (chatsInFlight > limit.limit) {
+            startsAboveLimit.push({ chat: started, inFlight: chatsInFlight, limit: limit.limit });
+          }
+          if (phase === 'raised') maxAfterRaise = Math.max(maxAfterRaise, chatsInFlight);
+          if (phase === 'cut') maxAfterCut = Math.max(maxAfterCut, chatsInFlight);
+          // Moves anchored on chats starting, not on time.
+          if (started === 4) {
+            phase = 'raised';
+            limit.set(6);
+          } else if (started === 16) {
+            phase = 'cut';
+            limit.set(1);
+          }
+          try {
+            yield* fake.source.pages(c, signal, startOffset);
+          } finally {
+            chatsInFlight--;
+          }
+        },
+      };
+      const recorder = recordingSink();
+      await strategy.run(
+        contextFor(sizes, recorder.sink, source, undefined, {
+          concurrency: limit,
+          chunkSize: 100,
+          batchSize: 40,
+        }),
+      );
+
+      expect(startsAboveLimit).toEqual([]);
+      // The raise let more chats run at once (the two already running may be committing, not fetching).
+      expect(maxAfterRaise).toBeGreaterThanOrEqual(5);
+      expect(maxAfterRaise).toBeLessThanOrEqual(6);
+      // After the cut, chats in flight finished and new ones started one at a time.
+      expect(maxAfterCut).toBe(1);
+      expect(started).toBe(sizes.length);
+      const committedIds = recorder.units.flatMap((u) => u.batch.messages.map((m) => m.id));
+      expect(new Set(committedIds).size).toBe(committedIds.length);
+      expect(committedIds).toHaveLength(sizes.reduce((a, b) => a + b, 0));
+      expect([...recorder.units.flatMap((u) => u.chatsCompleted)].sort()).toEqual(
+        sizes.map((_, i) => `${i}@c.us`).sort(),
+      );
+      // The fan-out let go of the limit when it finished.
+      expect(limit.subscribers).toBe(0);
+    });
+  },
+);
+
+describe('the fan-out under a changing limit', () => {
+  it('never runs more items than the limit in force when each started, whatever the moves', async () => {
+    const limit = new ManualLimit(3);
+    const items = Array.from({ length: 200 }, (_, i) => i);
+    let running = 0;
+    let peak = 0;
+    const violations: string[] = [];
+    const moves = [7, 1, 12, 2, 5, 1, 20, 4];
+    await forEachConcurrently(items, limit, new AbortController().signal, async (item) => {
+      running++;
+      peak = Math.max(peak, running);
+      if (running > limit.limit) violations.push(`item ${item}: ${running} > ${limit.limit}`);
+      if (item % 25 === 10) limit.set(moves[(item - 10) / 25]!);
+      await new Promise((r) => setTimeout(r, item % 3));
+      running--;
+    });
+    expect(violations).toEqual([]);
+    expect(peak).toBe(20);
+    expect(running).toBe(0);
+  });
+
+  it('rejects a fixed concurrency below 1 instead of running nothing', async () => {
+    await expect(
+      forEachConcurrently([1, 2], 0, new AbortController().signal, async () => undefined),
+    ).rejects.toThrow(RangeError);
   });
 });

@@ -3,11 +3,14 @@ import type { BenchReport, BenchResult } from './run-bench.js';
 
 function describeRow(r: BenchResult): string {
   const extra = r.chunkSize ? `, chunk ${r.chunkSize}` : r.batchSize ? `, batch ${r.batchSize}` : '';
-  return `${r.strategy} (c${r.concurrency}${extra})`;
+  const concurrency = r.concurrency === 'auto' ? `auto ≤${r.maxConcurrency ?? '?'}` : `c${r.concurrency}`;
+  return `${r.strategy} (${concurrency}${extra})`;
 }
 
 /** The comparison as a Markdown table: readable in a terminal and pasteable into the README. */
 export function renderTable(report: BenchReport): string {
+  // Rows with an adaptive limit, or with overloads, get the columns that explain them.
+  const adaptive = report.results.some((r) => r.limit !== null || r.overloads > 0);
   const header = [
     'row',
     'strategy',
@@ -20,6 +23,7 @@ export function renderTable(report: BenchReport): string {
     'msgs/s',
     'same DB',
     'study estimate',
+    ...(adaptive ? ['limit final/peak/settled', 'vs best fixed', 'overloads', 'p50 latency'] : []),
   ];
   const rows = report.results.map((r) => [
     r.label,
@@ -35,6 +39,14 @@ export function renderTable(report: BenchReport): string {
     r.studyEstimateS === null
       ? '–'
       : `${formatDuration(r.studyEstimateS * 1000)}, ${formatCount(r.studyTransactions ?? 0)} tx`,
+    ...(adaptive
+      ? [
+          r.limit ? `${r.limit.final} / ${r.limit.peak} / ${r.limit.settled}` : '–',
+          r.vsBestFixed === null ? '–' : `${r.vsBestFixed.toFixed(2)}x`,
+          formatCount(r.overloads),
+          r.latencyP50Ms === null ? '–' : `${formatCount(r.latencyP50Ms)} ms`,
+        ]
+      : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
 import type { TimeWindow } from '../domain.js';
 import { createBatchWriter, databaseChecksum, migrate, openDatabase, type Database } from '../db/index.js';
 import { runImport } from '../import/runner.js';
@@ -13,6 +14,7 @@ import { generateDataset } from '../sim/index.js';
 import { getStrategy } from '../strategies/registry.js';
 import type { Strategy } from '../strategies/types.js';
 import { createWahaClient, MAX_PAGE_SIZE } from '../waha/client.js';
+import type { RequestObserver } from '../waha/http.js';
 import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
 import { pagesForChat, physicalLimitMs } from './limit.js';
 import type { BenchRow, Scenario } from './scenarios.js';
@@ -35,7 +37,16 @@ export interface BenchOptions {
 export interface BenchResult {
   label: string;
   strategy: string;
-  concurrency: number;
+  concurrency: number | 'auto';
+  maxConcurrency: number | null;
+  /** auto rows: where the limit ended, the highest it reached, its time-weighted mean late in the run. */
+  limit: { final: number; peak: number; lowest: number; settled: number } | null;
+  /** Attempts answered 408/429/503/504 or not answered in time (the last run of the row). */
+  overloads: number;
+  /** Median latency of the successful requests (the last run): the queue WAHA built up shows here. */
+  latencyP50Ms: number | null;
+  /** auto rows: wall time over the fastest fixed row of the same strategy. */
+  vsBestFixed: number | null;
   chunkSize: number | null;
   batchSize: number | null;
   /** Median of the repeats. */
@@ -147,6 +158,23 @@ function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize: numbe
   };
 }
 
+/** Records the latency of every successful attempt, passing everything on to `inner` when there is one. */
+function latencyRecorder(inner: RequestObserver | undefined): RequestObserver & { latencies: number[] } {
+  const latencies: number[] = [];
+  return {
+    latencies,
+    waitToSend: (signal) => inner?.waitToSend(signal) ?? Promise.resolve(),
+    attemptStarted() {
+      const finish = inner?.attemptStarted();
+      return (result) => {
+        if (result.outcome === 'ok') latencies.push(result.latencyMs);
+        finish?.(result);
+      };
+    },
+    pauseFor: (ms) => inner?.pauseFor(ms),
+  };
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -180,6 +208,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const row of options.rows) {
       const runsMs: number[] = [];
       let last: ImportSummary | undefined;
+      let lastController: ConcurrencyController | undefined;
+      let lastRecorder: ReturnType<typeof latencyRecorder> | undefined;
+      let lastOverloads = 0;
       let checksum = '';
       for (let attempt = 1; attempt <= options.repeat; attempt++) {
         options.onProgress(
@@ -188,12 +219,25 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         );
         await db.sql`drop schema if exists ${db.sql(schema)} cascade`;
         await migrate(db.sql, schema);
+        // The same wiring `run --concurrency auto` uses: one controller fed by the client, read by the strategy.
+        const controller =
+          row.concurrency === 'auto'
+            ? createConcurrencyController({
+                initial: row.initialConcurrency ?? 10,
+                max: row.maxConcurrency ?? 100,
+              })
+            : undefined;
+        const recorder = latencyRecorder(controller);
         const waha = createWahaClient({
           baseUrl: options.wahaUrl ?? sim!.url,
           apiKey: options.apiKey,
           requestTimeoutMs: scenario.requestTimeoutS * 1000,
           maxResponseBytes: 64 * 1024 * 1024,
-          retry: DEFAULT_RETRY_POLICY,
+          retry: {
+            ...DEFAULT_RETRY_POLICY,
+            maxRetries: scenario.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries,
+          },
+          observer: recorder,
         });
         const outcome = await runImport(
           {
@@ -208,7 +252,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             window,
             strategy: (options.strategyFor ?? getStrategy)(row.strategy)!,
             strategyOptions: {
-              concurrency: row.concurrency,
+              concurrency: controller ?? (row.concurrency as number),
               chunkSize: row.chunkSize,
               batchSize: row.batchSize,
               flushMs: 1000,
@@ -221,15 +265,31 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         );
         if (outcome.error !== undefined) throw outcome.error;
         last = outcome.summary;
+        lastController = controller;
+        lastRecorder = recorder;
+        lastOverloads = waha.stats.overloads;
         runsMs.push(last.elapsedMs);
         checksum = (await databaseChecksum(db.sql, schema)).checksum;
       }
       const summary = last!;
       const wallMs = median(runsMs);
+      const limitStats = lastController?.stats();
       results.push({
         label: row.label,
         strategy: row.strategy,
         concurrency: row.concurrency,
+        maxConcurrency: row.concurrency === 'auto' ? (row.maxConcurrency ?? 100) : null,
+        limit: limitStats
+          ? {
+              final: limitStats.current,
+              peak: limitStats.highest,
+              lowest: limitStats.lowest,
+              settled: limitStats.settled,
+            }
+          : null,
+        overloads: lastOverloads,
+        latencyP50Ms: lastRecorder?.latencies.length ? Math.round(median(lastRecorder.latencies)) : null,
+        vsBestFixed: null,
         chunkSize: row.strategy === 'chunked' ? row.chunkSize : null,
         batchSize: row.strategy === 'streaming' ? row.batchSize : null,
         wallMs,
@@ -249,6 +309,11 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     }
     const v1 = results.find((r) => r.label === 'V1');
     for (const result of results) result.speedupVsV1 = v1 ? v1.wallMs / result.wallMs : null;
+    for (const result of results.filter((r) => r.concurrency === 'auto')) {
+      const fixed = results.filter((r) => r.strategy === result.strategy && r.concurrency !== 'auto');
+      const best = Math.min(...fixed.map((r) => r.wallMs));
+      result.vsBestFixed = fixed.length ? result.wallMs / best : null;
+    }
     return {
       scenario: scenario.name,
       description: options.wahaUrl ? `a real WAHA at ${options.wahaUrl}` : scenario.description,

@@ -23,6 +23,10 @@ export interface Scenario {
   sim: SimSettings;
   /** Seconds before a silent request is retried; short where the scenario injects timeouts. */
   requestTimeoutS: number;
+  /** Retries per request; default the run default (6). */
+  maxRetries?: number;
+  /** The rows this scenario measures; default the study's (benchRows). */
+  rows?: (withSequential: boolean, sim: SimSettings) => BenchRow[];
 }
 
 const SEED_SIM: SimSettings = {
@@ -40,6 +44,9 @@ const SEED_SIM: SimSettings = {
   retryAfterS: 1,
   timeoutRate: 0,
 };
+
+/** WAHA's capacity in the capacity scenario; its rows are set relative to it. */
+const CAPACITY = 25;
 
 export const SCENARIOS: Record<string, Scenario> = {
   seed: {
@@ -67,13 +74,26 @@ export const SCENARIOS: Record<string, Scenario> = {
     sim: { ...SEED_SIM, errorRate: 0.05, rateLimitRate: 0.02, retryAfterS: 1, timeoutRate: 0.01 },
     requestTimeoutS: 3,
   },
+  capacity: {
+    name: 'capacity',
+    description: `the seed dataset behind a WAHA serving ${CAPACITY} requests at once (~200 ms each) with room for only 5 more in its queue (beyond: 503): fixed concurrency against adaptive`,
+    sim: { ...SEED_SIM, capacity: CAPACITY, queueLimit: 5 },
+    requestTimeoutS: 10,
+    // A far too high fixed setting meets many 503s in a row; the bench should show its cost, not fail.
+    maxRetries: 12,
+    rows: capacityRows,
+  },
 };
 
 export interface BenchRow {
   /** The study's name for the approach. */
   label: string;
   strategy: StrategyName;
-  concurrency: number;
+  /** Chats fetched at once, or 'auto': the adaptive controller, between 1 and maxConcurrency. */
+  concurrency: number | 'auto';
+  /** auto: the highest limit it may reach (and, for display, its start). */
+  maxConcurrency?: number;
+  initialConcurrency?: number;
   chunkSize: number;
   batchSize: number;
   /** The study's estimate for its dataset, in seconds, where it gave one. */
@@ -137,6 +157,49 @@ export function benchRows(withSequential: boolean): BenchRow[] {
       studyEstimateS: null,
       studyTransactions: null,
     });
+  }
+  return rows;
+}
+
+/**
+ * Fixed settings around WAHA's capacity C (C/2, C, 2C, 8C) against auto, for streaming and chunked: auto
+ * should settle near C and be about as fast as the best fixed setting, which nobody knows in advance.
+ */
+export function capacityRows(withSequential: boolean, sim: SimSettings): BenchRow[] {
+  const C = Number.isFinite(sim.capacity) ? Math.max(2, Math.round(sim.capacity)) : CAPACITY;
+  const none = { studyEstimateS: null, studyTransactions: null, chunkSize: 50, batchSize: 2000 };
+  const rows: BenchRow[] = [
+    ...[Math.round(C / 2), C, 2 * C, 8 * C].map((concurrency): BenchRow => ({
+      ...none,
+      label: `S${concurrency}`,
+      strategy: 'streaming',
+      concurrency,
+    })),
+    {
+      ...none,
+      label: 'S-auto',
+      strategy: 'streaming',
+      concurrency: 'auto',
+      maxConcurrency: 8 * C,
+      initialConcurrency: 10,
+    },
+    ...[C, 8 * C].map((concurrency): BenchRow => ({
+      ...none,
+      label: `K${concurrency}`,
+      strategy: 'chunked',
+      concurrency,
+    })),
+    {
+      ...none,
+      label: 'K-auto',
+      strategy: 'chunked',
+      concurrency: 'auto',
+      maxConcurrency: 8 * C,
+      initialConcurrency: 10,
+    },
+  ];
+  if (withSequential) {
+    rows.unshift({ ...none, label: 'seq', strategy: 'sequential', concurrency: 1 });
   }
   return rows;
 }

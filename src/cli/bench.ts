@@ -87,7 +87,9 @@ export function registerBench(program: Command, setExit: (code: number) => void)
     'after',
     `
 Rows: V1 = parallel at 20 (one transaction per chat), A = parallel at 100, B = chunked, chunk 100,
-D = chunked, chunk 50 at 50, C = streaming at 100. Each row runs on a freshly reset scratch schema;
+D = chunked, chunk 50 at 50, C = streaming at 100. The capacity scenario instead compares fixed
+concurrency (S = streaming, K = chunked, at C/2 .. 8C of WAHA's capacity C) with auto (adaptive).
+Each row runs on a freshly reset scratch schema;
 every row must leave the same database (checksum), or the bench fails with exit 1.
 Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings.`,
   );
@@ -105,7 +107,7 @@ Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings
     const spinner = json || !process.stderr.isTTY ? undefined : ora({ stream: process.stderr }).start();
     const report = await runBench({
       scenario,
-      rows: benchRows(Boolean(flags.sequential)),
+      rows: (scenario.rows ?? benchRows)(Boolean(flags.sequential), scenario.sim),
       repeat: get('repeat'),
       databaseUrl: get('databaseUrl'),
       wahaUrl: get('wahaUrl'),

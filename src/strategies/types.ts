@@ -1,3 +1,4 @@
+import type { ConcurrencyLimit } from '../concurrency/limiter.js';
 import type { Batch, ChatRecord, MessageRecord, WriteResult } from '../domain.js';
 
 /**
@@ -38,8 +39,11 @@ export interface CommitSink {
 }
 
 export interface StrategyOptions {
-  /** Chats fetched at once. */
-  concurrency: number;
+  /**
+   * Chats fetched at once: a fixed number, or a limit that changes while the run goes (the adaptive
+   * controller of src/concurrency/limiter.ts); the fan-out follows it as it moves.
+   */
+  concurrency: number | ConcurrencyLimit;
   /** chunked: chats per transaction. */
   chunkSize: number;
   /** streaming: messages per transaction. */

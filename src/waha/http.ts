@@ -2,6 +2,7 @@ import ky, { type KyInstance } from 'ky';
 import { WahaRefusedError, WahaResponseError, WahaUnavailableError } from '../errors.js';
 import {
   DEFAULT_RETRY_POLICY,
+  isOverloadStatus,
   outcomeForStatus,
   parseRetryAfterMs,
   retryDelayMs,
@@ -18,6 +19,24 @@ export interface HttpOptions {
   maxResponseBytes: number;
   retry?: RetryPolicy;
   onRetry?: (event: RetryEvent) => void;
+  /**
+   * Hooks around every attempt, for adaptive concurrency (src/concurrency/limiter.ts implements them):
+   * each attempt first waits out a global pause, then reports its latency and outcome; a Retry-After
+   * pauses every new attempt. Without it, attempts go out as soon as they are asked for.
+   */
+  observer?: RequestObserver;
+}
+
+/** `ok`: 2xx; `overload`: 408/429/503/504 or no answer in time; `error`: any other failure. */
+export type AttemptOutcome = 'ok' | 'overload' | 'error';
+
+export interface RequestObserver {
+  /** Resolves when a new attempt may be sent; rejects with the signal's reason when it aborts first. */
+  waitToSend(signal?: AbortSignal): Promise<void>;
+  /** The attempt is sent now; the returned function is called once when it ends (null: aborted by us). */
+  attemptStarted(): (result: { outcome: AttemptOutcome | null; latencyMs: number }) => void;
+  /** The server asked for a pause: hold every new attempt back for `ms`. */
+  pauseFor(ms: number): void;
 }
 
 export interface RetryEvent {
@@ -31,6 +50,8 @@ export interface HttpStats {
   /** Every attempt sent, retries included. */
   requests: number;
   retries: number;
+  /** Attempts answered 408/429/503/504 or not answered in time: WAHA (or its proxy) was overloaded. */
+  overloads: number;
 }
 
 /** Thrown with the status for the caller to turn into a precise message (it knows what it asked for). */
@@ -57,7 +78,7 @@ export interface WahaHttp {
 
 export function createWahaHttp(options: HttpOptions): WahaHttp {
   const policy = options.retry ?? DEFAULT_RETRY_POLICY;
-  const stats: HttpStats = { requests: 0, retries: 0 };
+  const stats: HttpStats = { requests: 0, retries: 0, overloads: 0 };
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.apiKey) headers['x-api-key'] = options.apiKey;
   const client: KyInstance = ky.create({
@@ -73,10 +94,16 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     query: Record<string, string | number | boolean>,
     signal: AbortSignal | undefined,
   ): Promise<{ status: number; retryAfter: string | null; text: string }> {
+    const observer = options.observer;
+    // A global pause is waited out before the attempt's own timeout starts.
+    if (observer) await observer.waitToSend(signal);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new AttemptTimeout()), options.requestTimeoutMs);
     const onOuterAbort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onOuterAbort, { once: true });
+    const finish = observer?.attemptStarted();
+    const startedAt = performance.now();
+    let outcome: AttemptOutcome | null = null;
     try {
       stats.requests += 1;
       const response = await client.get(path.replace(/^\//, ''), {
@@ -84,13 +111,20 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
         signal: controller.signal,
       });
       const text = await readCapped(response, options.maxResponseBytes, path);
+      outcome = attemptOutcome(response.status);
       return { status: response.status, retryAfter: response.headers.get('retry-after'), text };
     } catch (error) {
-      if (controller.signal.reason instanceof AttemptTimeout) throw controller.signal.reason;
+      if (controller.signal.reason instanceof AttemptTimeout) {
+        outcome = 'overload';
+        throw controller.signal.reason;
+      }
+      outcome = signal?.aborted ? null : 'error';
       throw error;
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onOuterAbort);
+      if (outcome === 'overload') stats.overloads += 1;
+      finish?.({ outcome, latencyMs: performance.now() - startedAt });
     }
   }
 
@@ -132,6 +166,8 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
         );
       }
       const delayMs = retryDelayMs(policy, retryNumber + 1, retryAfterMs);
+      // The server asked everyone to wait, not only this request.
+      if (retryAfterMs !== undefined) options.observer?.pauseFor(delayMs);
       stats.retries += 1;
       options.onRetry?.({ endpoint, retryNumber: retryNumber + 1, delayMs, reason });
       await sleep(delayMs, signal);
@@ -139,6 +175,11 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
   }
 
   return { stats, getJson };
+}
+
+function attemptOutcome(status: number): AttemptOutcome {
+  if (status >= 200 && status < 300) return 'ok';
+  return isOverloadStatus(status) ? 'overload' : 'error';
 }
 
 class ResponseTooLarge extends Error {

@@ -29,6 +29,16 @@ export function outcomeForStatus(status: number): Outcome {
   return 'malformed';
 }
 
+/**
+ * Answers that mean "too much at once" (a proxy's rate limit, an overloaded or timed-out upstream), as
+ * opposed to a failure that says nothing about load (a 500 from the engine, a reset connection).
+ */
+export const OVERLOAD_STATUSES: ReadonlySet<number> = new Set([408, 429, 503, 504]);
+
+export function isOverloadStatus(status: number): boolean {
+  return OVERLOAD_STATUSES.has(status);
+}
+
 export interface RetryPolicy {
   /** Retries after the first attempt; 0 disables retrying. */
   maxRetries: number;

@@ -1,0 +1,371 @@
+/**
+ * Adaptive concurrency: how many chats to fetch from WAHA at once, found while running instead of guessed.
+ *
+ * The controller works like TCP congestion control, with latency as the early signal:
+ * - it measures in windows of about one round trip (as many finished requests as the limit allows in
+ *   flight), counting only requests sent after the last change of the limit, so a window describes the
+ *   limit it is judged by;
+ * - the latency floor is the lowest window mean seen: what WAHA needs without a queue. Held above it for
+ *   many windows, the controller drains the queue for one window (a "probe", as BBR does) to tell a
+ *   queue that never empties from a WAHA that got slower, and relearns the floor in the latter case;
+ * - a window whose mean stays near the floor, with the limit actually used, grows the limit (doubling at
+ *   first, "slow start"; after the first cut by sqrt(limit) per window);
+ * - a window whose mean rose clearly above the floor shrinks the limit in proportion (twice the latency
+ *   means twice the requests WAHA can serve at once: halve);
+ * - an overload answer (429, 503, 504, 408 or no answer in time) cuts the limit at once by a factor,
+ *   once per round trip: answers to requests sent before the last cut are the same congestion;
+ * - a Retry-After pauses every new request, not just the one that got it.
+ * Other errors (500, network errors) say nothing about load and leave the limit alone.
+ */
+
+import type { RequestObserver } from '../waha/http.js';
+
+/** Time as the controller sees it; tests hand in a fake one. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const SYSTEM_CLOCK: Clock = {
+  now: () => performance.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+/** What a fan-out needs from a limit that may change while it runs. */
+export interface ConcurrencyLimit {
+  /** Current limit, an integer >= 1. */
+  readonly limit: number;
+  /** Calls `listener` after every change of `limit`; returns the unsubscribe function. */
+  onChange(listener: (limit: number) => void): () => void;
+}
+
+/** `ok`: a 2xx; `overload`: 408/429/503/504 or no answer in time; `error`: anything else that failed. */
+export type AttemptOutcome = 'ok' | 'overload' | 'error';
+
+export interface Observation {
+  latencyMs: number;
+  outcome: AttemptOutcome;
+  /** When the request was sent, on the controller's clock; default: now - latencyMs. */
+  startedAtMs?: number;
+}
+
+export interface ConcurrencyStats {
+  /** The limit now (at the end of a run: the final limit). */
+  current: number;
+  initial: number;
+  /** Lowest and highest limit reached. */
+  lowest: number;
+  highest: number;
+  /** Time-weighted mean limit over the second half of the time since the first request, rounded. */
+  settled: number;
+  /** The bounds it moves within. */
+  min: number;
+  max: number;
+  increases: number;
+  decreases: number;
+  observations: number;
+  overloads: number;
+  errors: number;
+  /** Global Retry-After pauses, and the wall time they covered (overlapping pauses count once). */
+  pauses: number;
+  pausedMs: number;
+  /** Requests in flight at once, at most (counted through attemptStarted). */
+  peakInFlight: number;
+  /** The latency floor (ms) and the mean of the last complete window relative to it. */
+  floorLatencyMs: number | null;
+  lastLatencyRatio: number | null;
+}
+
+export interface ConcurrencyControllerOptions {
+  /** Limit to start from; default 10, clamped into [min, max]. */
+  initial?: number;
+  /** Highest limit; default 100. */
+  max?: number;
+  /** Lowest limit; default 1. */
+  min?: number;
+  clock?: Clock;
+  /** Grow while a window's mean latency is below floor x this. Default 1.15. */
+  growBelowRatio?: number;
+  /** Shrink when a window's mean latency is above floor x this. Default 1.3. */
+  shrinkAboveRatio?: number;
+  /** Multiplier applied on an overload answer. Default 0.7. */
+  overloadFactor?: number;
+  /** Fewest samples that make a window. Default 8. */
+  minWindow?: number;
+  /** Windows in a row held above the floor (not growing, not shrinking) before a probe. Default 20. */
+  probeAfterWindows?: number;
+}
+
+/** What the HTTP layer calls around every attempt (src/waha/http.ts `RequestObserver`). */
+export interface ConcurrencyController extends ConcurrencyLimit, RequestObserver {
+  readonly limit: number;
+  /** Requests being sent right now (between attemptStarted and its finish). */
+  readonly inFlight: number;
+  /** True while a Retry-After pause holds new requests back. */
+  readonly paused: boolean;
+  onChange(listener: (limit: number) => void): () => void;
+  /** Feeds one finished request. */
+  observe(observation: Observation): void;
+  /** Holds every new request back for `ms` from now (extends, never shortens, a pause in force). */
+  pauseFor(ms: number): void;
+  /** Resolves once no pause holds new requests back; rejects when `signal` aborts first. */
+  waitToSend(signal?: AbortSignal): Promise<void>;
+  /** A request is sent now; call the returned function once when it ends (outcome null: aborted). */
+  attemptStarted(): (result: { outcome: AttemptOutcome | null; latencyMs: number }) => void;
+  stats(): ConcurrencyStats;
+}
+
+/** A shrink aims the next window's mean latency at floor x this: a short queue keeps WAHA busy. */
+const SHRINK_TARGET_RATIO = 1.05;
+/** A probe lowers the limit by this factor for one window, to see the floor again. */
+const PROBE_FACTOR = 0.75;
+/** Latency shrinks in a row after which the floor is taken to have moved rather than a queue to persist. */
+const MAX_SHRINKS_IN_A_ROW = 3;
+
+export function createConcurrencyController(
+  options: ConcurrencyControllerOptions = {},
+): ConcurrencyController {
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const min = Math.max(1, Math.floor(options.min ?? 1));
+  const max = Math.max(min, Math.floor(options.max ?? 100));
+  const growBelow = options.growBelowRatio ?? 1.15;
+  const shrinkAbove = options.shrinkAboveRatio ?? 1.3;
+  const overloadFactor = options.overloadFactor ?? 0.7;
+  const minWindow = Math.max(1, Math.floor(options.minWindow ?? 8));
+  const probeAfterWindows = Math.max(1, Math.floor(options.probeAfterWindows ?? 20));
+  if (!(growBelow >= 1 && shrinkAbove >= growBelow)) {
+    throw new RangeError('need 1 <= growBelowRatio <= shrinkAboveRatio');
+  }
+  if (!(overloadFactor > 0 && overloadFactor < 1)) throw new RangeError('overloadFactor must be in (0, 1)');
+  const clamp = (n: number): number => Math.min(max, Math.max(min, Math.floor(n)));
+  const initial = clamp(options.initial ?? 10);
+
+  let limit = initial;
+  let slowStart = true;
+  let lastChangeAt = -Infinity;
+  let lastCutAt = -Infinity;
+  const listeners = new Set<(limit: number) => void>();
+  // The window being measured.
+  let windowSum = 0;
+  let windowCount = 0;
+  let windowPeakInFlight = 0;
+  /** The lowest window mean seen: WAHA's latency without a queue. */
+  let floorMs: number | null = null;
+  let lastRatio: number | null = null;
+  let windowsAwayFromFloor = 0;
+  let shrinksInARow = 0;
+  let probing = false;
+  // Figures for stats().
+  let lowest = initial;
+  let highest = initial;
+  let increases = 0;
+  let decreases = 0;
+  let observations = 0;
+  let overloads = 0;
+  let errors = 0;
+  let inFlight = 0;
+  let peakInFlight = 0;
+  let pauses = 0;
+  let pausedMs = 0;
+  let pausedUntil = -Infinity;
+  let firstActivityAt: number | undefined;
+  /** The limit's history: [time, limit from then on]. */
+  const history: Array<[number, number]> = [];
+
+  const markActive = (): void => {
+    if (firstActivityAt === undefined) {
+      firstActivityAt = clock.now();
+      history.push([firstActivityAt, limit]);
+    }
+  };
+
+  const resetWindow = (): void => {
+    windowSum = 0;
+    windowCount = 0;
+    windowPeakInFlight = inFlight;
+  };
+
+  const setLimit = (next: number): void => {
+    const value = clamp(next);
+    if (value === limit) return;
+    if (value > limit) increases++;
+    else decreases++;
+    limit = value;
+    lowest = Math.min(lowest, value);
+    highest = Math.max(highest, value);
+    lastChangeAt = clock.now();
+    history.push([lastChangeAt, value]);
+    resetWindow();
+    for (const listener of [...listeners]) listener(value);
+  };
+
+  const closeWindow = (): void => {
+    const mean = windowSum / windowCount;
+    // Only a window that used the limit tells whether more would help; an idle one still shows the floor.
+    const limitUsed = windowPeakInFlight * 2 >= limit;
+    resetWindow();
+    if (floorMs === null) floorMs = mean;
+    // A probe (below) drained the queue; still above the floor means the floor itself moved: relearn it.
+    if (probing && mean / floorMs >= growBelow) floorMs = mean;
+    probing = false;
+    floorMs = Math.min(floorMs, mean);
+    let ratio = mean / floorMs;
+    windowsAwayFromFloor = ratio < growBelow ? 0 : windowsAwayFromFloor + 1;
+    shrinksInARow = ratio > shrinkAbove ? shrinksInARow + 1 : 0;
+    if (shrinksInARow > MAX_SHRINKS_IN_A_ROW) {
+      // Proportional cuts should have emptied any queue by now: WAHA got slower, not busier.
+      floorMs = mean;
+      ratio = 1;
+      shrinksInARow = 0;
+      windowsAwayFromFloor = 0;
+    }
+    lastRatio = ratio;
+    if (ratio > shrinkAbove) {
+      slowStart = false;
+      // Latency grows with the queue: scale the limit back towards what WAHA serves without one.
+      setLimit(Math.min(limit - 1, limit * Math.max(0.5, SHRINK_TARGET_RATIO / ratio)));
+    } else if (ratio < growBelow) {
+      if (limitUsed) setLimit(slowStart ? limit * 2 : limit + Math.max(1, Math.round(Math.sqrt(limit))));
+    } else if (windowsAwayFromFloor >= probeAfterWindows) {
+      // Held above the floor for long: a small queue that never drains, or a floor that moved. Drain it
+      // for one window to tell which (like BBR's PROBE_RTT).
+      probing = true;
+      windowsAwayFromFloor = 0;
+      setLimit(Math.min(limit - 1, limit * PROBE_FACTOR));
+    }
+  };
+
+  const controller: ConcurrencyController = {
+    get limit() {
+      return limit;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    get paused() {
+      return clock.now() < pausedUntil;
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    observe({ latencyMs, outcome, startedAtMs }) {
+      markActive();
+      observations++;
+      const now = clock.now();
+      const startedAt = startedAtMs ?? now - latencyMs;
+      if (outcome === 'error') {
+        errors++;
+        return;
+      }
+      if (outcome === 'overload') {
+        overloads++;
+        // Requests sent before the last cut met the congestion that cut was for.
+        if (startedAt > lastCutAt) {
+          slowStart = false;
+          lastCutAt = now;
+          setLimit(Math.min(limit - 1, limit * overloadFactor));
+        }
+        return;
+      }
+      if (startedAt < lastChangeAt) return; // measured a limit no longer in force
+      windowSum += latencyMs;
+      windowCount++;
+      if (windowCount >= Math.max(minWindow, limit)) closeWindow();
+    },
+    pauseFor(ms) {
+      markActive();
+      const now = clock.now();
+      const until = now + Math.max(0, ms);
+      if (until <= pausedUntil) return;
+      pauses++;
+      pausedMs += until - Math.max(now, pausedUntil);
+      pausedUntil = until;
+    },
+    async waitToSend(signal) {
+      for (;;) {
+        signal?.throwIfAborted();
+        const waitMs = pausedUntil - clock.now();
+        if (!(waitMs > 0)) return;
+        await clock.sleep(waitMs, signal);
+      }
+    },
+    attemptStarted() {
+      markActive();
+      const startedAt = clock.now();
+      inFlight++;
+      peakInFlight = Math.max(peakInFlight, inFlight);
+      windowPeakInFlight = Math.max(windowPeakInFlight, inFlight);
+      let done = false;
+      return ({ outcome, latencyMs }) => {
+        if (done) return;
+        done = true;
+        inFlight--;
+        if (outcome !== null) controller.observe({ outcome, latencyMs, startedAtMs: startedAt });
+      };
+    },
+    stats() {
+      const current = limit;
+      return {
+        current,
+        initial,
+        lowest,
+        highest,
+        settled: settledLimit(history, clock.now(), current),
+        min,
+        max,
+        increases,
+        decreases,
+        observations,
+        overloads,
+        errors,
+        pauses,
+        pausedMs: Math.round(pausedMs),
+        peakInFlight,
+        floorLatencyMs: floorMs === null ? null : Math.round(floorMs * 10) / 10,
+        lastLatencyRatio: lastRatio === null ? null : Math.round(lastRatio * 100) / 100,
+      };
+    },
+  };
+  return controller;
+}
+
+/** The time-weighted mean limit over the second half of the history, rounded; the current one if none. */
+function settledLimit(history: ReadonlyArray<[number, number]>, now: number, current: number): number {
+  const first = history[0];
+  if (!first || now <= first[0]) return current;
+  const from = (first[0] + now) / 2;
+  let weighted = 0;
+  for (let i = 0; i < history.length; i++) {
+    const [start, value] = history[i]!;
+    const end = history[i + 1]?.[0] ?? now;
+    const overlap = Math.min(end, now) - Math.max(start, from);
+    if (overlap > 0) weighted += overlap * value;
+  }
+  return Math.round(weighted / (now - from));
+}
+
+/** True when `concurrency` changes at run time rather than being a fixed number. */
+export function isDynamicLimit(concurrency: number | ConcurrencyLimit): concurrency is ConcurrencyLimit {
+  return typeof concurrency !== 'number';
+}
+
+/** The limit now, for display: a fixed number as it is. */
+export function currentLimit(concurrency: number | ConcurrencyLimit): number {
+  return typeof concurrency === 'number' ? concurrency : concurrency.limit;
+}
