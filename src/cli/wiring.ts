@@ -7,12 +7,24 @@ import {
   loadSyncMarks,
   migrate,
   openDatabase,
+  toDatabaseError,
   type AdvisoryLock,
 } from '../db/index.js';
 import type { RunLog } from '../import/run-log.js';
 import type { Reporter } from '../report/reporter.js';
 import { countMessages, generateDataset, startSimulator } from '../sim/index.js';
 import { formatCount } from '../import/summary.js';
+
+/** Error codes meaning the connection to PostgreSQL is gone (not that a statement was refused). */
+const CONNECTION_LOST = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
 
 export interface Store {
   writer: BatchWriter;
@@ -45,27 +57,48 @@ export async function openStore(
     throw error;
   }
   const runs = createRunLog(db.sql, config.schema);
+  const writer = createBatchWriter(db.sql, config.schema);
+  // A statement refused or a connection lost after connecting becomes a DatabaseError saying what
+  // happened and what to do, not an "unexpected error".
+  let connectionLost = false;
+  const explained = <T>(work: Promise<T>): Promise<T> =>
+    work.catch((error: unknown) => {
+      if (CONNECTION_LOST.has(String((error as { code?: unknown }).code))) connectionLost = true;
+      throw toDatabaseError(error, { displayUrl: db.displayUrl, databaseUrl: config.databaseUrl });
+    });
   return {
-    writer: createBatchWriter(db.sql, config.schema),
-    syncMarks: (session) => loadSyncMarks(db.sql, config.schema, session),
-    runLog: {
-      start: (run) => runs.start(run),
-      finish: (runId, summary) =>
-        runs.finish(runId, {
-          status: summary.status === 'running' ? 'failed' : summary.status,
-          chats: summary.chats,
-          messagesFetched: summary.messagesFetched,
-          inserted: summary.inserted,
-          updated: summary.updated,
-          unchanged: summary.unchanged,
-          wahaRequests: summary.wahaRequests,
-          retries: summary.retries,
-          dbTransactions: summary.dbTransactions,
-          elapsedMs: summary.elapsedMs,
-          error: summary.error ?? undefined,
-        }),
+    writer: {
+      writeBatch: (batch) => explained(writer.writeBatch(batch)),
+      get transactions() {
+        return writer.transactions;
+      },
     },
-    lockImport: (session) => acquireImportLock(db.sql, config.schema, session),
+    syncMarks: (session) => explained(loadSyncMarks(db.sql, config.schema, session)),
+    runLog: {
+      start: (run) => explained(runs.start(run)),
+      finish: (runId, summary) =>
+        explained(
+          runs.finish(runId, {
+            status: summary.status === 'running' ? 'failed' : summary.status,
+            chats: summary.chats,
+            messagesFetched: summary.messagesFetched,
+            inserted: summary.inserted,
+            updated: summary.updated,
+            unchanged: summary.unchanged,
+            wahaRequests: summary.wahaRequests,
+            retries: summary.retries,
+            dbTransactions: summary.dbTransactions,
+            elapsedMs: summary.elapsedMs,
+            error: summary.error ?? undefined,
+          }),
+        ),
+    },
+    lockImport: async (session) => {
+      const lock = await explained(acquireImportLock(db.sql, config.schema, session));
+      // With the server gone, an unlock on the lock's connection would crash inside postgres.js; the
+      // lock went with the connection anyway, and closing the pool tidies up.
+      return { release: () => (connectionLost ? Promise.resolve() : lock.release()) };
+    },
     close: () => db.close(),
   };
 }

@@ -205,7 +205,11 @@ export function toDatabaseError(error: unknown, context: ErrorContext = {}): Kno
   const serverHint = errorField(error, 'hint');
   return new DatabaseError(
     mask(`PostgreSQL error at ${where}: ${reason}${code ? ` (${code})` : ''}`),
-    serverHint ? mask(`The server says: ${serverHint}`) : undefined,
+    mask(
+      serverHint
+        ? `The server says: ${serverHint}`
+        : 'What was being written was rolled back; committed batches are kept. Fix the cause and run the same command again.',
+    ),
     { cause: error },
   );
 }

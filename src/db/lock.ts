@@ -11,6 +11,8 @@ export interface AdvisoryLock {
   release(): Promise<void>;
 }
 
+const UNLOCK_TIMEOUT_MS = 2000;
+
 export async function acquireImportLock(sql: Sql, schema: string, session: string): Promise<AdvisoryLock> {
   const connection: ReservedSql = await sql.reserve();
   try {
@@ -28,11 +30,19 @@ export async function acquireImportLock(sql: Sql, schema: string, session: strin
   }
   return {
     async release() {
-      try {
-        await connection`select pg_advisory_unlock(hashtext('waha-import'), hashtext(${`${schema}/${session}`}))`;
-      } finally {
-        connection.release();
-      }
+      // Bounded: when the server is gone the unlock would wait on reconnecting. The lock dies with the
+      // connection anyway, and closing the pool closes it.
+      const unlock = connection`select pg_advisory_unlock(hashtext('waha-import'), hashtext(${`${schema}/${session}`}))`;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        unlock.then(
+          () => undefined,
+          () => undefined,
+        ),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, UNLOCK_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      connection.release();
     },
   };
 }
