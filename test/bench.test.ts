@@ -43,7 +43,7 @@ describe('bench', () => {
       expect.objectContaining({ cpus: expect.any(Number), node: process.version }),
     );
     expect(typeof report.physicalLimitMs).toBe('number');
-    expect(report.results.map((r) => r.label)).toEqual(['V1', 'A', 'B', 'D', 'C']);
+    expect(report.results.map((r) => r.label)).toEqual(['V1', 'A', 'B', 'D', 'C', 'C-auto']);
     for (const row of report.results) {
       expect(row).toEqual(
         expect.objectContaining({

@@ -54,6 +54,20 @@ describe('run configuration', () => {
     expect(withFlags.sessions).toEqual(['from-flag']);
   });
 
+  it('--concurrency: auto by default for streaming and chunked, 20 for parallel; a number pins it', () => {
+    expect(resolve({}).concurrency).toBe('auto');
+    expect(resolve({ strategy: 'chunked' }).concurrency).toBe('auto');
+    expect(resolve({ strategy: 'parallel' }).concurrency).toBe(20);
+    expect(resolve({ strategy: 'streaming', concurrency: '35' }).concurrency).toBe(35);
+    expect(resolve({ strategy: 'parallel' }, { WAHA_IMPORT_CONCURRENCY: 'AUTO' }).concurrency).toBe('auto');
+    expect(resolve({}).maxConcurrency).toBe(100);
+    expect(resolve({ maxConcurrency: '40' }).maxConcurrency).toBe(40);
+    expect(problemsOf(() => resolve({ concurrency: 'fast', maxConcurrency: '0' }))).toEqual([
+      '--concurrency must be auto or a whole number from 1 to 1000, got "fast"',
+      '--max-concurrency must be from 1 to 1000, got 0',
+    ]);
+  });
+
   it('takes several sessions as a,b (flag, environment) or a list (.importrc), each once', () => {
     expect(resolve({ session: 'a, b,a' }).sessions).toEqual(['a', 'b']);
     expect(resolve({}, { WAHA_SESSION: 'sales,support' }).sessions).toEqual(['sales', 'support']);

@@ -147,6 +147,16 @@ export function benchRows(withSequential: boolean): BenchRow[] {
       studyEstimateS: 30,
       studyTransactions: 10,
     },
+    {
+      // What `run` does by default: streaming with the concurrency found while running.
+      ...base,
+      label: 'C-auto',
+      strategy: 'streaming',
+      concurrency: 'auto',
+      maxConcurrency: 100,
+      studyEstimateS: null,
+      studyTransactions: null,
+    },
   ];
   if (withSequential) {
     rows.unshift({

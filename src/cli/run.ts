@@ -17,6 +17,7 @@ import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from 
 import { availableStrategies, strategyNamed } from '../strategies/registry.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
 import { createWahaClient, type WahaClient } from '../waha/client.js';
+import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
 import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
 import { addOptions } from './options.js';
 import { openStore, startDemoSimulator, type Store } from './wiring.js';
@@ -92,7 +93,13 @@ async function runCommand(config: RunConfig): Promise<number> {
       apiKey = undefined;
       reporter.stepDone(`WAHA simulator listening on ${sim.url} (${sim.description})`);
     }
+    // One controller for the whole run: every session talks to the same WAHA.
+    const concurrency =
+      config.concurrency === 'auto'
+        ? createConcurrencyController({ max: config.maxConcurrency })
+        : config.concurrency;
     const waha = createWahaClient({
+      ...(typeof concurrency === 'number' ? {} : { observer: concurrency }),
       baseUrl: wahaUrl,
       apiKey,
       requestTimeoutMs: config.requestTimeoutMs,
@@ -120,7 +127,8 @@ async function runCommand(config: RunConfig): Promise<number> {
         continue;
       }
       const outcome =
-        job.error ?? (await importSession(job, config, store!, waha, reporter, controller.signal));
+        job.error ??
+        (await importSession(job, config, { store: store!, waha, concurrency }, reporter, controller.signal));
       job.fileLock?.release();
       job.fileLock = undefined;
       if (outcome.error !== undefined) reporter.error(outcome.error);
@@ -228,11 +236,11 @@ function prepareSession(config: RunConfig, session: string, reporter: Reporter):
 async function importSession(
   job: SessionJob,
   config: RunConfig,
-  store: Store,
-  waha: WahaClient,
+  shared: { store: Store; waha: WahaClient; concurrency: number | ConcurrencyController },
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<{ error?: unknown; summary?: ImportSummary | undefined }> {
+  const { store, waha } = shared;
   const opened = job.opened!;
   if (opened.resumed) {
     reporter.info(
@@ -260,13 +268,14 @@ async function importSession(
         window: opened.window,
         strategy: strategyNamed(config.strategy),
         strategyOptions: {
-          concurrency: config.concurrency,
+          concurrency: shared.concurrency,
           chunkSize: config.chunk,
           batchSize: config.batchSize,
           flushMs: config.flushMs,
         },
         pageSize: config.pageSize,
         pageEnd: config.pageEnd,
+        emptyPagesToEnd: config.emptyPages,
         chatPageSize: config.chatPageSize,
         incremental: config.incremental,
         recordedOptions: recordedOptions(config),
@@ -295,10 +304,12 @@ function exitCodeFor(error: unknown): number {
 function recordedOptions(config: RunConfig): Record<string, unknown> {
   return {
     concurrency: config.concurrency,
+    ...(config.concurrency === 'auto' ? { maxConcurrency: config.maxConcurrency } : {}),
     chunk: config.chunk,
     batchSize: config.batchSize,
     flushMs: config.flushMs,
     pageSize: config.pageSize,
+    emptyPages: config.emptyPages,
     chatPageSize: config.chatPageSize,
     incremental: config.incremental ?? false,
     simulate: config.simulate,

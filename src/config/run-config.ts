@@ -33,6 +33,20 @@ function sessionList(raw: unknown): Parsed<string[]> {
   return { ok: true, value: [...new Set(cleaned as string[])] };
 }
 
+/** `auto` or a whole number of chats in flight. */
+function concurrencySetting(raw: unknown): Parsed<number | 'auto'> {
+  if (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') return { ok: true, value: 'auto' };
+  const fixed = integer(1, 1000)(raw);
+  return fixed.ok
+    ? fixed
+    : { ok: false, problem: `must be auto or a whole number from 1 to 1000, got ${JSON.stringify(raw)}` };
+}
+
+/** Without --concurrency: the adaptive limit where many chats share a transaction, the study's 20 otherwise. */
+export function defaultConcurrency(strategy: StrategyName): number | 'auto' {
+  return strategy === 'streaming' || strategy === 'chunked' ? 'auto' : strategy === 'sequential' ? 1 : 20;
+}
+
 /** Connection settings shared by every command that talks to WAHA or PostgreSQL. */
 export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   {
@@ -148,10 +162,18 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   },
   {
     key: 'concurrency',
-    flag: '--concurrency <n>',
+    flag: '--concurrency <n|auto>',
     env: 'WAHA_IMPORT_CONCURRENCY',
-    description: 'chats fetched from WAHA at once',
-    defaultValue: 20,
+    description:
+      'chats fetched from WAHA at once: a number, or auto (found while running, up to --max-concurrency); default auto for streaming and chunked, 20 for parallel',
+    parse: concurrencySetting,
+  },
+  {
+    key: 'maxConcurrency',
+    flag: '--max-concurrency <n>',
+    env: 'WAHA_IMPORT_MAX_CONCURRENCY',
+    description: '--concurrency auto: the most chats it may fetch at once',
+    defaultValue: 100,
     parse: integer(1, 1000),
   },
   {
@@ -196,6 +218,14 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
       'when a chat is finished: empty = at the first empty page (safe), short = at the first short page (fewer requests; can miss messages on NOWEB/GOWS), auto = short on WEBJS, empty otherwise',
     defaultValue: 'auto',
     parse: oneOf(['auto', 'empty', 'short'] as const),
+  },
+  {
+    key: 'emptyPages',
+    flag: '--empty-pages <n>',
+    description:
+      'with the empty rule: empty pages in a row that end a chat; 2 or more also reads past a page made only of hidden rows (reactions, protocol messages), one request more per chat',
+    defaultValue: 1,
+    parse: integer(1, 10),
   },
   {
     key: 'requestTimeout',
@@ -274,13 +304,16 @@ export interface RunConfig extends Omit<ConnectionConfig, 'session'> {
   fresh: boolean;
   /** Set for `--incremental`. */
   incremental: { overlapS: number } | undefined;
-  concurrency: number;
+  /** Chats in flight, or `auto` (the adaptive controller, bounded by maxConcurrency). */
+  concurrency: number | 'auto';
+  maxConcurrency: number;
   chunk: number;
   batchSize: number;
   flushMs: number;
   pageSize: number;
   chatPageSize: number;
   pageEnd: 'auto' | 'empty' | 'short';
+  emptyPages: number;
   requestTimeoutMs: number;
   maxRetries: number;
   maxResponseBytes: number;
@@ -389,13 +422,15 @@ export function resolveRunConfig(sources: ConfigSources): RunConfig {
     incremental,
     checkpoint: get('checkpoint'),
     fresh: get<boolean | undefined>('fresh') ?? false,
-    concurrency: get('concurrency'),
+    concurrency: get<number | 'auto' | undefined>('concurrency') ?? defaultConcurrency(get('strategy')),
+    maxConcurrency: get('maxConcurrency'),
     chunk: get('chunk'),
     batchSize: get('batchSize'),
     flushMs: get('flushMs'),
     pageSize: get('pageSize'),
     chatPageSize: get('chatPageSize'),
     pageEnd: get('pageEnd'),
+    emptyPages: get('emptyPages'),
     requestTimeoutMs: get<number>('requestTimeout') * 1000,
     maxRetries: get('maxRetries'),
     maxResponseBytes: get<number>('maxResponseMb') * 1024 * 1024,

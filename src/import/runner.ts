@@ -4,7 +4,8 @@ import type { Strategy, StrategyOptions, CommitSink, MessageSource } from '../st
 import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
 import type { Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
-import { formatCount, type ImportSummary } from './summary.js';
+import { formatCount, type ConcurrencySummary, type ImportSummary } from './summary.js';
+import { currentLimit, type ConcurrencyController, type ConcurrencyLimit } from '../concurrency/limiter.js';
 
 export interface ImportPlan {
   session: string;
@@ -13,6 +14,8 @@ export interface ImportPlan {
   strategyOptions: StrategyOptions;
   pageSize: number;
   pageEnd: PageEndRule;
+  /** Empty pages in a row that end a chat under the `empty` rule (see ChatPagingOptions). */
+  emptyPagesToEnd?: number;
   chatPageSize: number;
   /**
    * Fetch each chat only from where its last completed import ended (`chat_sync`), minus `overlapS`
@@ -91,6 +94,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     messagesPerSecond: 0,
     error: null,
     peakRssMb: 0,
+    concurrency: describeConcurrency(plan.strategyOptions.concurrency),
   };
   const requestsAtStart = waha.stats.requests;
   const retriesAtStart = waha.stats.retries;
@@ -105,6 +109,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.messagesPerSecond =
       summary.elapsedMs > 0 ? (summary.messagesFetched * 1000) / summary.elapsedMs : 0;
     summary.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+    summary.concurrency = describeConcurrency(plan.strategyOptions.concurrency);
   };
 
   try {
@@ -160,6 +165,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
           window: windowOf(chat.id),
           pageSize: plan.pageSize,
           pageEnd,
+          ...(plan.emptyPagesToEnd === undefined ? {} : { emptyPagesToEnd: plan.emptyPagesToEnd }),
           startOffset,
           signal: pageSignal,
         })) {
@@ -194,6 +200,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
           chatsTotal: summary.chats,
           messagesFetched: summary.messagesFetched,
           messagesWritten: summary.inserted + summary.updated + summary.unchanged,
+          concurrency: currentLimit(plan.strategyOptions.concurrency),
         });
         return result;
       },
@@ -216,6 +223,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       chatsTotal: chats.length,
       messagesFetched: 0,
       messagesWritten: 0,
+      concurrency: currentLimit(plan.strategyOptions.concurrency),
     });
     await plan.strategy.run({
       chats: todo.map((chat) => ({ chat, startOffset: cursor?.startOffset(chat.id) ?? 0 })),
@@ -286,6 +294,24 @@ export function planIncremental(
     else windows.set(chat.id, { fromS, toS: runWindow.toS });
   }
   return { windows, quiet, chatsNew };
+}
+
+/** The concurrency as the summary shows it: the fixed number, or what the adaptive controller did. */
+function describeConcurrency(concurrency: number | ConcurrencyLimit): ConcurrencySummary {
+  if (typeof concurrency === 'number') return { mode: 'fixed', limit: concurrency };
+  const stats = 'stats' in concurrency ? (concurrency as ConcurrencyController).stats() : undefined;
+  if (!stats) return { mode: 'auto', limit: concurrency.limit };
+  return {
+    mode: 'auto',
+    limit: stats.current,
+    settled: stats.settled,
+    lowest: stats.lowest,
+    highest: stats.highest,
+    max: stats.max,
+    overloads: stats.overloads,
+    pauses: stats.pauses,
+    pausedMs: Math.round(stats.pausedMs),
+  };
 }
 
 function describeError(error: unknown): string {

@@ -35,6 +35,36 @@ export interface ImportSummary {
   error: string | null;
   /** The process's peak resident memory. */
   peakRssMb: number;
+  concurrency: ConcurrencySummary;
+}
+
+/**
+ * Chats fetched at once: a fixed number, or what `--concurrency auto` did: the limit at the end, the
+ * time-weighted mean over the second half of the run (where it settled), its range, and the overload
+ * answers (429/503/504/timeouts) and Retry-After pauses that drove it down.
+ */
+export type ConcurrencySummary =
+  | { mode: 'fixed'; limit: number }
+  | {
+      mode: 'auto';
+      limit: number;
+      settled?: number;
+      lowest?: number;
+      highest?: number;
+      max?: number;
+      overloads?: number;
+      pauses?: number;
+      pausedMs?: number;
+    };
+
+export function formatConcurrency(c: ConcurrencySummary): string {
+  if (c.mode === 'fixed') return `${c.limit} (fixed)`;
+  if (c.settled === undefined) return `auto, ${c.limit} at the end`;
+  return (
+    `auto: settled at ${c.settled} (range ${c.lowest}..${c.highest} of at most ${c.max}, ${c.limit} at the end); ` +
+    `${formatCount(c.overloads ?? 0)} overload answers, ${formatCount(c.pauses ?? 0)} Retry-After pauses` +
+    (c.pausedMs ? ` (${formatDuration(c.pausedMs)})` : '')
+  );
 }
 
 const number = new Intl.NumberFormat('en-US');
@@ -82,6 +112,7 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
         (summary.cleaned ? ` (${formatCount(summary.cleaned)} with text cleaned)` : ''),
     ],
     ['WAHA requests', `${formatCount(summary.wahaRequests)} (${formatCount(summary.retries)} retries)`],
+    ['concurrency', formatConcurrency(summary.concurrency)],
     ['DB transactions', formatCount(summary.dbTransactions)],
     [
       'elapsed',

@@ -18,6 +18,8 @@ export interface Progress {
   chatsTotal: number;
   messagesFetched: number;
   messagesWritten: number;
+  /** Chats fetched at once right now (moves with --concurrency auto). */
+  concurrency: number;
 }
 
 /** Everything the tool tells a person or a program while it works. Progress goes to stderr, results to stdout. */
@@ -189,7 +191,7 @@ function plainReporter(
       if (nowMs - lastProgressMs < intervalMs && p.chatsDone < p.chatsTotal) return;
       lastProgressMs = nowMs;
       log(
-        `progress: ${formatCount(p.chatsDone)}/${formatCount(p.chatsTotal)} chats, ${formatCount(p.messagesFetched)} messages fetched`,
+        `progress: ${formatCount(p.chatsDone)}/${formatCount(p.chatsTotal)} chats, ${formatCount(p.messagesFetched)} messages fetched, ${p.concurrency} at once`,
       );
     },
     importFinished: () => undefined,
@@ -272,20 +274,21 @@ function ttyReporter(
       bar = new cliProgress.SingleBar(
         {
           stream: stderr as NodeJS.WriteStream,
-          format: `${strategy} ${colour.cyan('{bar}')} {value}/{total} chats | {messages} msgs | {rate} msgs/s | ETA {eta_formatted}`,
+          format: `${strategy} ${colour.cyan('{bar}')} {value}/{total} chats | {messages} msgs | {rate} msgs/s | {limit} at once | ETA {eta_formatted}`,
           hideCursor: true,
           clearOnComplete: false,
           etaBuffer: 50,
         },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(chats, 0, { messages: '0', rate: '0' });
+      bar.start(chats, 0, { messages: '0', rate: '0', limit: '-' });
     },
     progress: (p) => {
       const elapsedS = Math.max(0.001, (Date.now() - startedMs) / 1000);
       bar?.update(p.chatsDone, {
         messages: formatCount(p.messagesFetched),
         rate: formatCount(Math.round(p.messagesFetched / elapsedS)),
+        limit: String(p.concurrency),
       });
     },
     importFinished: () => {

@@ -36,6 +36,12 @@ export interface ChatPagingOptions {
   window: TimeWindow;
   pageSize: number;
   pageEnd: 'empty' | 'short';
+  /**
+   * Under the `empty` rule, how many empty pages in a row end a chat (default 1). A page of nothing but
+   * hidden rows also comes back empty on NOWEB/GOWS, so 1 stops early when a chat holds a run of at least
+   * `pageSize` hidden rows (a burst of reactions); 2 costs one request more per chat.
+   */
+  emptyPagesToEnd?: number;
   /** Resume a chat part-way: the offset of the first page not yet committed. */
   startOffset?: number;
   signal?: AbortSignal;
@@ -192,6 +198,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       const path = `/api/${enc(sessionName)}/chats/${enc(chat.id)}/messages`;
       const endpoint = `GET /api/${sessionName}/chats/${chat.id}/messages`;
       const stale = stalePages();
+      let emptyInARow = 0;
       for (let offset = paging.startOffset ?? 0, page = 0; ; offset += paging.pageSize, page++) {
         if (page >= maxPagesPerChat) {
           throw new WahaResponseError(
@@ -226,8 +233,9 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         // newest-first page reaching below the window start means nothing older is wanted.
         const { fromS, toS } = paging.window;
         const messages = received.filter((m) => m.timestampS >= fromS && m.timestampS <= toS);
+        emptyInARow = received.length === 0 ? emptyInARow + 1 : 0;
         const last =
-          received.length === 0 ||
+          emptyInARow >= (paging.emptyPagesToEnd ?? 1) ||
           received.some((m) => m.timestampS < fromS) ||
           (paging.pageEnd === 'short' && received.length < paging.pageSize);
         yield { messages, offset, last };
