@@ -102,7 +102,13 @@ describe('concurrency controller', () => {
 
   it('cuts on an overload once per round trip, down to the floor and never below it', () => {
     const clock = new FakeClock();
-    const controller = createConcurrencyController({ initial: 40, max: 100, min: 2, clock });
+    const controller = createConcurrencyController({
+      initial: 40,
+      max: 100,
+      min: 2,
+      clock,
+      overloadFactor: 0.7,
+    });
     // Forty requests in flight together; the first overload answer cuts, the others were sent before it.
     const finishes = Array.from({ length: 40 }, () => controller.attemptStarted());
     clock.advance(50);
@@ -124,7 +130,7 @@ describe('concurrency controller', () => {
 
   it('after a cut grows again additively, not by doubling', () => {
     const clock = new FakeClock();
-    const controller = createConcurrencyController({ initial: 40, max: 200, clock });
+    const controller = createConcurrencyController({ initial: 40, max: 200, clock, overloadFactor: 0.7 });
     clock.advance(10);
     controller.observe({ outcome: 'overload', latencyMs: 5 });
     expect(controller.limit).toBe(28);
@@ -210,7 +216,7 @@ describe('concurrency controller', () => {
 
   it('reports the time-weighted settled limit over the second half of the run', () => {
     const clock = new FakeClock();
-    const controller = createConcurrencyController({ initial: 10, max: 20, clock });
+    const controller = createConcurrencyController({ initial: 10, max: 20, clock, overloadFactor: 0.7 });
     controller.attemptStarted()({ outcome: 'error', latencyMs: 1 }); // the run starts
     round(controller, clock, 100); // -> 20 at t+100
     clock.advance(900); // 20 until t+1000
@@ -311,7 +317,7 @@ describe('concurrency controller wired into the WAHA HTTP client', () => {
     sim = await startSimulator({
       sessions: [{ name: 'default', datasetOptions: { chats: 5, messages: 50, seed: 3 } }],
     });
-    const controller = createConcurrencyController({ initial: 10, max: 40, clock });
+    const controller = createConcurrencyController({ initial: 10, max: 40, clock, overloadFactor: 0.7 });
     const waits: string[] = [];
     // Records who waits to send, so the test can anchor on "B is held back" rather than on time.
     const observer: RequestObserver = {

@@ -103,7 +103,7 @@ export interface ConcurrencyControllerOptions {
   growBelowRatio?: number;
   /** Shrink when a window's mean latency is above floor x this. Default 1.3. */
   shrinkAboveRatio?: number;
-  /** Multiplier applied on an overload answer. Default 0.7. */
+  /** Multiplier applied on an overload answer. Default 0.85: a gentle cut keeps the limit near a capacity whose queue is short (measured in `bench --scenario capacity`). */
   overloadFactor?: number;
   /** Fewest samples that make a window. Default 8. */
   minWindow?: number;
@@ -145,7 +145,7 @@ export function createConcurrencyController(
   const max = Math.max(min, Math.floor(options.max ?? 100));
   const growBelow = options.growBelowRatio ?? 1.15;
   const shrinkAbove = options.shrinkAboveRatio ?? 1.3;
-  const overloadFactor = options.overloadFactor ?? 0.7;
+  const overloadFactor = options.overloadFactor ?? 0.85;
   const minWindow = Math.max(1, Math.floor(options.minWindow ?? 8));
   const probeAfterWindows = Math.max(1, Math.floor(options.probeAfterWindows ?? 20));
   if (!(growBelow >= 1 && shrinkAbove >= growBelow)) {
