@@ -371,6 +371,53 @@ describe('batch writer', () => {
   });
 });
 
+describe('the same message under @c.us and @lid ids', () => {
+  beforeEach(async () => {
+    await migrate(db.sql, db.schema);
+  });
+
+  const form = (n: number, chatId: string, participant?: string): MessageRecord => {
+    const base = message(n);
+    const id = `false_${chatId}_${base.waId}${participant ? `_${participant}` : ''}`;
+    return { ...base, id, chatId, participant: participant ?? null, raw: { ...(base.raw as object), id } };
+  };
+  const storedIds = async (): Promise<string[]> =>
+    (await db.sql<Array<{ id: string }>>`select id from ${db.sql(db.schema)}.messages order by id`).map(
+      (r) => r.id,
+    );
+
+  test('a chat or participant that changes form replaces its row; copies that are all @c.us stay apart', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    await writer.writeBatch({
+      chats: [],
+      messages: [
+        form(1, '5511900000001@c.us'),
+        form(2, '120363000000001@g.us', '5511900000002@c.us'),
+        // One waId sent to two people (a broadcast list): two messages, both @c.us.
+        form(3, '5511900000003@c.us'),
+        form(3, '5511900000004@c.us'),
+      ],
+    });
+    const result = await writer.writeBatch({
+      chats: [],
+      messages: [
+        form(1, '99887766554433@lid'),
+        form(2, '120363000000001@g.us', '11223344556677@lid'),
+        form(3, '5511900000003@c.us'),
+      ],
+    });
+    expect(result).toEqual({ inserted: 0, updated: 2, unchanged: 1, cleaned: 0 });
+    expect(await storedIds()).toEqual(
+      [
+        form(1, '99887766554433@lid').id,
+        form(2, '120363000000001@g.us', '11223344556677@lid').id,
+        form(3, '5511900000003@c.us').id,
+        form(3, '5511900000004@c.us').id,
+      ].sort(),
+    );
+  });
+});
+
 describe('sync marks', () => {
   beforeEach(async () => {
     await migrate(db.sql, db.schema);
@@ -464,6 +511,36 @@ describe('databaseChecksum', () => {
 });
 
 describe('run log', () => {
+  test("closeAbandoned marks only that session's runs still shown as running", async () => {
+    await migrate(db.sql, db.schema);
+    const runs = createRunLog(db.sql, db.schema);
+    const window = { fromS: 1_727_000_000, toS: 1_727_745_026 };
+    const start = (session: string) => runs.start({ session, strategy: 'streaming', window, options: {} });
+    const killed = await start('default');
+    const done = await start('default');
+    await runs.finish(done, {
+      status: 'succeeded',
+      chats: 1,
+      messagesFetched: 1,
+      inserted: 1,
+      updated: 0,
+      unchanged: 0,
+      wahaRequests: 2,
+      retries: 0,
+      dbTransactions: 1,
+      elapsedMs: 10,
+    });
+    const otherSession = await start('sales');
+    expect(await runs.closeAbandoned('default')).toBe(1);
+    const byId = new Map((await runs.recent(10)).map((run) => [run.id, run]));
+    expect(byId.get(killed)).toMatchObject({
+      status: 'interrupted',
+      error: expect.stringContaining('killed'),
+    });
+    expect(byId.get(done)!.status).toBe('succeeded');
+    expect(byId.get(otherSession)!.status).toBe('running');
+  });
+
   test('records a run from start to finish, newest first', async () => {
     await migrate(db.sql, db.schema);
     const runs = createRunLog(db.sql, db.schema);

@@ -52,6 +52,21 @@ function args(schema: string, checkpoint: string, strategy: string): string[] {
   ]);
 }
 
+/** Resolves once the checkpoint file counts `messages` committed, or when the run ends first. */
+async function committedAtLeast(checkpoint: string, messages: number, run: Promise<unknown>): Promise<void> {
+  let ended = false;
+  void run.then(() => (ended = true));
+  while (!ended) {
+    try {
+      const saved = JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { messagesCommitted: number };
+      if (saved.messagesCommitted >= messages) return;
+    } catch {
+      // Not written yet (the first commit writes it).
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function tempCheckpoint(): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-resume-')), 'checkpoint.json');
 }
@@ -84,7 +99,9 @@ describe.each([['parallel'], ['chunked'], ['streaming']])('killed with SIGKILL, 
       const checkpoint = tempCheckpoint();
       const { run: victim, started } = runUntilImportStarts(args(schema, checkpoint, strategy));
       await started;
-      await new Promise((resolve) => setTimeout(resolve, ref.elapsedMs * fraction));
+      // Anchored on the run's own progress, not on time (a loaded machine slows runs unevenly): the
+      // kill lands once the checkpoint shows this fraction of the messages committed.
+      await committedAtLeast(checkpoint, 3000 * fraction, victim);
       victim.child.kill('SIGKILL');
       const killed = await victim;
       if (killed.code === 0) continue; // finished before the kill: nothing to resume at this point

@@ -305,7 +305,7 @@ describe('paging traps', () => {
     }
   });
 
-  it('the same messages under @c.us and then @lid: every waId kept, none invented', async () => {
+  it('the same messages under @c.us and then @lid: one row per message, as WAHA serves it now', async () => {
     const server = await startSim();
     const person = DATASET.chats.find((c) => c.kind === 'person' && c.messages.length > 3)!;
     const checkpoint = tempCheckpoint();
@@ -318,19 +318,26 @@ describe('paging traps', () => {
     const second = await run(server, checkpoint);
     expect(second.code).toBe(0);
     const now = truth(server);
-    const stored = await storedIds();
-    // Every message as WAHA serves it now is stored...
-    expect(now.map((m) => m.id).filter((id) => !stored.includes(id))).toEqual([]);
-    // ...and the stored WhatsApp ids are exactly those of the ground truth: nothing lost, nothing invented.
-    const waIds = await db.sql<Array<{ wa_id: string }>>`
-      select distinct wa_id from ${db.sql(db.schema)}.messages order by wa_id`;
-    expect(waIds.map((r) => r.wa_id)).toEqual([...new Set(now.map((m) => m._data.key.id))].sort());
-    // What the writer does today (see the report): the @c.us rows stay beside the @lid ones.
+    const moved = now.filter((m) => m.id.includes(`_${lid}_`)).length;
+    expect(moved).toBeGreaterThan(3);
+    // The moved messages replace their @c.us rows: counted as updated, never inserted a second time.
+    expect(jsonSummary(second.stdout).summary).toMatchObject({
+      inserted: 0,
+      updated: moved,
+      unchanged: now.length - moved,
+    });
+    await expectDatabaseMatches(db.sql, db.schema, 'default', now);
     const [{ twice }] = await db.sql<[{ twice: number }]>`
       select count(*)::int as twice from (
         select wa_id from ${db.sql(db.schema)}.messages group by wa_id having count(*) > 1) d`;
-    expect(twice).toBe(now.filter((m) => m.from === lid).length);
-    expect(twice).toBeGreaterThan(3);
+    expect(twice).toBe(0);
+
+    // And back again (WhatsApp can show the phone number once more): still one row per message.
+    server.relinkChat('default', lid, person.id);
+    const third = await run(server, checkpoint);
+    expect(third.code).toBe(0);
+    expect(jsonSummary(third.stdout).summary).toMatchObject({ inserted: 0, updated: moved });
+    await expectDatabaseMatches(db.sql, db.schema, 'default', truth(server));
   });
 });
 

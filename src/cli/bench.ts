@@ -8,6 +8,7 @@ import { benchRows, SCENARIOS } from '../bench/scenarios.js';
 import { resolveSimConfig, SIM_OPTIONS } from '../config/sim-config.js';
 import { httpUrl, integer, postgresUrl, resolveOptions, text, type OptionSpec } from '../config/options.js';
 import { EXIT, UsageError } from '../errors.js';
+import { isLiveTerminal } from '../report/reporter.js';
 import { addOptions } from './options.js';
 
 const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
@@ -104,7 +105,7 @@ Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings
       sim: { ...base.sim, ...overrides.simulator, ...overrides.dataset } as typeof base.sim,
     };
     const json = Boolean(flags.json);
-    const spinner = json || !process.stderr.isTTY ? undefined : ora({ stream: process.stderr }).start();
+    const spinner = json || !isLiveTerminal() ? undefined : ora({ stream: process.stderr }).start();
     const report = await runBench({
       scenario,
       rows: (scenario.rows ?? benchRows)(Boolean(flags.sequential), scenario.sim),

@@ -97,6 +97,13 @@ export async function openStore(
       const lock = await explained(acquireImportLock(db.sql, config.schema, session));
       // With the server gone, an unlock on the lock's connection would crash inside postgres.js; the
       // lock went with the connection anyway, and closing the pool tidies up.
+      // Holding the lock, no other run of this session is going on: a row still `running` is abandoned.
+      try {
+        await explained(runs.closeAbandoned(session));
+      } catch (error) {
+        await lock.release();
+        throw error;
+      }
       return { release: () => (connectionLost ? Promise.resolve() : lock.release()) };
     },
     close: () => db.close(),

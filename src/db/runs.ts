@@ -48,6 +48,12 @@ export interface RunLogStore {
   finish(id: number, result: RunFinish): Promise<void>;
   /** The latest runs, newest first; only one session's when `session` is given. */
   recent(limit: number, session?: string): Promise<RunRecord[]>;
+  /**
+   * Marks the session's runs still shown as `running` as interrupted: their process died without saying
+   * so (killed, or cut off from the database). Call only while holding the session's import lock, when
+   * no other run of the session can be going on. Returns how many were marked.
+   */
+  closeAbandoned(session: string): Promise<number>;
 }
 
 /** The history of runs in `<schema>.import_runs`, one row per run. */
@@ -66,6 +72,16 @@ export function createRunLog(sql: Sql, schema: string): RunLogStore {
         )
         returning id`;
       return Number(row!.id);
+    },
+
+    async closeAbandoned(session) {
+      const rows = await sql`
+        update ${sql(schema)}.import_runs set
+          status = 'interrupted',
+          error = 'the run ended without recording how (its process was killed or lost the database); the next run continued from its checkpoint'
+        where session = ${session} and status = 'running'
+        returning id`;
+      return rows.length;
     },
 
     async finish(id, result) {

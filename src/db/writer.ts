@@ -105,6 +105,10 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       for (const rows of statementSlices(chats, chatRowsPerStatement)) {
         await upsertChats(tx, schema, rows);
       }
+      const relinked = messages.length > 0 ? await dropOtherIdForms(tx, schema, messages) : 0;
+      // A message stored under its other id form is the same message under a new id: an update.
+      result.inserted -= relinked;
+      result.updated += relinked;
       for (const rows of statementSlices(messages, messageRowsPerStatement)) {
         for (const { inserted } of await upsertMessages(tx, schema, rows)) {
           if (inserted) result.inserted++;
@@ -215,6 +219,30 @@ async function upsertSyncMarks(tx: TransactionSql, schema: string, marks: SyncMa
     where excluded.synced_from_s <= chat_sync.synced_to_s + 1
       and excluded.synced_to_s >= chat_sync.synced_from_s - 1
       and (excluded.synced_from_s < chat_sync.synced_from_s or excluded.synced_to_s > chat_sync.synced_to_s)`;
+}
+
+/**
+ * WhatsApp moves a person between a phone-number id (`@c.us`) and a hidden one (`@lid`), and WAHA then
+ * serves the same messages under new serialized ids: the waId stays, the chat or participant part
+ * changes. Before the new rows go in, the stored copies under the other form are removed, so the table
+ * keeps one row per message, as WAHA serves it now. Two ids are forms of one message when they share the
+ * session and waId, one has `@lid` where the other has `@c.us`, and they are equal once every
+ * `…@lid`/`…@c.us` part is blanked (copies of a broadcast to several people share a waId but are all
+ * `@c.us`: they stay apart). Returns how many of the incoming messages replaced such a copy.
+ */
+async function dropOtherIdForms(tx: TransactionSql, schema: string, rows: MessageRow[]): Promise<number> {
+  const deleted = await tx<Array<{ id: string }>>`
+    delete from ${tx(schema)}.messages m
+    using unnest(
+      ${rows.map((r) => r.session)}::text[], ${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.wa_id)}::text[]
+    ) as v(session, id, wa_id)
+    where m.session = v.session
+      and m.wa_id = v.wa_id
+      and m.id <> v.id
+      and (m.id like '%@lid%') <> (v.id like '%@lid%')
+      and regexp_replace(m.id, '[^_@]+@(lid|c[.]us)', '*', 'g') = regexp_replace(v.id, '[^_@]+@(lid|c[.]us)', '*', 'g')
+    returning v.id`;
+  return new Set(deleted.map((row) => row.id)).size;
 }
 
 function messageRow(message: MessageRecord): MessageRow {
