@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Checkpoint, readCheckpoint, type CheckpointKey } from '../src/checkpoint/checkpoint.js';
 import { CheckpointError } from '../src/errors.js';
+import { acquireLockFile } from '../src/lock/lock-file.js';
 
 const KEY: CheckpointKey = {
   session: 'default',
@@ -140,5 +141,24 @@ describe('checkpoint', () => {
     await expect(
       checkpoint.recordCommit({ chatsCompleted: [], chatsInProgress: [], messages: 0 }),
     ).rejects.toThrow(/cannot write the checkpoint/);
+  });
+});
+
+describe('lock file', () => {
+  it('is created with mode 0600 holding pid, host and start time, and removed on release', () => {
+    const file = path.join(
+      fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-lock-')),
+      'dir',
+      'cp.json.lock',
+    );
+    const lock = acquireLockFile(file, 'session "default"');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({
+      pid: process.pid,
+      host: os.hostname(),
+      startedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+    });
+    lock.release();
+    expect(fs.existsSync(file)).toBe(false);
   });
 });

@@ -88,6 +88,16 @@ describe('concurrency controller', () => {
     expect(controller.stats()).toMatchObject({ initial: 4, lowest: 4, highest: 50, current: 50, max: 50 });
   });
 
+  it('against a fast WAHA, a rise of a few ms is not a queue: it keeps growing until the rise passes the tolerance', () => {
+    const clock = new FakeClock();
+    const controller = createConcurrencyController({ initial: 8, max: 200, clock, latencyToleranceMs: 25 });
+    round(controller, clock, 5); // floor 5 ms -> 16
+    round(controller, clock, 20); // 4x the floor, but 15 ms above it: still the floor -> 32
+    expect(controller.limit).toBe(32);
+    round(controller, clock, 60); // 55 ms above the floor: a queue -> shrink
+    expect(controller.limit).toBeLessThan(32);
+  });
+
   it('does not grow while the limit is not used (one request at a time)', () => {
     const clock = new FakeClock();
     const controller = createConcurrencyController({ initial: 10, max: 50, clock });

@@ -41,7 +41,8 @@ Precedence: defaults < .importrc (or --config) < environment < flags.
 Examples:
   waha-import run --simulate                     try it on the built-in simulator and an embedded database
   waha-import run --days 30 --chunk 50 --strategy chunked
-  WAHA_URL=http://waha:3000 WAHA_API_KEY=... DATABASE_URL=postgres://... waha-import run --quiet`,
+  WAHA_URL=http://waha:3000 WAHA_API_KEY=... DATABASE_URL=postgres://... waha-import run --quiet
+  waha-import run --all-sessions --incremental --quiet    nightly: what is new, every WhatsApp number`,
   );
   command.action(async (flags: Record<string, unknown>) => {
     const config = resolveRunConfig({

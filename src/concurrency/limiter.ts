@@ -103,6 +103,8 @@ export interface ConcurrencyControllerOptions {
   growBelowRatio?: number;
   /** Shrink when a window's mean latency is above floor x this. Default 1.3. */
   shrinkAboveRatio?: number;
+  /** A window's mean within this many ms of the floor counts as at the floor. Default 25. */
+  latencyToleranceMs?: number;
   /** Multiplier applied on an overload answer. Default 0.85: a gentle cut keeps the limit near a capacity whose queue is short (measured in `bench --scenario capacity`). */
   overloadFactor?: number;
   /** Fewest samples that make a window. Default 8. */
@@ -145,6 +147,7 @@ export function createConcurrencyController(
   const max = Math.max(min, Math.floor(options.max ?? 100));
   const growBelow = options.growBelowRatio ?? 1.15;
   const shrinkAbove = options.shrinkAboveRatio ?? 1.3;
+  const toleranceMs = options.latencyToleranceMs ?? 25;
   const overloadFactor = options.overloadFactor ?? 0.85;
   const minWindow = Math.max(1, Math.floor(options.minWindow ?? 8));
   const probeAfterWindows = Math.max(1, Math.floor(options.probeAfterWindows ?? 20));
@@ -224,7 +227,9 @@ export function createConcurrencyController(
     if (probing && mean / floorMs >= growBelow) floorMs = mean;
     probing = false;
     floorMs = Math.min(floorMs, mean);
-    let ratio = mean / floorMs;
+    // A rise of a few milliseconds is the importer's own work (parsing, the event loop), not a queue in
+    // WAHA: a queue adds whole service times. Below the tolerance the window counts as at the floor.
+    let ratio = mean - floorMs < toleranceMs ? 1 : mean / floorMs;
     windowsAwayFromFloor = ratio < growBelow ? 0 : windowsAwayFromFloor + 1;
     shrinksInARow = ratio > shrinkAbove ? shrinksInARow + 1 : 0;
     if (shrinksInARow > MAX_SHRINKS_IN_A_ROW) {

@@ -215,7 +215,7 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     key: 'pageEnd',
     flag: '--page-end <rule>',
     description:
-      'when a chat is finished: empty = at the first empty page (safe), short = at the first short page (fewer requests; can miss messages on NOWEB/GOWS), auto = short on WEBJS, empty otherwise',
+      'when a chat is finished: empty = at the first empty page (see --empty-pages), short = at the first short page (fewer requests; can miss messages on NOWEB/GOWS), auto = short on WEBJS, empty otherwise',
     defaultValue: 'auto',
     parse: oneOf(['auto', 'empty', 'short'] as const),
   },
