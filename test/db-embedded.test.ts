@@ -32,6 +32,12 @@ async function query<T>(url: string, run: (sql: postgres.Sql) => Promise<T>): Pr
   }
 }
 
+/** Running, as opposed to gone or a zombie nobody reaped (an orphan's parent is whoever adopted it). */
+async function isRunning(pid: number): Promise<boolean> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+}
+
 async function lockFile(dataDir: string): Promise<string> {
   return fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8');
 }
@@ -173,6 +179,32 @@ describe('startEmbeddedPostgres', () => {
     expect((error as DatabaseError).message).toMatch(/already in use by a running server \(pid \d+\)/);
     expect((error as DatabaseError).hint).toMatch(/kill -INT \d+/);
     expect(await query(server.url, (sql) => sql`select value from kept`)).toHaveLength(1);
+  });
+
+  test('a server left running by a waha-import killed with SIGKILL is taken over by the next start', async () => {
+    // Another process starts the server and is killed before it can stop it, as a killed run would be.
+    const embedded = new URL('../dist/db/embedded.js', import.meta.url).href;
+    const script = `const { startEmbeddedPostgres } = await import(${JSON.stringify(embedded)});
+      const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
+      console.log('ready ' + server.port);
+      setInterval(() => {}, 1000);`;
+    const owner = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      owner.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        if (chunk.includes('ready')) resolve();
+      });
+      owner.on('exit', (code) => reject(new Error(`the owner process exited early (${code})`)));
+    });
+    const orphanPid = Number.parseInt(await lockFile(dataDir), 10);
+    owner.kill('SIGKILL');
+    await new Promise((resolve) => owner.once('close', resolve));
+    expect(await isRunning(orphanPid)).toBe(true); // the orphan runs on
+
+    server = await startEmbeddedPostgres({ dataDir });
+    expect(await query(server.url, (sql) => sql`select value from kept`)).toHaveLength(1);
+    expect(await isRunning(orphanPid)).toBe(false); // stopped, not left beside the new one
   });
 
   test('openDatabase without a URL runs on the embedded server and stops it on close', async () => {

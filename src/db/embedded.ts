@@ -72,6 +72,11 @@ export function passwordFileFor(dataDir: string): string {
   return `${path.resolve(dataDir)}.password`;
 }
 
+/** Next to the data directory: the process that started the server now running on it. */
+function ownerFileFor(dataDir: string): string {
+  return `${path.resolve(dataDir)}.owner`;
+}
+
 /**
  * Starts a server on `dataDir`, initialising the directory first if it holds no cluster yet. Fails with a
  * DatabaseError when the directory is unusable or already has a running server; a `postmaster.pid` left by
@@ -98,6 +103,12 @@ export async function startEmbeddedPostgres(
   }
 
   const { child, port } = await launch(dataDir, binaries, runAs, log);
+  // Who started it: if this process dies without stopping it (SIGKILL), the next start can tell the
+  // server left running is an orphan and take it over.
+  await writePrivateFile(
+    ownerFileFor(dataDir),
+    JSON.stringify({ pid: process.pid, host: os.hostname(), serverPid: child.pid }) + '\n',
+  );
   const url = `postgres://${DATABASE_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE_NAME}`;
   return { url, dataDir, port, stop: stopper(child) };
 }
@@ -303,12 +314,51 @@ async function clearStaleLock(dataDir: string): Promise<void> {
   const users = await serverProcessesUsing(dataDir);
   if (users === undefined) return; // Cannot look (not Linux): PostgreSQL's own check decides.
   if (users.length > 0) {
-    throw alreadyRunning(dataDir, lockPid !== undefined && users.includes(lockPid) ? lockPid : users[0]!);
+    const serverPid = lockPid !== undefined && users.includes(lockPid) ? lockPid : users[0]!;
+    if (!(await isOrphan(dataDir, serverPid))) throw alreadyRunning(dataDir, serverPid);
+    await stopOrphan(dataDir, serverPid);
   }
   if (lockPid === undefined || !isAlive(lockPid)) return;
   // Re-read so that a lock written meanwhile by a server starting right now is never the one removed.
   if ((await fs.readFile(lockFile, 'utf8').catch(() => undefined)) === lockText) {
     await fs.rm(lockFile, { force: true });
+  }
+}
+
+/**
+ * A server is an orphan when the waha-import that started it, on this host, no longer runs: it was
+ * killed before it could stop the server. Without an owner file, or with a live owner, it is not.
+ */
+async function isOrphan(dataDir: string, serverPid: number): Promise<boolean> {
+  const text = await fs.readFile(ownerFileFor(dataDir), 'utf8').catch(() => undefined);
+  if (text === undefined) return false;
+  try {
+    const owner = JSON.parse(text) as { pid?: unknown; host?: unknown; serverPid?: unknown };
+    return (
+      owner.host === os.hostname() &&
+      owner.serverPid === serverPid &&
+      typeof owner.pid === 'number' &&
+      owner.pid !== process.pid &&
+      !isAlive(owner.pid)
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Fast shutdown of an orphaned server (immediate after a while); resolves once none is left. */
+async function stopOrphan(dataDir: string, serverPid: number): Promise<void> {
+  process.kill(serverPid, 'SIGINT');
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  let signal: NodeJS.Signals = 'SIGINT';
+  while (((await serverProcessesUsing(dataDir)) ?? []).length > 0) {
+    if (Date.now() > deadline && signal === 'SIGINT') {
+      signal = 'SIGQUIT';
+      process.kill(serverPid, signal);
+    } else if (Date.now() > deadline + STOP_TIMEOUT_MS) {
+      throw alreadyRunning(dataDir, serverPid);
+    }
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
   }
 }
 

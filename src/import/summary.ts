@@ -116,7 +116,7 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
     ['DB transactions', formatCount(summary.dbTransactions)],
     [
       'elapsed',
-      `${formatDuration(summary.elapsedMs)} (${formatCount(Math.round(summary.messagesPerSecond))} msgs/s)`,
+      `${formatDuration(summary.elapsedMs)} (${formatCount(Math.round(summary.messagesPerSecond))} msgs/s, peak memory ${formatCount(summary.peakRssMb)} MB)`,
     ],
   ];
 }
