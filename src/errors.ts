@@ -82,3 +82,8 @@ export class InterruptedError extends KnownError {
     super(message, 'Run the same command again to continue where it stopped.');
   }
 }
+
+/** An error's message for a line of output: the message of an Error, anything else as a string. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

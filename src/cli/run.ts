@@ -11,7 +11,7 @@ import {
   type SessionOutcome,
 } from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
-import { EXIT, InterruptedError, KnownError, WahaRefusedError } from '../errors.js';
+import { errorMessage, EXIT, InterruptedError, KnownError, WahaRefusedError } from '../errors.js';
 import { runImport } from '../import/runner.js';
 import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
 import { availableStrategies, strategyNamed } from '../strategies/registry.js';
@@ -148,7 +148,7 @@ async function runCommand(config: RunConfig): Promise<number> {
               ? 'interrupted'
               : 'failed',
         ...(outcome.summary ? { summary: outcome.summary } : {}),
-        ...(outcome.error === undefined ? {} : { error: mask(describe(outcome.error)) }),
+        ...(outcome.error === undefined ? {} : { error: mask(errorMessage(outcome.error)) }),
       });
     }
     if (several) reporter.totals(outcomes, totalSummary(outcomes, Date.now() - startedMs));
@@ -291,10 +291,6 @@ async function importSession(
   } finally {
     await importLock?.release().catch(() => undefined);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function exitCodeFor(error: unknown): number {

@@ -4,6 +4,7 @@ import {
   acquireImportLock,
   createBatchWriter,
   createRunLog,
+  isConnectionGone,
   loadSyncMarks,
   migrate,
   openDatabase,
@@ -14,17 +15,6 @@ import type { RunLog } from '../import/run-log.js';
 import type { Reporter } from '../report/reporter.js';
 import { countMessages, generateDataset, startSimulator } from '../sim/index.js';
 import { formatCount } from '../import/summary.js';
-
-/** Error codes meaning the connection to PostgreSQL is gone (not that a statement was refused). */
-const CONNECTION_LOST = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-]);
 
 export interface Store {
   writer: BatchWriter;
@@ -63,7 +53,7 @@ export async function openStore(
   let connectionLost = false;
   const explained = <T>(work: Promise<T>): Promise<T> =>
     work.catch((error: unknown) => {
-      if (CONNECTION_LOST.has(String((error as { code?: unknown }).code))) connectionLost = true;
+      if (isConnectionGone(error)) connectionLost = true;
       throw toDatabaseError(error, { displayUrl: db.displayUrl, databaseUrl: config.databaseUrl });
     });
   return {

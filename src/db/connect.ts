@@ -214,6 +214,22 @@ export function toDatabaseError(error: unknown, context: ErrorContext = {}): Kno
   );
 }
 
+/** Error codes saying the connection to PostgreSQL is gone, as opposed to a statement being refused. */
+const CONNECTION_GONE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
+export function isConnectionGone(error: unknown): boolean {
+  const code = errorField(error, 'code');
+  return code !== undefined && CONNECTION_GONE.has(code);
+}
+
 function errorField(error: unknown, field: string): string | undefined {
   if (typeof error !== 'object' || error === null || !(field in error)) return undefined;
   const value = (error as Record<string, unknown>)[field];

@@ -1,5 +1,5 @@
 /** The PostgreSQL layer: connection (URL or embedded server), migrations, batch writer, run history. */
-export { openDatabase, toDatabaseError } from './connect.js';
+export { isConnectionGone, openDatabase, toDatabaseError } from './connect.js';
 export type { Database, ErrorContext, OpenDatabaseOptions, Sql } from './connect.js';
 export { defaultDataDir, passwordFileFor, startEmbeddedPostgres } from './embedded.js';
 export type { EmbeddedPostgres, EmbeddedPostgresOptions } from './embedded.js';

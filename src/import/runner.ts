@@ -1,5 +1,5 @@
 import type { BatchWriter, ChatRecord, TimeWindow } from '../domain.js';
-import { InterruptedError, KnownError } from '../errors.js';
+import { errorMessage, InterruptedError, KnownError } from '../errors.js';
 import type { Strategy, StrategyOptions, CommitSink, MessageSource } from '../strategies/types.js';
 import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
 import type { Reporter } from '../report/reporter.js';
@@ -244,16 +244,16 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     try {
       await deps.checkpoint?.flush();
     } catch (flushError) {
-      reporter.warn(describeError(flushError));
+      reporter.warn(errorMessage(flushError));
     }
     settle();
     if (runId === null) return { summary, error };
     summary.status = interrupted ? 'interrupted' : 'failed';
-    summary.error = describeError(error);
+    summary.error = errorMessage(error);
     try {
       await deps.runLog.finish(runId, summary);
     } catch (logError) {
-      reporter.warn(`could not record the run's failure in the runs table: ${describeError(logError)}`);
+      reporter.warn(`could not record the run's failure in the runs table: ${errorMessage(logError)}`);
     }
     return { summary, error };
   }
@@ -312,9 +312,4 @@ function describeConcurrency(concurrency: number | ConcurrencyLimit): Concurrenc
     pauses: stats.pauses,
     pausedMs: Math.round(stats.pausedMs),
   };
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }

@@ -131,26 +131,7 @@ export interface SessionOutcome {
   error?: string;
 }
 
-/** The totals of a run over several sessions. */
-export interface TotalSummary {
-  status: 'succeeded' | 'failed' | 'interrupted';
-  sessions: number;
-  sessionsSucceeded: number;
-  sessionsFailed: number;
-  chats: number;
-  chatsImported: number;
-  messagesFetched: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  cleaned: number;
-  wahaRequests: number;
-  retries: number;
-  dbTransactions: number;
-  /** Wall time of the whole run, all sessions. */
-  elapsedMs: number;
-}
-
+/** The counts of a session's summary that add up across sessions. */
 const SUMMED = [
   'chats',
   'chatsImported',
@@ -164,8 +145,18 @@ const SUMMED = [
   'dbTransactions',
 ] as const;
 
+/** The totals of a run over several sessions: the summed counts of every session, and these. */
+export type TotalSummary = Pick<ImportSummary, (typeof SUMMED)[number]> & {
+  status: 'succeeded' | 'failed' | 'interrupted';
+  sessions: number;
+  sessionsSucceeded: number;
+  sessionsFailed: number;
+  /** Wall time of the whole run, all sessions. */
+  elapsedMs: number;
+};
+
 export function totalSummary(outcomes: readonly SessionOutcome[], elapsedMs: number): TotalSummary {
-  const total: TotalSummary = {
+  return {
     status: outcomes.some((o) => o.status === 'interrupted')
       ? 'interrupted'
       : outcomes.every((o) => o.status === 'succeeded')
@@ -174,23 +165,11 @@ export function totalSummary(outcomes: readonly SessionOutcome[], elapsedMs: num
     sessions: outcomes.length,
     sessionsSucceeded: outcomes.filter((o) => o.status === 'succeeded').length,
     sessionsFailed: outcomes.filter((o) => o.status !== 'succeeded').length,
-    chats: 0,
-    chatsImported: 0,
-    messagesFetched: 0,
-    inserted: 0,
-    updated: 0,
-    unchanged: 0,
-    cleaned: 0,
-    wahaRequests: 0,
-    retries: 0,
-    dbTransactions: 0,
     elapsedMs,
+    ...(Object.fromEntries(
+      SUMMED.map((key) => [key, outcomes.reduce((sum, o) => sum + (o.summary?.[key] ?? 0), 0)]),
+    ) as Pick<ImportSummary, (typeof SUMMED)[number]>),
   };
-  for (const outcome of outcomes) {
-    if (!outcome.summary) continue;
-    for (const key of SUMMED) total[key] += outcome.summary[key];
-  }
-  return total;
 }
 
 /** The per-session table and the total line, as text rows (header first). */

@@ -2,7 +2,7 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import cliProgress from 'cli-progress';
 import ora, { type Ora } from 'ora';
 import type { TimeWindow } from '../domain.js';
-import { KnownError } from '../errors.js';
+import { errorMessage, KnownError } from '../errors.js';
 import {
   formatCount,
   formatWindow,
@@ -228,7 +228,7 @@ function jsonReporter(emit: (event: Record<string, unknown>) => void, now: () =>
       event('error', {
         error: {
           name: error instanceof Error ? error.name : 'Error',
-          message: error instanceof Error ? error.message : String(error),
+          message: errorMessage(error),
           hint: error instanceof KnownError ? (error.hint ?? null) : null,
         },
       }),
