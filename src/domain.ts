@@ -7,8 +7,16 @@ export type ChatKind = 'person' | 'group' | 'lid' | 'newsletter' | 'broadcast' |
 
 export interface ChatRecord {
   session: string;
-  /** WAHA's serialized chat id, e.g. `5511999990000@c.us`. */
+  /**
+   * The chat id exactly as WAHA listed it (`5511999990000@s.whatsapp.net` on NOWEB, `123@lid` on GOWS):
+   * what its URLs take, and the key of the checkpoint, the sync marks and the failed-chat records.
+   */
   id: string;
+  /**
+   * The stored chat id, the same for one person on every engine and run: `@s.whatsapp.net` becomes `@c.us`,
+   * and a `@lid` whose phone number WAHA knows becomes that number's `@c.us` id.
+   */
+  chatId: string;
   name: string | null;
   kind: ChatKind;
   /** Last activity WAHA reported for the chat; null when it reported none. */
@@ -25,9 +33,12 @@ export interface MessageRecord {
   /** The only stable part of the id: the same message can appear under `@lid` and `@c.us` chat ids. */
   waId: string;
   fromMe: boolean;
-  /** WAHA's `from`. */
+  /**
+   * Who wrote it, in the stored chat-id form: the participant in a group, the session's own id when
+   * `fromMe`, else the chat. Never WAHA's `from` as such: NOWEB and GOWS put the chat there.
+   */
   sender: string | null;
-  /** WAHA's `to`. */
+  /** WAHA's `to`, as sent. */
   recipient: string | null;
   /** Sender inside a group chat. */
   participant: string | null;
@@ -36,8 +47,11 @@ export interface MessageRecord {
   type: string;
   hasMedia: boolean;
   ack: number | null;
-  /** WAHA's `timestamp` (unix seconds), kept exact. */
-  timestampS: number;
+  /**
+   * Unix seconds: WAHA's `timestamp`, or where an engine leaves it out, the engine's own field in `_data`
+   * (see src/waha/parse.ts). Null only when neither says: such a message is stored, counted and reported.
+   */
+  timestampS: number | null;
   replyToId: string | null;
   /** The message object as WAHA sent it. */
   raw: unknown;

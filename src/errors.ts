@@ -10,6 +10,8 @@ export const EXIT = {
   usage: 2,
   wahaRefused: 3,
   locked: 4,
+  /** The run finished, but some chats could not be imported (see `failed_chats`); the next run retries them. */
+  chatsFailed: 5,
   interrupted: 130,
 } as const;
 

@@ -26,13 +26,13 @@ describe('checkpoint', () => {
 
     await first.checkpoint.recordCommit({
       chatsCompleted: ['a@c.us'],
-      chatsInProgress: [{ chatId: 'b@c.us', nextOffset: 300 }],
+      chatsInProgress: [{ chatId: 'b@c.us', resumeAt: KEY.window.toS - 300 }],
       messages: 350,
     });
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(readCheckpoint(file)).toMatchObject({
       completedChats: ['a@c.us'],
-      inProgress: { 'b@c.us': 300 },
+      inProgress: { 'b@c.us': KEY.window.toS - 300 },
       transactions: 1,
       messagesCommitted: 350,
       status: 'running',
@@ -48,9 +48,9 @@ describe('checkpoint', () => {
     expect(later.resumed).toMatchObject({ completedChats: 1, inProgressChats: 1 });
     expect(later.checkpoint.isCompleted('a@c.us')).toBe(true);
     expect(later.checkpoint.isCompleted('b@c.us')).toBe(false);
-    // One page of overlap before the recorded offset, in case messages were deleted meanwhile.
-    expect(later.checkpoint.startOffset('b@c.us')).toBe(200);
-    expect(later.checkpoint.startOffset('c@c.us')).toBe(0);
+    // The time cursor is where the chat continues; a chat never started has none.
+    expect(later.checkpoint.resumeAt('b@c.us')).toBe(KEY.window.toS - 300);
+    expect(later.checkpoint.resumeAt('c@c.us')).toBeUndefined();
 
     await later.checkpoint.recordCommit({ chatsCompleted: ['b@c.us'], chatsInProgress: [], messages: 20 });
     await later.checkpoint.complete();

@@ -51,6 +51,7 @@ function chat(n: number, overrides: Partial<ChatRecord> = {}): ChatRecord {
   return {
     session: 'default',
     id,
+    chatId: id,
     name: `Person ${n}`,
     kind: 'person',
     lastActivityAt: new Date(1_727_745_026_000 + n * 1000),
@@ -99,7 +100,7 @@ describe('validateSchemaName', () => {
 
 describe('migrate', () => {
   test('creates the schema and its tables once, then has nothing left to do', async () => {
-    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2] });
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3] });
     expect(await migrate(db.sql, db.schema)).toEqual({ applied: [] });
 
     const tables = await db.sql<Array<{ table_name: string }>>`
@@ -107,12 +108,13 @@ describe('migrate', () => {
     expect(tables.map((t) => t.table_name)).toEqual([
       'chat_sync',
       'chats',
+      'failed_chats',
       'import_runs',
       'messages',
       'schema_migrations',
     ]);
     const versions = await db.sql`select version, name from ${db.sql(db.schema)}.schema_migrations`;
-    expect(versions.map((v) => v.version)).toEqual([1, 2]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
     const indexes = await db.sql<Array<{ indexname: string }>>`
       select indexname from pg_indexes where schemaname = ${db.schema} and tablename = 'messages' order by 1`;
     expect(indexes.map((i) => i.indexname)).toEqual([
@@ -124,7 +126,7 @@ describe('migrate', () => {
 
   test('two processes migrating at once: one applies, the other waits and finds it done', async () => {
     const results = await Promise.all([migrate(db.sql, db.schema), migrate(db.sql, db.schema)]);
-    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2]]);
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3]]);
   });
 
   test('refuses a schema newer than it knows', async () => {

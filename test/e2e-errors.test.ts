@@ -82,7 +82,7 @@ describe('failures a user meets, each with a clear message and its own exit code
       { env: {} },
     );
     expect(result.code).toBe(3);
-    expect(result.stderr).toMatch(/GET \/api\/version failed 2 times; last: ECONNREFUSED/);
+    expect(result.stderr).toMatch(/GET \/api\/server\/version failed 2 times; last: ECONNREFUSED/);
     expect(result.stderr).toContain(`reachable at http://127.0.0.1:${closedPort}`);
     expect(result.stderr).toContain(`reachable at http://127.0.0.1:${closedPort}`);
   });

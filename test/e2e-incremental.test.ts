@@ -117,6 +117,7 @@ describe('planIncremental', () => {
   const chat = (id: string, lastActivityS: number | null): ChatRecord => ({
     session: 'default',
     id,
+    chatId: id,
     name: null,
     kind: 'person',
     lastActivityAt: lastActivityS === null ? null : new Date(lastActivityS * 1000),

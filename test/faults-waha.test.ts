@@ -187,27 +187,12 @@ describe('unusable answers fail the run, naming the endpoint; a re-run after hea
 });
 
 describe('a hostile WAHA ends the run with a clear error within its limits', () => {
-  it('endless pages: a server that ignores offset', async () => {
+  it('a server that ignores offset: time paging does not need it, and the import is complete', async () => {
     const server = await startSim({ ignoreOffset: ['messages'] });
     const checkpoint = tempCheckpoint();
-    const failed = await run(server, checkpoint, ['--strategy', 'sequential']);
-    expect(failed.code).toBe(1);
-    const error = jsonError(failed.stdout);
-    expect(error.message).toMatch(
-      /messages answered offsets up to \d+ with messages it had already sent: it seems to ignore offset$/,
-    );
-    expect(error.hint).toContain('Check the WAHA version');
-    // Each chat costs at most its first page and two repeats before the verdict.
-    expect(server.stats().byRoute.messages).toBeLessThanOrEqual(3 * DATASET.chats.length);
-
-    const healed = await startSimulator({ sessions: [{ name: 'default', dataset: DATASET }] });
-    try {
-      const again = await run(healed, checkpoint, ['--strategy', 'sequential']);
-      expect(again.code).toBe(0);
-      await expectDatabaseMatches(db.sql, db.schema, 'default', truth(healed));
-    } finally {
-      await healed.close();
-    }
+    const result = await run(server, checkpoint, ['--strategy', 'sequential']);
+    expect(result.code).toBe(0);
+    await expectDatabaseMatches(db.sql, db.schema, 'default', truth(server));
   });
 
   it('slow-loris: a body a byte at a time runs into --request-timeout, retries included', async () => {
@@ -215,12 +200,18 @@ describe('a hostile WAHA ends the run with a clear error within its limits', () 
     server.failNext(2, { kind: 'slow-loris', chatId: BIG_CHAT, byteIntervalMs: 200 });
     const checkpoint = tempCheckpoint();
     const failed = await run(server, checkpoint, ['--request-timeout', '1', '--max-retries', '1']);
-    expect(failed.code).toBe(3);
-    const error = jsonError(failed.stdout);
-    expect(error.message).toMatch(
-      new RegExp(`^${escape(MESSAGES_ENDPOINT)} failed 2 times; last: no answer within 1000 ms$`),
-    );
-    expect(error.hint).toContain('Raise --max-retries or --request-timeout');
+    // One chat whose requests keep timing out is that chat's failure: the others are imported.
+    expect(failed.code).toBe(5);
+    const { summary } = jsonSummary(failed.stdout);
+    expect(summary.status).toBe('partial');
+    expect(summary.failedChats).toEqual([
+      {
+        chatId: BIG_CHAT,
+        reason: 'waha-failing',
+        error: `${MESSAGES_ENDPOINT} failed 2 times; last: no answer within 1000 ms`,
+      },
+    ]);
+    expect(summary.chatsImported).toBe(DATASET.chats.length - 1);
     expect(server.stats().bodyFaults).toEqual({ 'slow-loris': 2 });
 
     const again = await run(server, checkpoint, ['--request-timeout', '1', '--max-retries', '1']);
@@ -235,9 +226,10 @@ describe('paging traps', () => {
     const before = truth(server);
     const newestS = Math.max(...before.filter((m) => m.from === BIG_CHAT).map((m) => m.timestamp));
     let added: WaMessage[] = [];
-    // Three messages arrive just before the big chat's third page: it repeats the last three of the second.
+    // Three messages arrive in the newest second just before the big chat's third page is read.
+    let requests = 0;
     const remove = server.onRequest((request) => {
-      if (request.chatId === BIG_CHAT && request.query.offset === '40') {
+      if (request.chatId === BIG_CHAT && ++requests === 3) {
         remove();
         added = server.addMessages('default', BIG_CHAT, 3, newestS);
       }
@@ -247,7 +239,8 @@ describe('paging traps', () => {
     expect(first.code).toBe(0);
     expect(added).toHaveLength(3);
     const { summary } = jsonSummary(first.stdout);
-    expect(summary).toMatchObject({ messagesFetched: 403, inserted: 400, unchanged: 3 });
+    // Pages overlap by their boundary second, and the client sends each message once.
+    expect(summary).toMatchObject({ messagesFetched: 400, inserted: 400, unchanged: 0 });
     // Nothing that existed at the start is lost, nothing is stored twice.
     expect(await storedIds()).toEqual(before.map((m) => m.id).sort());
 

@@ -25,9 +25,15 @@ function errorOf(run: () => unknown): string {
   throw new Error('expected a WahaResponseError');
 }
 
+const ctx = { session: 's', chat: { id: 'c', chatId: 'c' }, meId: null };
+
 describe('WAHA response validation', () => {
   it('turns a group message into a record with its stable WhatsApp id and participant', () => {
-    const [message] = parseMessages([good], endpoint, 'default', '120363025246125888@g.us');
+    const [message] = parseMessages([good], endpoint, {
+      session: 'default',
+      chat: { id: '120363025246125888@g.us', chatId: '120363025246125888@g.us' },
+      meId: null,
+    });
     expect(message).toMatchObject({
       waId: '3EB0C0FFEE1234567890',
       participant: '5511988887777@c.us',
@@ -41,19 +47,19 @@ describe('WAHA response validation', () => {
 
   it('names the endpoint, the item and the field when a message is malformed', () => {
     const { id: _id, ...noId } = good;
-    expect(errorOf(() => parseMessages([good, noId], endpoint, 's', 'c'))).toContain(
+    expect(errorOf(() => parseMessages([good, noId], endpoint, ctx))).toContain(
       `${endpoint} sent an unexpected response: message #1: 'id' is missing`,
     );
-    expect(
-      errorOf(() => parseMessages([{ ...good, timestamp: '1727745026' }], endpoint, 's', 'c')),
-    ).toContain(`'timestamp' is the string "1727745026", expected whole unix seconds`);
-    expect(errorOf(() => parseMessages([{ ...good, body: { text: 'x' } }], endpoint, 's', 'c'))).toContain(
+    expect(errorOf(() => parseMessages([{ ...good, timestamp: '1727745026' }], endpoint, ctx))).toContain(
+      `'timestamp' is the string "1727745026", expected whole unix seconds`,
+    );
+    expect(errorOf(() => parseMessages([{ ...good, body: { text: 'x' } }], endpoint, ctx))).toContain(
       `'body' is an object`,
     );
-    expect(
-      errorOf(() => parseMessages([{ ...good, timestamp: 32_503_680_000 }], endpoint, 's', 'c')),
-    ).toContain('not unix seconds between 2009 and 2100');
-    expect(errorOf(() => parseMessages({ messages: [] }, endpoint, 's', 'c'))).toContain('expected an array');
+    expect(errorOf(() => parseMessages([{ ...good, timestamp: 32_503_680_000 }], endpoint, ctx))).toContain(
+      'not unix seconds between 2009 and 2100',
+    );
+    expect(errorOf(() => parseMessages({ messages: [] }, endpoint, ctx))).toContain('expected an array');
   });
 
   it('reads chat ids from NOWEB strings and WEBJS objects', () => {

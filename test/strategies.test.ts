@@ -20,7 +20,8 @@ import type {
 const PAGE = 10;
 
 function chat(index: number): ChatRecord {
-  return { session: 's', id: `${index}@c.us`, name: null, kind: 'person', lastActivityAt: null, raw: {} };
+  const id = `${index}@c.us`;
+  return { session: 's', id, chatId: id, name: null, kind: 'person', lastActivityAt: null, raw: {} };
 }
 
 function message(chatId: string, index: number): MessageRecord {
@@ -49,6 +50,7 @@ function fakeSource(sizes: number[], options: { failChat?: number; delayMs?: num
   let messagesServed = 0;
   let inFlight = 0;
   const source: MessageSource = {
+    // The fake's resume point is an offset: strategies treat it as opaque.
     async *pages(c, signal, startOffset = 0) {
       const index = Number(c.id.split('@')[0]);
       const total = sizes[index]!;
@@ -62,7 +64,7 @@ function fakeSource(sizes: number[], options: { failChat?: number; delayMs?: num
         for (let i = offset; i < Math.min(total, offset + PAGE); i++) messages.push(message(c.id, i));
         pagesServed++;
         messagesServed += messages.length;
-        const page: SourcePage = { messages, offset, nextOffset: offset + PAGE, last: messages.length === 0 };
+        const page: SourcePage = { messages, resumeAt: offset + PAGE, last: messages.length === 0 };
         yield page;
         if (page.last) return;
       }
@@ -111,7 +113,7 @@ function contextFor(
   options: Partial<StrategyOptions> = {},
 ): StrategyContext {
   return {
-    chats: sizes.map((_, i) => ({ chat: chat(i), startOffset: 0 })),
+    chats: sizes.map((_, i) => ({ chat: chat(i) })),
     source,
     sink,
     options: { ...OPTIONS, ...options },
@@ -211,7 +213,7 @@ describe('transactions per strategy', () => {
     for (const unit of recorder.units) {
       // One page past batchSize at most: a page is never split between transactions.
       expect(unit.batch.messages.length).toBeLessThanOrEqual(40 + PAGE - 1);
-      for (const { chatId, nextOffset } of unit.chatsInProgress) {
+      for (const { chatId, resumeAt: nextOffset } of unit.chatsInProgress) {
         const committedSoFar = recorder.units
           .slice(0, recorder.units.indexOf(unit) + 1)
           .flatMap((u) => u.batch.messages)

@@ -14,7 +14,11 @@ import { CheckpointError } from '../errors.js';
  */
 
 export const CHECKPOINT_FORMAT = 'waha-import-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/**
+ * 2: `inProgress` holds time cursors (unix seconds, the `lte` a chat continues from), not offsets. A
+ * version 1 file is read with its completed chats and without its offsets: those chats start over.
+ */
+export const CHECKPOINT_VERSION = 2;
 
 /** What the user asked for, as opposed to the window it resolved to: `--days 30` moves with time. */
 export interface WindowRequest {
@@ -38,7 +42,10 @@ export interface CheckpointData {
   updatedAt: string;
   /** Chats whose every message in the window is committed. */
   completedChats: string[];
-  /** Chats committed up to a page boundary: the offset of the first page not yet committed. */
+  /**
+   * Chats committed part-way: the time cursor (unix seconds) each continues from. Every message of the
+   * chat in the window newer than it is committed.
+   */
   inProgress: Record<string, number>;
   transactions: number;
   messagesCommitted: number;
@@ -99,6 +106,11 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
   if (!record || typeof record !== 'object' || record.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${file} is not a waha-import checkpoint`, hint);
   }
+  if ((record.version as number) === 1) {
+    // Offsets of version 1 mean nothing to time paging: completed chats stay done, partial ones restart.
+    record.version = CHECKPOINT_VERSION;
+    record.inProgress = {};
+  }
   if (record.version !== CHECKPOINT_VERSION) {
     throw new CheckpointError(
       `the checkpoint ${file} has version ${String(record.version)}; this waha-import reads version ${CHECKPOINT_VERSION}`,
@@ -118,7 +130,7 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
     record.completedChats.every((id) => typeof id === 'string') &&
     record.inProgress !== null &&
     typeof record.inProgress === 'object' &&
-    Object.values(record.inProgress).every((offset) => Number.isInteger(offset) && offset >= 0);
+    Object.values(record.inProgress).every((cursor) => Number.isInteger(cursor) && cursor >= 0);
   if (!valid)
     throw new CheckpointError(
       `the checkpoint ${file} is damaged: a required field is missing or wrong`,
@@ -234,21 +246,24 @@ export class Checkpoint {
     return this.completed.has(chatId);
   }
 
-  /** Where a chat continues: one page before the recorded offset, so messages deleted meanwhile cannot
-   *  shift an unread message into the part already read (the re-read page is written idempotently). */
-  startOffset(chatId: string): number {
-    const offset = this.data.inProgress[chatId];
-    return offset === undefined ? 0 : Math.max(0, offset - this.data.pageSize);
+  /**
+   * Where a chat continues: its time cursor, or undefined to start from the window's end. A cursor
+   * outside the window (a forged or foreign file) is ignored: the chat starts over, which is always safe.
+   */
+  resumeAt(chatId: string): number | undefined {
+    const cursor = this.data.inProgress[chatId];
+    if (cursor === undefined) return undefined;
+    return cursor >= this.data.window.fromS && cursor <= this.data.window.toS ? cursor : undefined;
   }
 
   /** Records a committed transaction. Call only after the commit. */
   async recordCommit(unit: {
     chatsCompleted: string[];
-    chatsInProgress: Array<{ chatId: string; nextOffset: number }>;
+    chatsInProgress: Array<{ chatId: string; resumeAt: number }>;
     messages: number;
   }): Promise<void> {
-    for (const { chatId, nextOffset } of unit.chatsInProgress) {
-      if (!this.completed.has(chatId)) this.data.inProgress[chatId] = nextOffset;
+    for (const { chatId, resumeAt } of unit.chatsInProgress) {
+      if (!this.completed.has(chatId)) this.data.inProgress[chatId] = resumeAt;
     }
     for (const chatId of unit.chatsCompleted) {
       if (this.completed.has(chatId)) continue;

@@ -38,6 +38,7 @@ Exit codes:
   ${EXIT.usage}    a flag, environment variable or config value is wrong
   ${EXIT.wahaRefused}    WAHA unreachable or refused (API key, unknown session, session not WORKING)
   ${EXIT.locked}    another run holds the lock
+  ${EXIT.chatsFailed}    finished, but some chats could not be imported (listed by status; the next run retries them)
   ${EXIT.interrupted}  interrupted (Ctrl-C / SIGINT); run again to continue`,
   );
   try {

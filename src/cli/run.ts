@@ -143,7 +143,9 @@ async function runCommand(config: RunConfig): Promise<number> {
         session: job.session,
         status:
           outcome.error === undefined
-            ? 'succeeded'
+            ? outcome.summary?.status === 'partial'
+              ? 'partial'
+              : 'succeeded'
             : outcome.error instanceof InterruptedError
               ? 'interrupted'
               : 'failed',
@@ -155,7 +157,9 @@ async function runCommand(config: RunConfig): Promise<number> {
     // Ctrl-C wins; otherwise the first session that failed says how.
     if (controller.signal.aborted) return EXIT.interrupted;
     const failed = jobs.find((job) => job.outcome?.error !== undefined);
-    return failed ? exitCodeFor(failed.outcome!.error) : EXIT.ok;
+    if (failed) return exitCodeFor(failed.outcome!.error);
+    // Finished, but some chats could not be imported: a code of its own, so cron and monitors see it.
+    return jobs.some((job) => job.outcome?.summary?.status === 'partial') ? EXIT.chatsFailed : EXIT.ok;
   } catch (error) {
     reporter.error(error);
     return exitCodeFor(error);
@@ -260,6 +264,7 @@ async function importSession(
         writer: store.writer,
         syncMarks: store.syncMarks,
         runLog: store.runLog,
+        failedChats: store.failedChats,
         reporter,
         signal,
         checkpoint: opened.checkpoint,

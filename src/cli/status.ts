@@ -4,6 +4,7 @@ import { defaultCheckpointPath, readCheckpoint, type CheckpointData } from '../c
 import { CONNECTION_OPTIONS, resolveCommandOptions } from '../config/run-config.js';
 import { integer, text } from '../config/options.js';
 import { createRunLog, openDatabase, type RunRecord } from '../db/index.js';
+import { createFailedChatStore, type FailedChatRecord } from '../db/failed-chats.js';
 import { EXIT } from '../errors.js';
 import { formatCount, formatDuration, formatWindow } from '../import/summary.js';
 import { addOptions } from './options.js';
@@ -80,27 +81,51 @@ export function registerStatus(program: Command, setExit: (code: number) => void
 
     const db = await openDatabase({ databaseUrl: get('databaseUrl'), dataDir: get('dataDir') });
     let runs: RunRecord[] = [];
+    let failedChats: FailedChatRecord[] = [];
     try {
-      const [table] = await db.sql<[{ exists: boolean }]>`
-        select to_regclass(${`${schema}.import_runs`}) is not null as exists`;
-      if (table?.exists) runs = await createRunLog(db.sql, schema).recent(get<number>('limit'), session);
+      const [table] = await db.sql<[{ runs: boolean; failed: boolean }]>`
+        select to_regclass(${`${schema}.import_runs`}) is not null as runs,
+          to_regclass(${`${schema}.failed_chats`}) is not null as failed`;
+      if (table?.runs) runs = await createRunLog(db.sql, schema).recent(get<number>('limit'), session);
+      if (table?.failed) failedChats = await createFailedChatStore(db.sql, schema).list(session);
     } finally {
       await db.close();
     }
 
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify({ schema, runs, checkpoint: { file: checkpointFile, ...checkpoint } }, null, 2) + '\n',
+        JSON.stringify(
+          { schema, runs, failedChats, checkpoint: { file: checkpointFile, ...checkpoint } },
+          null,
+          2,
+        ) + '\n',
       );
     } else {
       const lines = [`Runs in schema "${schema}" of ${db.displayUrl}, newest first:`];
       lines.push(...(runs.length ? runs.map((run) => `  ${runLine(run)}`) : ['  none recorded yet']));
+      if (failedChats.length > 0) {
+        lines.push(
+          '',
+          `Chats that could not be imported (${formatCount(failedChats.length)}; the next run retries them):`,
+        );
+        for (const f of failedChats) {
+          lines.push(
+            `  ${f.session} ${f.chatId} ${f.reason}, ${f.attempts} run${f.attempts === 1 ? '' : 's'} since ` +
+              `${f.firstFailedAt.toISOString().replace(/\.\d+Z$/, 'Z')}: ${f.error}`,
+          );
+        }
+      }
       lines.push('', describeCheckpoint(checkpointFile, checkpoint));
       process.stdout.write(lines.join('\n') + '\n');
     }
-    // A failed or interrupted last run is worth a non-zero exit for monitoring.
+    // A failed or interrupted last run is worth a non-zero exit for monitoring; chats still failing too.
+    const newest = runs[0];
     setExit(
-      runs[0] && runs[0].status !== 'succeeded' && runs[0].status !== 'running' ? EXIT.importFailed : EXIT.ok,
+      newest && newest.status !== 'succeeded' && newest.status !== 'running' && newest.status !== 'partial'
+        ? EXIT.importFailed
+        : (newest && newest.status === 'partial') || failedChats.length > 0
+          ? EXIT.chatsFailed
+          : EXIT.ok,
     );
   });
 }

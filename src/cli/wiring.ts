@@ -12,6 +12,7 @@ import {
   type AdvisoryLock,
 } from '../db/index.js';
 import type { RunLog } from '../import/run-log.js';
+import { createFailedChatStore, type FailedChatStore } from '../db/failed-chats.js';
 import type { Reporter } from '../report/reporter.js';
 import { countMessages, generateDataset, startSimulator } from '../sim/index.js';
 import { formatCount } from '../import/summary.js';
@@ -21,6 +22,7 @@ export interface Store {
   /** Per chat of a session, the span of time already complete in the database. */
   syncMarks(session: string): Promise<Map<string, TimeWindow>>;
   runLog: RunLog;
+  failedChats: FailedChatStore;
   /** Takes the database-wide lock for one session's import in this schema (LockedError when held). */
   lockImport(session: string): Promise<AdvisoryLock>;
   close(): Promise<void>;
@@ -48,6 +50,7 @@ export async function openStore(
   }
   const runs = createRunLog(db.sql, config.schema);
   const writer = createBatchWriter(db.sql, config.schema);
+  const failedChats = createFailedChatStore(db.sql, config.schema);
   // A statement refused or a connection lost after connecting becomes a DatabaseError saying what
   // happened and what to do, not an "unexpected error".
   let connectionLost = false;
@@ -64,6 +67,10 @@ export async function openStore(
       },
     },
     syncMarks: (session) => explained(loadSyncMarks(db.sql, config.schema, session)),
+    failedChats: {
+      record: (failure, runId) => explained(failedChats.record(failure, runId)),
+      list: (session) => explained(failedChats.list(session)),
+    },
     runLog: {
       start: (run) => explained(runs.start(run)),
       finish: (runId, summary) =>
@@ -71,6 +78,7 @@ export async function openStore(
           runs.finish(runId, {
             status: summary.status === 'running' ? 'failed' : summary.status,
             chats: summary.chats,
+            chatsFailed: summary.chatsFailed,
             messagesFetched: summary.messagesFetched,
             inserted: summary.inserted,
             updated: summary.updated,

@@ -99,6 +99,33 @@ const MIGRATIONS: readonly Migration[] = [
         )`;
     },
   },
+  {
+    version: 3,
+    name: 'failed_chats, the partial run status, messages without a timestamp',
+    async up(tx, schema) {
+      // A chat the last runs could not import (WAHA kept failing on it, could not route its id, or
+      // PostgreSQL refused one of its messages). Removed in the transaction that finally completes it.
+      await tx`
+        create table ${tx(schema)}.failed_chats (
+          session text not null,
+          chat_id text not null,
+          run_id bigint,
+          reason text not null,
+          error text not null,
+          attempts int not null default 1,
+          first_failed_at timestamptz not null default now(),
+          last_failed_at timestamptz not null default now(),
+          primary key (session, chat_id)
+        )`;
+      await tx`alter table ${tx(schema)}.import_runs drop constraint if exists import_runs_status_check`;
+      await tx`
+        alter table ${tx(schema)}.import_runs add constraint import_runs_status_check
+          check (status in ('running', 'succeeded', 'partial', 'failed', 'interrupted'))`;
+      await tx`alter table ${tx(schema)}.import_runs add column chats_failed int`;
+      // No engine field at all held the time (see src/waha/parse.ts): stored, counted, never dropped.
+      await tx`alter table ${tx(schema)}.messages alter column timestamp_s drop not null`;
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

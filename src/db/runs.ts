@@ -2,7 +2,7 @@ import type { TimeWindow } from '../domain.js';
 import type { Sql } from './connect.js';
 import { validateSchemaName } from './schema.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'interrupted';
 
 export interface RunStart {
   session: string;
@@ -18,6 +18,8 @@ export interface RunStart {
 export interface RunFinish {
   status: Exclude<RunStatus, 'running'>;
   chats: number;
+  /** Chats the run could not import (status `partial`). */
+  chatsFailed?: number;
   messagesFetched: number;
   inserted: number;
   updated: number;
@@ -90,6 +92,7 @@ export function createRunLog(sql: Sql, schema: string): RunLogStore {
           finished_at = now(),
           status = ${result.status},
           chats = ${result.chats},
+          chats_failed = ${result.chatsFailed ?? 0},
           messages_fetched = ${result.messagesFetched},
           inserted = ${result.inserted},
           updated = ${result.updated},

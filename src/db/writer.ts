@@ -52,7 +52,7 @@ interface MessageRow {
   type: string;
   has_media: boolean;
   ack: number | null;
-  timestamp_s: number;
+  timestamp_s: number | null;
   reply_to_id: string | null;
   raw: object | null;
   text_cleaned: boolean;
@@ -219,6 +219,11 @@ async function upsertSyncMarks(tx: TransactionSql, schema: string, marks: SyncMa
     where excluded.synced_from_s <= chat_sync.synced_to_s + 1
       and excluded.synced_to_s >= chat_sync.synced_from_s - 1
       and (excluded.synced_from_s < chat_sync.synced_from_s or excluded.synced_to_s > chat_sync.synced_to_s)`;
+  // A chat completed now is no longer a failed one: cleared with the commit that proves it.
+  await tx`
+    delete from ${tx(schema)}.failed_chats f
+    using unnest(${rows.map((r) => r.session)}::text[], ${rows.map((r) => r.chat_id)}::text[]) as v(session, chat_id)
+    where f.session = v.session and f.chat_id = v.chat_id`;
 }
 
 /**
@@ -283,7 +288,8 @@ function messageRow(message: MessageRecord): MessageRow {
 function chatRow(chat: ChatRecord): ChatRow {
   return {
     session: cleanText(chat.session),
-    id: cleanText(chat.id),
+    // The stored id, one per person across id forms; WAHA's listed id stays in `raw`.
+    id: cleanText(chat.chatId),
     name: cleanNullableText(chat.name).value,
     kind: cleanText(chat.kind),
     last_activity_at: chat.lastActivityAt,

@@ -1,6 +1,20 @@
-import type { BatchWriter, ChatRecord, TimeWindow } from '../domain.js';
-import { errorMessage, InterruptedError, KnownError } from '../errors.js';
-import type { Strategy, StrategyOptions, CommitSink, MessageSource } from '../strategies/types.js';
+import type { Batch, BatchWriter, ChatRecord, MessageRecord, TimeWindow, WriteResult } from '../domain.js';
+import {
+  errorMessage,
+  InterruptedError,
+  KnownError,
+  WahaRefusedError,
+  WahaUnavailableError,
+} from '../errors.js';
+import type { ChatFailure, ChatFailureReason } from '../db/failed-chats.js';
+import { ChatPagingError } from '../waha/client.js';
+import type {
+  Strategy,
+  StrategyOptions,
+  CommitSink,
+  CommitUnit,
+  MessageSource,
+} from '../strategies/types.js';
 import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
 import type { Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
@@ -29,11 +43,11 @@ export interface ImportPlan {
 /** The resume cursor as the runner uses it (src/checkpoint implements it). */
 export interface ResumeCursor {
   isCompleted(chatId: string): boolean;
-  startOffset(chatId: string): number;
+  resumeAt(chatId: string): number | undefined;
   /** Called after each commit, never before. */
   recordCommit(unit: {
     chatsCompleted: string[];
-    chatsInProgress: Array<{ chatId: string; nextOffset: number }>;
+    chatsInProgress: Array<{ chatId: string; resumeAt: number }>;
     messages: number;
   }): Promise<void>;
   complete(): Promise<void>;
@@ -48,6 +62,8 @@ export interface ImportDeps {
   /** Per chat, the span already complete in the database; required by incremental plans. */
   syncMarks?: (session: string) => Promise<Map<string, TimeWindow>>;
   runLog: RunLog;
+  /** Where chats that could not be imported are recorded; absent: only the summary names them. */
+  failedChats?: { record(failure: ChatFailure, runId: number | null): Promise<void> };
   reporter: Reporter;
   signal: AbortSignal;
   now?: () => number;
@@ -79,6 +95,10 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     chats: 0,
     chatsImported: 0,
     chatsResumed: 0,
+    chatsFailed: 0,
+    failedChats: [],
+    messagesWithoutTimestamp: 0,
+    paging: null,
     incremental: plan.incremental
       ? { overlapS: plan.incremental.overlapS, chatsQuiet: 0, chatsNew: 0 }
       : null,
@@ -112,21 +132,51 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.concurrency = describeConcurrency(plan.strategyOptions.concurrency);
   };
 
+  let failuresInARow = 0;
+  /** Chats that failed in this run, by listed id: nothing more of theirs is fetched or committed. */
+  const failed = new Map<string, ChatFailure>();
+  const failChat = async (chat: ChatRecord, reason: ChatFailureReason, error: unknown): Promise<void> => {
+    if (failed.has(chat.id)) return;
+    const failure: ChatFailure = {
+      session: plan.session,
+      chatId: chat.id,
+      reason,
+      error: errorMessage(error),
+    };
+    failed.set(chat.id, failure);
+    summary.chatsFailed = failed.size;
+    summary.failedChats.push({ chatId: chat.id, reason, error: failure.error });
+    reporter.warn(`chat ${chat.id} failed (${describeReason(reason)}): ${failure.error}`);
+    try {
+      await deps.failedChats?.record(failure, runId);
+    } catch (recordError) {
+      reporter.warn(`could not record the failed chat in the database: ${errorMessage(recordError)}`);
+    }
+  };
+
   try {
     reporter.step(`Checking WAHA session "${plan.session}" at ${waha.displayUrl}`);
     const version = await waha.version(signal);
     const session = await waha.requireWorkingSession(plan.session, signal);
-    summary.engine = version?.engine ?? null;
-    const pageEnd = resolvePageEnd(plan.pageEnd, version?.engine);
+    // The session's own engine decides paging and ids; the server's default engine may be another.
+    const engine = session.engine ?? version?.engine ?? null;
+    summary.engine = engine;
+    const pageEnd = resolvePageEnd(plan.pageEnd, engine ?? undefined);
     summary.pageEnd = pageEnd;
     reporter.stepDone(
       `Session "${session.name}" is WORKING` +
         (session.me ? ` as ${session.me.pushName ?? session.me.id}` : '') +
-        (version ? ` (WAHA ${version.version}, ${version.engine})` : ''),
+        (version ? ` (WAHA ${version.version}, ${engine ?? version.engine})` : ''),
     );
 
     reporter.step('Listing chats');
-    const chats = await waha.listChats(plan.session, plan.chatPageSize, signal);
+    // Hidden-number ids (@lid) are stored as the phone number's id wherever WAHA knows it.
+    const lids = await waha.lids(plan.session, signal);
+    const chats = await waha.listChats(
+      plan.session,
+      { pageSize: plan.chatPageSize, engine, lids: lids.map },
+      signal,
+    );
     summary.chats = chats.length;
     reporter.stepDone(`${formatCount(chats.length)} chats listed`);
 
@@ -156,45 +206,106 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       session: plan.session,
       strategy: plan.strategy.name,
       window: plan.window,
-      options: { ...plan.recordedOptions, pageEnd },
+      options: { ...plan.recordedOptions, pageEnd, engine },
     });
 
     const source: MessageSource = {
-      async *pages(chat: ChatRecord, pageSignal: AbortSignal, startOffset = 0) {
-        for await (const page of waha.chatMessages(plan.session, chat, {
-          window: windowOf(chat.id),
-          pageSize: plan.pageSize,
-          pageEnd,
-          ...(plan.emptyPagesToEnd === undefined ? {} : { emptyPagesToEnd: plan.emptyPagesToEnd }),
-          startOffset,
-          signal: pageSignal,
-        })) {
-          summary.messagesFetched += page.messages.length;
-          yield { ...page, nextOffset: page.offset + plan.pageSize };
+      async *pages(chat: ChatRecord, pageSignal: AbortSignal, resumeAt?: number) {
+        try {
+          for await (const page of waha.chatMessages(plan.session, chat, {
+            window: windowOf(chat.id),
+            pageSize: plan.pageSize,
+            pageEnd,
+            ...(plan.emptyPagesToEnd === undefined ? {} : { emptyPagesToEnd: plan.emptyPagesToEnd }),
+            ...(resumeAt === undefined ? {} : { resumeAtS: resumeAt }),
+            meId: session.me?.id ?? null,
+            lids: lids.map,
+            merge: true,
+            signal: pageSignal,
+          })) {
+            if (failed.has(chat.id)) return;
+            if (page.last) failuresInARow = 0;
+            summary.messagesFetched += page.messages.length;
+            summary.messagesWithoutTimestamp += page.messages.filter((m) => m.timestampS === null).length;
+            yield { messages: page.messages, resumeAt: page.resumeAtS, last: page.last };
+          }
+        } catch (error) {
+          const reason = pageSignal.aborted ? null : await chatFailureReason(error);
+          if (reason === null) throw error;
+          // One chat failing is that chat; every chat failing is WAHA, and waiting out the rest helps nobody.
+          if (++failuresInARow >= MAX_CHAT_FAILURES_IN_A_ROW) throw error;
+          await failChat(chat, reason, error);
         }
       },
     };
+
+    /** Is this error one chat's, or the run's? A chat's when WAHA still serves the session. */
+    const chatFailureReason = async (error: unknown): Promise<ChatFailureReason | null> => {
+      if (error instanceof ChatPagingError) return 'unstable-paging';
+      let reason: ChatFailureReason;
+      if (error instanceof WahaRefusedError && (error.status === 400 || error.status === 404)) {
+        reason = 'waha-cannot-route';
+      } else if (error instanceof WahaUnavailableError) {
+        reason = 'waha-failing';
+      } else {
+        return null;
+      }
+      // WAHA down, or the session gone, fails every chat alike: that is the run's failure, not this chat's.
+      try {
+        await waha.requireWorkingSession(plan.session, signal);
+      } catch {
+        return null;
+      }
+      return reason;
+    };
+
+    const commitOne = async (unit: CommitUnit): Promise<WriteResult> => {
+      const result = await deps.writer.writeBatch({
+        ...unit.batch,
+        synced: unit.chatsCompleted.map((chatId) => ({
+          session: plan.session,
+          chatId,
+          ...windowOf(chatId),
+        })),
+      });
+      // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
+      summary.inserted += result.inserted;
+      summary.updated += result.updated;
+      summary.unchanged += result.unchanged;
+      summary.cleaned += result.cleaned;
+      summary.chatsImported += unit.chatsCompleted.length;
+      await deps.checkpoint?.recordCommit({
+        chatsCompleted: unit.chatsCompleted,
+        chatsInProgress: unit.chatsInProgress,
+        messages: unit.batch.messages.length,
+      });
+      return result;
+    };
+    const byId = new Map(chats.map((chat) => [chat.id, chat]));
     const sink: CommitSink = {
       async commit(unit) {
-        const result = await deps.writer.writeBatch({
-          ...unit.batch,
-          synced: unit.chatsCompleted.map((chatId) => ({
-            session: plan.session,
-            chatId,
-            ...windowOf(chatId),
-          })),
-        });
-        // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
-        summary.inserted += result.inserted;
-        summary.updated += result.updated;
-        summary.unchanged += result.unchanged;
-        summary.cleaned += result.cleaned;
-        summary.chatsImported += unit.chatsCompleted.length;
-        await deps.checkpoint?.recordCommit({
-          chatsCompleted: unit.chatsCompleted,
-          chatsInProgress: unit.chatsInProgress,
-          messages: unit.batch.messages.length,
-        });
+        const kept = withoutChats(unit, failed, byId);
+        let result: WriteResult;
+        try {
+          result = await commitOne(kept);
+        } catch (error) {
+          if (!isRefusedRecord(error)) throw error;
+          // PostgreSQL refused something in the batch: find the chat it belongs to, one transaction per
+          // chat, and let the others through.
+          result = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
+          for (const part of splitByChat(kept, byId)) {
+            try {
+              const partResult = await commitOne(part.unit);
+              result.inserted += partResult.inserted;
+              result.updated += partResult.updated;
+              result.unchanged += partResult.unchanged;
+              result.cleaned += partResult.cleaned;
+            } catch (partError) {
+              if (!isRefusedRecord(partError) || !part.chat) throw partError;
+              await failChat(part.chat, 'database-refused', partError);
+            }
+          }
+        }
         reporter.progress({
           chatsDone: summary.chatsImported,
           chatsTotal: summary.chats,
@@ -226,15 +337,22 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       concurrency: currentLimit(plan.strategyOptions.concurrency),
     });
     await plan.strategy.run({
-      chats: todo.map((chat) => ({ chat, startOffset: cursor?.startOffset(chat.id) ?? 0 })),
+      chats: todo.map((chat) => ({ chat, resumeAt: cursor?.resumeAt(chat.id) })),
       source,
       sink,
       options: plan.strategyOptions,
       signal,
     });
     reporter.importFinished();
-    await cursor?.complete();
-    summary.status = 'succeeded';
+    summary.paging = { ...waha.paging };
+    if (failed.size > 0) {
+      // The checkpoint stays open: the next run with the same window retries exactly these chats.
+      await cursor?.flush();
+      summary.status = 'partial';
+    } else {
+      await cursor?.complete();
+      summary.status = 'succeeded';
+    }
   } catch (caught) {
     reporter.importFinished();
     // An abort surfaces as whatever the interrupted operation threw; a real failure keeps its own error.
@@ -312,4 +430,87 @@ function describeConcurrency(concurrency: number | ConcurrencyLimit): Concurrenc
     pauses: stats.pauses,
     pausedMs: Math.round(stats.pausedMs),
   };
+}
+
+/**
+ * Chats failing one after another, none finishing in between, that stop the run: WAHA (or the engine)
+ * fails every chat, not one.
+ */
+export const MAX_CHAT_FAILURES_IN_A_ROW = 5;
+
+/** SQLSTATE classes of a value PostgreSQL will not hold: data exceptions, constraints, program limits. */
+function isRefusedRecord(error: unknown): boolean {
+  const code =
+    (error as { code?: unknown; cause?: { code?: unknown } } | null)?.code ??
+    (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === 'string' && /^(22|23|54)/.test(code);
+}
+
+/** The unit without the chats that failed in this run (their pages may still be in a streaming batch). */
+function withoutChats(
+  unit: CommitUnit,
+  failed: ReadonlyMap<string, unknown>,
+  byId: ReadonlyMap<string, ChatRecord>,
+): CommitUnit {
+  if (failed.size === 0) return unit;
+  const failedStored = new Set([...failed.keys()].map((id) => byId.get(id)?.chatId ?? id));
+  return {
+    batch: {
+      chats: unit.batch.chats.filter((chat) => !failed.has(chat.id)),
+      messages: unit.batch.messages.filter((m) => !failedStored.has(m.chatId)),
+    },
+    chatsCompleted: unit.chatsCompleted.filter((id) => !failed.has(id)),
+    chatsInProgress: unit.chatsInProgress.filter(({ chatId }) => !failed.has(chatId)),
+  };
+}
+
+/** One unit per listed chat of the batch (messages go with the chat stored under their chat id). */
+function splitByChat(
+  unit: CommitUnit,
+  byId: ReadonlyMap<string, ChatRecord>,
+): Array<{ chat: ChatRecord | undefined; unit: CommitUnit }> {
+  const parts = new Map<
+    string,
+    {
+      chat: ChatRecord | undefined;
+      batch: Batch;
+      completed: string[];
+      inProgress: CommitUnit['chatsInProgress'];
+    }
+  >();
+  const part = (listedId: string) => {
+    let found = parts.get(listedId);
+    if (!found) {
+      found = { chat: byId.get(listedId), batch: { chats: [], messages: [] }, completed: [], inProgress: [] };
+      parts.set(listedId, found);
+    }
+    return found;
+  };
+  const listedOf = new Map<string, string>();
+  for (const chat of unit.batch.chats) {
+    part(chat.id).batch.chats.push(chat);
+    if (!listedOf.has(chat.chatId)) listedOf.set(chat.chatId, chat.id);
+  }
+  for (const message of unit.batch.messages as MessageRecord[]) {
+    part(listedOf.get(message.chatId) ?? message.chatId).batch.messages.push(message);
+  }
+  for (const id of unit.chatsCompleted) part(id).completed.push(id);
+  for (const entry of unit.chatsInProgress) part(entry.chatId).inProgress.push(entry);
+  return [...parts.values()].map((p) => ({
+    chat: p.chat,
+    unit: { batch: p.batch, chatsCompleted: p.completed, chatsInProgress: p.inProgress },
+  }));
+}
+
+function describeReason(reason: ChatFailureReason): string {
+  switch (reason) {
+    case 'waha-failing':
+      return 'WAHA kept failing on it while serving the session';
+    case 'waha-cannot-route':
+      return 'WAHA cannot serve this chat id';
+    case 'unstable-paging':
+      return 'its messages changed faster than they could be read';
+    case 'database-refused':
+      return 'PostgreSQL refused one of its messages';
+  }
 }

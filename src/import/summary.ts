@@ -4,8 +4,9 @@ export interface ImportSummary {
   session: string;
   strategy: string;
   window: TimeWindow;
-  status: 'running' | 'succeeded' | 'failed' | 'interrupted';
-  /** WAHA engine as reported by /api/version, when it answers. */
+  /** `partial`: every chat was tried and the run finished, but some chats failed (`failedChats`). */
+  status: 'running' | 'succeeded' | 'partial' | 'failed' | 'interrupted';
+  /** The session's WAHA engine (its own, else the server's default), when WAHA says. */
   engine: string | null;
   /** The page-end rule in force: `empty` (safe) or `short`. */
   pageEnd: 'empty' | 'short' | null;
@@ -15,6 +16,13 @@ export interface ImportSummary {
   chatsImported: number;
   /** Chats the interrupted run had already committed, skipped by this one. */
   chatsResumed: number;
+  /** Chats this run could not import; the next run retries them. */
+  chatsFailed: number;
+  failedChats: Array<{ chatId: string; reason: string; error: string }>;
+  /** Messages stored without a time: neither WAHA's `timestamp` nor the engine's `_data` held one. */
+  messagesWithoutTimestamp: number;
+  /** What paging cost beyond plain pages (src/waha/client.ts PagingStats); null before the import. */
+  paging: { denseSeconds: number; lteIgnored: number; stepBacks: number } | null;
   /**
    * Incremental runs only: the overlap, the chats skipped without a request because they had no activity
    * since their last import, and the chats seen for the first time (fetched over the full window).
@@ -106,7 +114,26 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
       `${formatCount(summary.chatsImported)} imported of ${formatCount(summary.chats)} listed` +
         (summary.chatsResumed ? ` (${formatCount(summary.chatsResumed)} by the interrupted run)` : ''),
     ],
-    ['messages fetched', formatCount(summary.messagesFetched)],
+    ...(summary.chatsFailed
+      ? [
+          [
+            'failed chats',
+            `${formatCount(summary.chatsFailed)} (retried by the next run; \`waha-import status\` lists them): ` +
+              summary.failedChats
+                .slice(0, 3)
+                .map((f) => `${f.chatId} (${f.reason})`)
+                .join(', ') +
+              (summary.failedChats.length > 3 ? ', ...' : ''),
+          ] as [string, string],
+        ]
+      : []),
+    [
+      'messages fetched',
+      formatCount(summary.messagesFetched) +
+        (summary.messagesWithoutTimestamp
+          ? ` (${formatCount(summary.messagesWithoutTimestamp)} without any timestamp, stored with none)`
+          : ''),
+    ],
     [
       'messages written',
       `${formatCount(summary.inserted)} inserted, ${formatCount(summary.updated)} updated, ${formatCount(summary.unchanged)} unchanged` +
@@ -125,7 +152,7 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
 /** One session of a run over several: its summary when its import started, else why it did not. */
 export interface SessionOutcome {
   session: string;
-  status: 'succeeded' | 'failed' | 'interrupted' | 'skipped';
+  status: 'succeeded' | 'partial' | 'failed' | 'interrupted' | 'skipped';
   /** Absent when the session never got as far as listing its chats. */
   summary?: ImportSummary;
   error?: string;
@@ -135,6 +162,7 @@ export interface SessionOutcome {
 const SUMMED = [
   'chats',
   'chatsImported',
+  'chatsFailed',
   'messagesFetched',
   'inserted',
   'updated',
@@ -147,7 +175,7 @@ const SUMMED = [
 
 /** The totals of a run over several sessions: the summed counts of every session, and these. */
 export type TotalSummary = Pick<ImportSummary, (typeof SUMMED)[number]> & {
-  status: 'succeeded' | 'failed' | 'interrupted';
+  status: 'succeeded' | 'partial' | 'failed' | 'interrupted';
   sessions: number;
   sessionsSucceeded: number;
   sessionsFailed: number;
@@ -161,10 +189,12 @@ export function totalSummary(outcomes: readonly SessionOutcome[], elapsedMs: num
       ? 'interrupted'
       : outcomes.every((o) => o.status === 'succeeded')
         ? 'succeeded'
-        : 'failed',
+        : outcomes.every((o) => o.status === 'succeeded' || o.status === 'partial')
+          ? 'partial'
+          : 'failed',
     sessions: outcomes.length,
-    sessionsSucceeded: outcomes.filter((o) => o.status === 'succeeded').length,
-    sessionsFailed: outcomes.filter((o) => o.status !== 'succeeded').length,
+    sessionsSucceeded: outcomes.filter((o) => o.status === 'succeeded' || o.status === 'partial').length,
+    sessionsFailed: outcomes.filter((o) => o.status !== 'succeeded' && o.status !== 'partial').length,
     elapsedMs,
     ...(Object.fromEntries(
       SUMMED.map((key) => [key, outcomes.reduce((sum, o) => sum + (o.summary?.[key] ?? 0), 0)]),

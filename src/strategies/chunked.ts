@@ -20,18 +20,22 @@ export const chunked: Strategy = {
         chunk,
         options.concurrency,
         signal,
-        async ({ chat, startOffset }, chatSignal) => {
-          fetched.set(chat.id, await collectChat(context.source.pages(chat, chatSignal, startOffset)));
+        async ({ chat, resumeAt }, chatSignal) => {
+          const { messages, finished } = await collectChat(context.source.pages(chat, chatSignal, resumeAt));
+          // A chat that failed is left out whole; the source has recorded why.
+          if (finished) fetched.set(chat.id, messages);
         },
       );
       signal.throwIfAborted();
       // Chunk order, not arrival order, so every run writes the same batch contents.
+      const done = chunk.filter((c) => fetched.has(c.chat.id));
+      if (done.length === 0) continue;
       await context.sink.commit({
         batch: {
-          chats: chunk.map((c) => c.chat),
-          messages: chunk.flatMap((c) => fetched.get(c.chat.id) ?? []),
+          chats: done.map((c) => c.chat),
+          messages: done.flatMap((c) => fetched.get(c.chat.id) ?? []),
         },
-        chatsCompleted: chunk.map((c) => c.chat.id),
+        chatsCompleted: done.map((c) => c.chat.id),
         chatsInProgress: [],
       });
     }

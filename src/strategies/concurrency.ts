@@ -63,11 +63,18 @@ export async function forEachConcurrently<T>(
   if (outer.aborted) throw outer.reason;
 }
 
-/** All of one chat's pages in memory: the per-chat strategies commit a chat as a whole. */
+/**
+ * All of one chat's pages in memory: the per-chat strategies commit a chat as a whole. `finished` is
+ * false when the pages ended without a last one (the chat failed): such a chat is not committed.
+ */
 export async function collectChat(
-  pages: AsyncIterable<{ messages: MessageRecord[] }>,
-): Promise<MessageRecord[]> {
+  pages: AsyncIterable<{ messages: MessageRecord[]; last: boolean }>,
+): Promise<{ messages: MessageRecord[]; finished: boolean }> {
   const messages: MessageRecord[] = [];
-  for await (const page of pages) messages.push(...page.messages);
-  return messages;
+  let finished = false;
+  for await (const page of pages) {
+    messages.push(...page.messages);
+    finished = page.last;
+  }
+  return { messages, finished };
 }

@@ -6,11 +6,12 @@ import type { Strategy, StrategyContext } from './types.js';
 async function importChat(
   context: StrategyContext,
   chat: ChatRecord,
-  startOffset: number,
+  resumeAt: number | undefined,
   signal: AbortSignal,
 ): Promise<void> {
-  const messages = await collectChat(context.source.pages(chat, signal, startOffset));
+  const { messages, finished } = await collectChat(context.source.pages(chat, signal, resumeAt));
   signal.throwIfAborted();
+  if (!finished) return;
   await context.sink.commit({
     batch: { chats: [chat], messages },
     chatsCompleted: [chat.id],
@@ -22,8 +23,8 @@ export const sequential: Strategy = {
   name: 'sequential',
   fits: 'one chat at a time, one transaction per chat: for a fragile WAHA; the slowest',
   async run(context) {
-    await forEachConcurrently(context.chats, 1, context.signal, ({ chat, startOffset }, signal) =>
-      importChat(context, chat, startOffset, signal),
+    await forEachConcurrently(context.chats, 1, context.signal, ({ chat, resumeAt }, signal) =>
+      importChat(context, chat, resumeAt, signal),
     );
   },
 };
@@ -36,7 +37,7 @@ export const parallel: Strategy = {
       context.chats,
       context.options.concurrency,
       context.signal,
-      ({ chat, startOffset }, signal) => importChat(context, chat, startOffset, signal),
+      ({ chat, resumeAt }, signal) => importChat(context, chat, resumeAt, signal),
     );
   },
 };

@@ -10,7 +10,7 @@ import type { CommitUnit, SourcePage, Strategy, StrategyContext } from './types.
  *
  * Bounds: at most one sealed batch waits for the writer and one is being filled, so memory stays near
  * 2 x batch-size + concurrency x page-size messages; a fetcher whose page would overfill that waits.
- * Pages are never split across batches, so a checkpoint can say "chat X is committed up to offset Y".
+ * Pages are never split across batches, so a checkpoint can say "chat X is committed up to point Y".
  * Batches commit in order, so a chat whose last page is in batch N has all earlier pages committed too.
  */
 
@@ -29,7 +29,7 @@ function toUnit(batch: OpenBatch): CommitUnit {
   return {
     batch: { chats: [...batch.chats.values()], messages: batch.messages },
     chatsCompleted: batch.completed,
-    chatsInProgress: [...batch.inProgress].map(([chatId, nextOffset]) => ({ chatId, nextOffset })),
+    chatsInProgress: [...batch.inProgress].map(([chatId, resumeAt]) => ({ chatId, resumeAt })),
   };
 }
 
@@ -71,7 +71,7 @@ class Pipeline {
       batch.inProgress.delete(chat.id);
       batch.completed.push(chat.id);
     } else {
-      batch.inProgress.set(chat.id, page.nextOffset);
+      batch.inProgress.set(chat.id, page.resumeAt);
     }
     if (batch.messages.length >= batchSize) this.trySeal();
     else this.armFlushTimer();
@@ -159,8 +159,8 @@ export const streaming: Strategy = {
       context.chats,
       context.options.concurrency,
       stop.signal,
-      async ({ chat, startOffset }, signal) => {
-        for await (const page of context.source.pages(chat, signal, startOffset)) {
+      async ({ chat, resumeAt }, signal) => {
+        for await (const page of context.source.pages(chat, signal, resumeAt)) {
           await pipeline.addPage(chat, page);
         }
       },

@@ -12,16 +12,22 @@ export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 export interface SourcePage {
   messages: MessageRecord[];
-  /** Offset this page was asked for; resuming a chat at this offset re-reads this page. */
-  offset: number;
-  /** Offset of the page after this one. */
-  nextOffset: number;
+  /**
+   * An opaque resume point: once this page and the chat's earlier pages are committed, the chat
+   * continues from here (src/waha/client.ts: the time cursor of the next request).
+   */
+  resumeAt: number;
+  /** The chat's last page: once it commits, every message of the chat in the window is stored. */
   last: boolean;
 }
 
 export interface MessageSource {
-  /** One chat's messages in the run's window, page by page, newest first, starting at `startOffset`. */
-  pages(chat: ChatRecord, signal: AbortSignal, startOffset?: number): AsyncIterable<SourcePage>;
+  /**
+   * One chat's messages in the run's window, page by page, newest first, from `resumeAt` (or the
+   * start). An iteration that ends without a `last` page means the chat failed (the source recorded
+   * why): the chat must not be marked complete, and nothing more of it is expected in this run.
+   */
+  pages(chat: ChatRecord, signal: AbortSignal, resumeAt?: number): AsyncIterable<SourcePage>;
 }
 
 /** What one transaction carries, and what it proves once committed (for the checkpoint). */
@@ -29,8 +35,8 @@ export interface CommitUnit {
   batch: Batch;
   /** Chats whose every message in the window is now committed. */
   chatsCompleted: string[];
-  /** Chats committed only up to a page boundary: the offset to continue from. */
-  chatsInProgress: Array<{ chatId: string; nextOffset: number }>;
+  /** Chats committed only up to a page boundary: where each continues. */
+  chatsInProgress: Array<{ chatId: string; resumeAt: number }>;
 }
 
 export interface CommitSink {
@@ -53,8 +59,8 @@ export interface StrategyOptions {
 }
 
 export interface StrategyContext {
-  /** Chats still to import, each with the offset to start from (0 unless resuming). */
-  chats: ReadonlyArray<{ chat: ChatRecord; startOffset: number }>;
+  /** Chats still to import, each with where to continue (absent: from the start). */
+  chats: ReadonlyArray<{ chat: ChatRecord; resumeAt?: number | undefined }>;
   source: MessageSource;
   sink: CommitSink;
   options: StrategyOptions;

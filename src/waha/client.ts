@@ -2,8 +2,10 @@ import type { ChatRecord, MessageRecord, TimeWindow } from '../domain.js';
 import { WahaRefusedError, WahaResponseError } from '../errors.js';
 import { redactUrl } from '../util/redact.js';
 import { createWahaHttp, HttpRefusal, refusalToError, type HttpOptions, type HttpStats } from './http.js';
+import { type LidMap } from './ids.js';
 import {
   parseChats,
+  parseLids,
   parseMessages,
   parseSession,
   parseVersion,
@@ -26,9 +28,12 @@ export type PageEndRule = 'auto' | 'empty' | 'short';
 
 export interface MessagePage {
   messages: MessageRecord[];
-  /** Offset the page was requested at; the next page starts at offset + limit. */
-  offset: number;
-  /** True when this was the chat's last page under the page-end rule. */
+  /**
+   * Where this chat continues once this page and every earlier one are committed: the `lte` (unix
+   * seconds) of the next request. Every message of the chat in the window newer than it has been sent.
+   */
+  resumeAtS: number;
+  /** True when this was the chat's last page. */
   last: boolean;
 }
 
@@ -37,25 +42,55 @@ export interface ChatPagingOptions {
   pageSize: number;
   pageEnd: 'empty' | 'short';
   /**
-   * Under the `empty` rule, how many empty pages in a row end a chat (default 1). A page of nothing but
-   * hidden rows also comes back empty on NOWEB/GOWS, so 1 stops early when a chat holds a run of at least
-   * `pageSize` hidden rows (a burst of reactions); 2 costs one request more per chat.
+   * Under the `empty` rule, how many pages with nothing new in a row end a chat (default 1). On GOWS a
+   * page of nothing but hidden rows (reactions, edits) comes back empty, so 1 stops early when a chat
+   * holds a run of at least `pageSize` hidden rows; each step up costs one request more per chat.
    */
   emptyPagesToEnd?: number;
-  /** Resume a chat part-way: the offset of the first page not yet committed. */
-  startOffset?: number;
+  /** Resume a chat part-way: a `resumeAtS` of a committed page (default: the window's end). */
+  resumeAtS?: number;
+  /** The session's own id, the sender of its own messages. */
+  meId: string | null;
+  lids?: LidMap;
+  /**
+   * WAHA 2026.3.1+ merges a person's `@lid` and phone-number histories unless told not to. Sent
+   * explicitly either way; see the README ("Engines") for why the default is true.
+   */
+  merge?: boolean;
   signal?: AbortSignal;
+}
+
+export interface ChatListOptions {
+  /** Chats per listing request on engines whose listing can be paged safely (NOWEB, GOWS). */
+  pageSize: number;
+  /** The session's engine; WEBJS (and an unknown engine) is listed in one request. */
+  engine: string | null;
+  lids?: LidMap;
+}
+
+/** What paging a chat cost beyond plain pages, for the summary and the bench. */
+export interface PagingStats {
+  /** Seconds holding a full page of messages, read whole (twice at least) by offset. */
+  denseSeconds: number;
+  /** Chats paged by offset because the server ignored `filter.timestamp.lte`. */
+  lteIgnored: number;
+  /** Pages read again because more messages vanished between two requests than the pages overlap. */
+  stepBacks: number;
 }
 
 export interface WahaClient {
   readonly stats: HttpStats;
+  readonly paging: PagingStats;
   readonly displayUrl: string;
+  /** `GET /api/server/version` (or the deprecated `/api/version` of older servers); null when neither exists. */
   version(signal?: AbortSignal): Promise<VersionInfo | null>;
   session(name: string, signal?: AbortSignal): Promise<SessionInfo>;
   /** Fails with a precise message unless the session exists and is WORKING. */
   requireWorkingSession(name: string, signal?: AbortSignal): Promise<SessionInfo>;
   listSessions(signal?: AbortSignal): Promise<SessionInfo[]>;
-  listChats(session: string, pageSize: number, signal?: AbortSignal): Promise<ChatRecord[]>;
+  /** Every `@lid` the session can map to a phone number; empty when the engine has no lid endpoints. */
+  lids(session: string, signal?: AbortSignal): Promise<{ map: LidMap; available: boolean }>;
+  listChats(session: string, options: ChatListOptions, signal?: AbortSignal): Promise<ChatRecord[]>;
   chatMessages(session: string, chat: ChatRecord, options: ChatPagingOptions): AsyncGenerator<MessagePage>;
 }
 
@@ -93,10 +128,22 @@ export function resolvePageEnd(rule: PageEndRule, engine: string | undefined): '
   return engine === 'WEBJS' ? 'short' : 'empty';
 }
 
+/**
+ * One chat cannot be paged safely (its messages change faster than they can be read): a failure of that
+ * chat, not of the run.
+ */
+export class ChatPagingError extends WahaResponseError {}
+
+/** Passes over one dense second that may each find something new before the chat is failed as unstable. */
+export const MAX_SECOND_PASSES = 6;
+/** Times a chat may step back because rows vanished faster than pages overlap, before it is failed. */
+const MAX_STEP_BACKS = 50;
+
 export function createWahaClient(options: WahaClientOptions): WahaClient {
   const displayUrl = redactUrl(options.baseUrl);
   const http = createWahaHttp(options);
   const maxPagesPerChat = options.maxPagesPerChat ?? 100_000;
+  const paging: PagingStats = { denseSeconds: 0, lteIgnored: 0, stepBacks: 0 };
   const enc = encodeURIComponent;
 
   async function get(
@@ -118,19 +165,81 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     return parseSession(await get(path, {}, `session "${name}"`, signal), `GET ${path}`);
   }
 
+  async function versionAt(path: string, signal?: AbortSignal): Promise<VersionInfo | null> {
+    try {
+      return parseVersion(await http.getJson(path, {}, signal), `GET ${path}`);
+    } catch (error) {
+      if (error instanceof HttpRefusal && error.status === 404) return null;
+      if (error instanceof HttpRefusal) throw refusalToError(error, 'the version endpoint', displayUrl);
+      throw error;
+    }
+  }
+
+  /**
+   * NOWEB and GOWS sort the listing by id when asked, a total order that does not move as chats get
+   * messages: pages overlap by one chat, and a page that does not hold the previous page's last chat
+   * (it was deleted, or chats before it vanished) is read again one page earlier, so no chat is skipped.
+   */
+  async function listChatsById(
+    sessionName: string,
+    path: string,
+    listOptions: ChatListOptions,
+    signal?: AbortSignal,
+  ): Promise<ChatRecord[]> {
+    const byId = new Map<string, ChatRecord>();
+    const stale = stalePages();
+    const pageSize = Math.max(2, listOptions.pageSize);
+    let previousLast: string | undefined;
+    let stepBacks = 0;
+    for (let offset = 0, page = 0; ; page++) {
+      if (page >= maxPagesPerChat) {
+        throw new WahaResponseError(
+          `GET ${path} kept sending pages past ${offset} chats`,
+          'Check the WAHA server.',
+        );
+      }
+      const query = { limit: pageSize, offset, sortBy: 'id', sortOrder: 'asc' };
+      const chats = parseChats(
+        await get(path, query, `session "${sessionName}"`, signal),
+        `GET ${path}`,
+        sessionName,
+        listOptions.lids,
+      );
+      if (previousLast !== undefined && chats.length > 0 && !chats.some((c) => c.id === previousLast)) {
+        if (++stepBacks > MAX_STEP_BACKS) {
+          throw new WahaResponseError(
+            `GET ${path} kept shifting under the listing (${stepBacks} pages read again)`,
+            'Chats are being deleted faster than they can be listed; run again later.',
+          );
+        }
+        offset = Math.max(0, offset - (pageSize - 1));
+        previousLast = undefined;
+        continue;
+      }
+      const known = byId.size;
+      for (const chat of chats) byId.set(chat.id, chat);
+      // A page that is not full and brings nothing new (only the overlapping chat) ends the listing.
+      if (chats.length === 0 || (chats.length < pageSize && byId.size === known)) break;
+      if (stale(chats.map((chat) => chat.id)) >= MAX_STALE_PAGES) {
+        throw new WahaResponseError(
+          `GET ${path} answered offsets up to ${offset} with chats it had already sent: it seems to ignore offset`,
+          'Check the WAHA version, and that nothing between this tool and WAHA rewrites the query string.',
+        );
+      }
+      previousLast = chats[chats.length - 1]!.id;
+      offset += chats.length - 1;
+    }
+    return [...byId.values()];
+  }
+
   return {
     stats: http.stats,
+    paging,
     displayUrl,
 
     async version(signal) {
-      try {
-        return parseVersion(await http.getJson('/api/version', {}, signal), 'GET /api/version');
-      } catch (error) {
-        // Old servers have no /api/version; the engine then stays unknown and paging stays on the safe rule.
-        if (error instanceof HttpRefusal && error.status === 404) return null;
-        if (error instanceof HttpRefusal) throw refusalToError(error, 'the version endpoint', displayUrl);
-        throw error;
-      }
+      // /api/version is deprecated; servers older than /api/server/version only have that one.
+      return (await versionAt('/api/server/version', signal)) ?? (await versionAt('/api/version', signal));
     },
 
     session,
@@ -160,87 +269,281 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       return body.map((item) => parseSession(item, 'GET /api/sessions'));
     },
 
-    async listChats(sessionName, pageSize, signal) {
-      const path = `/api/${enc(sessionName)}/chats`;
-      const byId = new Map<string, ChatRecord>();
+    async lids(sessionName, signal) {
+      const path = `/api/${enc(sessionName)}/lids`;
+      const map = new Map<string, string>();
+      const pageSize = 1000;
       const stale = stalePages();
-      // Sorted by id so a chat that becomes active mid-listing does not shift the pages; a listing may
-      // still repeat a chat when one is created meanwhile, hence the map. Only an empty page ends it.
-      for (let offset = 0, page = 0; ; offset += pageSize, page++) {
-        if (page >= maxPagesPerChat) {
-          throw new WahaResponseError(
-            `GET ${path} kept sending pages past ${page * pageSize} chats`,
-            'Check the WAHA server.',
-          );
+      for (let offset = 0; ; offset += pageSize) {
+        let body: unknown;
+        try {
+          body = await http.getJson(path, { limit: pageSize, offset }, signal);
+        } catch (error) {
+          // Engines and versions without lid endpoints: ids stay as WAHA sends them.
+          if (error instanceof HttpRefusal && (error.status === 404 || error.status === 501)) {
+            return { map, available: false };
+          }
+          if (error instanceof HttpRefusal)
+            throw refusalToError(error, `the lid list of session "${sessionName}"`, displayUrl);
+          throw error;
         }
-        const query = { limit: pageSize, offset, sortBy: 'id', sortOrder: 'asc' };
-        const chats = parseChats(
-          await get(path, query, `session "${sessionName}"`, signal),
-          `GET ${path}`,
-          sessionName,
-        );
-        for (const chat of chats) byId.set(chat.id, chat);
-        if (chats.length === 0) break;
-        if (stale(chats.map((chat) => chat.id)) >= MAX_STALE_PAGES) {
+        const entries = parseLids(body, `GET ${path}`);
+        for (const { lid, pn } of entries) if (pn !== null) map.set(lid, pn);
+        if (entries.length < pageSize) break;
+        if (stale(entries.map((e) => e.lid)) >= MAX_STALE_PAGES) {
           throw new WahaResponseError(
-            `GET ${path} answered offsets up to ${offset} with chats it had already sent: it seems to ignore offset`,
-            'Check the WAHA version, and that nothing between this tool and WAHA rewrites the query string.',
+            `GET ${path} answered offsets up to ${offset} with entries it had already sent`,
+            'Check the WAHA version.',
           );
         }
       }
-      return [...byId.values()];
+      return { map, available: true };
     },
 
-    async *chatMessages(sessionName, chat, paging) {
-      if (paging.pageSize < 1 || paging.pageSize > MAX_PAGE_SIZE) {
-        throw new RangeError(`page size ${paging.pageSize} outside 1..${MAX_PAGE_SIZE}`);
+    async listChats(sessionName, listOptions, signal) {
+      const path = `/api/${enc(sessionName)}/chats`;
+      if (listOptions.engine === 'NOWEB' || listOptions.engine === 'GOWS') {
+        return listChatsById(sessionName, path, listOptions, signal);
       }
-      const path = `/api/${enc(sessionName)}/chats/${enc(chat.id)}/messages`;
-      const endpoint = `GET /api/${sessionName}/chats/${chat.id}/messages`;
-      const stale = stalePages();
-      let emptyInARow = 0;
-      for (let offset = paging.startOffset ?? 0, page = 0; ; offset += paging.pageSize, page++) {
-        if (page >= maxPagesPerChat) {
-          throw new WahaResponseError(
-            `${endpoint} kept sending pages past offset ${offset}`,
-            'The server seems to ignore offset; check the WAHA version.',
-          );
+      // WEBJS lists chats in WhatsApp Web's own order whatever the sort asked for, and that order shifts
+      // as chats get messages: pages of it can skip a chat. Without a limit it sends every chat at once.
+      const chats = parseChats(
+        await get(path, {}, `session "${sessionName}"`, signal),
+        `GET ${path}`,
+        sessionName,
+        listOptions.lids,
+      );
+      return [...new Map(chats.map((chat) => [chat.id, chat])).values()];
+    },
+
+    chatMessages(sessionName, chat, pagingOptions) {
+      return pageChat(sessionName, chat, pagingOptions);
+    },
+  };
+
+  /**
+   * A chat's messages in the window, newest first, by keyset on the timestamp: each request asks for
+   * the newest `pageSize` messages at or before a cursor (`lte`), and the next cursor is the oldest
+   * second on the page. Whatever the server deletes or adds meanwhile, every message in (oldest, cursor]
+   * was on the page (it outranks a row that was), so consecutive pages leave no gap; the boundary second
+   * is asked again and de-duplicated by id. Offsets are used only inside one second that fills a page
+   * (read whole, pass after pass, until a pass brings nothing new), to look past runs of hidden rows,
+   * and for servers that ignore `lte` (then with overlapping pages).
+   */
+  async function* pageChat(
+    sessionName: string,
+    chat: ChatRecord,
+    opts: ChatPagingOptions,
+  ): AsyncGenerator<MessagePage> {
+    const L = opts.pageSize;
+    if (L < 1 || L > MAX_PAGE_SIZE) throw new RangeError(`page size ${L} outside 1..${MAX_PAGE_SIZE}`);
+    const path = `/api/${enc(sessionName)}/chats/${enc(chat.id)}/messages`;
+    const endpoint = `GET /api/${sessionName}/chats/${chat.id}/messages`;
+    const what = `chat ${chat.id} of session "${sessionName}"`;
+    const { fromS, toS } = opts.window;
+    const context = {
+      session: sessionName,
+      chat,
+      meId: opts.meId,
+      ...(opts.lids ? { lids: opts.lids } : {}),
+    };
+    const extraEmptyPages = opts.pageEnd === 'empty' ? Math.max(0, (opts.emptyPagesToEnd ?? 1) - 1) : 0;
+    let requests = 0;
+    const fetchPage = async (lteS: number, offset: number, gteS = fromS): Promise<MessageRecord[]> => {
+      if (++requests > maxPagesPerChat) {
+        throw new WahaResponseError(
+          `${endpoint} kept sending pages past ${maxPagesPerChat} requests`,
+          'The server seems to ignore offset or the time filter; check the WAHA version.',
+        );
+      }
+      const query = {
+        limit: L,
+        offset,
+        downloadMedia: false,
+        sortBy: 'timestamp',
+        sortOrder: 'desc',
+        'filter.timestamp.gte': gteS,
+        'filter.timestamp.lte': lteS,
+        merge: opts.merge ?? true,
+      };
+      const rows = parseMessages(await get(path, query, what, opts.signal), endpoint, context);
+      if (rows.length > L) {
+        throw new WahaResponseError(
+          `${endpoint} sent ${rows.length} messages for limit ${L}`,
+          'The server ignores limit; check the WAHA version.',
+        );
+      }
+      return rows;
+    };
+    // The window is the contract: a server that ignores the filter must not widen the import.
+    const inWindow = (m: MessageRecord): boolean =>
+      m.timestampS === null || (m.timestampS >= fromS && m.timestampS <= toS);
+    /** Every id sent for this chat, so overlapping reads send nothing twice. */
+    const sent = new Set<string>();
+    const take = (rows: MessageRecord[]): MessageRecord[] => {
+      const fresh: MessageRecord[] = [];
+      for (const m of rows) {
+        if (sent.has(m.id)) continue;
+        sent.add(m.id);
+        if (inWindow(m)) fresh.push(m);
+      }
+      return fresh;
+    };
+    const ignoresLte = (rows: MessageRecord[], lteS: number): boolean =>
+      rows.some((m) => m.timestampS !== null && m.timestampS > lteS);
+
+    let cursor = Math.min(opts.resumeAtS ?? toS, toS);
+    if (cursor < fromS) {
+      yield { messages: [], resumeAtS: cursor, last: true };
+      return;
+    }
+    for (;;) {
+      let rows = await fetchPage(cursor, 0);
+      if (ignoresLte(rows, cursor)) {
+        paging.lteIgnored++;
+        yield* pageByOffset(fetchPage, take, opts, toS, rows);
+        return;
+      }
+      let capacity = L;
+      // Nothing new on a page that is not full: the chat is over, unless (GOWS) hidden rows filled it.
+      for (let probe = 1; probe <= extraEmptyPages && rows.length < capacity; probe++) {
+        if (rows.some((m) => !sent.has(m.id))) break;
+        const more = await fetchPage(cursor, probe * L);
+        if (ignoresLte(more, cursor)) {
+          paging.lteIgnored++;
+          yield* pageByOffset(fetchPage, take, opts, toS, rows);
+          return;
         }
-        const query = {
-          limit: paging.pageSize,
-          offset,
-          downloadMedia: false,
-          sortBy: 'timestamp',
-          sortOrder: 'desc',
-          'filter.timestamp.gte': paging.window.fromS,
-          'filter.timestamp.lte': paging.window.toS,
-        };
-        const body = await get(path, query, `chat ${chat.id} of session "${sessionName}"`, paging.signal);
-        const received = parseMessages(body, endpoint, sessionName, chat.id);
-        if (received.length > paging.pageSize) {
-          throw new WahaResponseError(
-            `${endpoint} sent ${received.length} messages for limit ${paging.pageSize}`,
-            'The server ignores limit; check the WAHA version.',
-          );
+        rows = rows.concat(more);
+        capacity += L;
+      }
+      const full = rows.length >= capacity;
+      const fresh = take(rows);
+      if (rows.length === 0 || (opts.pageEnd === 'short' && !full)) {
+        yield { messages: fresh, resumeAtS: cursor, last: true };
+        return;
+      }
+      let oldestS: number | undefined;
+      for (const m of rows)
+        if (m.timestampS !== null && (oldestS === undefined || m.timestampS < oldestS))
+          oldestS = m.timestampS;
+      if (oldestS === undefined) {
+        // Not one timestamp on the page (not even in `_data`): time cannot move the cursor, offsets can.
+        yield* pageByOffset(fetchPage, take, opts, toS, rows);
+        return;
+      }
+      if (oldestS < cursor) {
+        const reachedStart = oldestS < fromS;
+        yield { messages: fresh, resumeAtS: oldestS, last: reachedStart };
+        if (reachedStart) return;
+        cursor = oldestS;
+        continue;
+      }
+      // Every row is in the cursor's second.
+      if (!full) {
+        if (fresh.length === 0) {
+          yield { messages: [], resumeAtS: cursor, last: true };
+          return;
         }
-        if (stale(received.map((m) => m.id)) >= MAX_STALE_PAGES) {
+        // Asked again: either nothing new comes (the end), or hidden rows had pushed older ones out.
+        yield { messages: fresh, resumeAtS: cursor, last: false };
+        continue;
+      }
+      yield { messages: fresh, resumeAtS: cursor, last: false };
+      paging.denseSeconds++;
+      yield* readSecond(fetchPage, take, cursor, L, opts.pageEnd, endpoint);
+      cursor -= 1;
+      if (cursor < fromS) {
+        yield { messages: [], resumeAtS: cursor, last: true };
+        return;
+      }
+    }
+  }
+
+  /**
+   * One second that holds at least a full page: many messages share it and nothing orders them, so it is
+   * read by offset inside `gte = lte = second`, whole, again and again until a whole pass brings nothing
+   * new. A message that exists all along is missed by a pass only if the second changed during it.
+   */
+  async function* readSecond(
+    fetchPage: (lteS: number, offset: number, gteS?: number) => Promise<MessageRecord[]>,
+    take: (rows: MessageRecord[]) => MessageRecord[],
+    secondS: number,
+    L: number,
+    pageEnd: 'empty' | 'short',
+    endpoint: string,
+  ): AsyncGenerator<MessagePage> {
+    for (let pass = 1; pass <= MAX_SECOND_PASSES; pass++) {
+      let brought = 0;
+      let previousIds = '';
+      for (let offset = 0; ; offset += L) {
+        // A server ignoring lte sends newer rows too: they belong to seconds already read.
+        const rows = (await fetchPage(secondS, offset, secondS)).filter(
+          (m) => m.timestampS === null || m.timestampS === secondS,
+        );
+        const ids = rows.map((m) => m.id).join('\n');
+        if (rows.length === L && ids === previousIds) {
           throw new WahaResponseError(
-            `${endpoint} answered offsets up to ${offset} with messages it had already sent: it seems to ignore offset`,
+            `${endpoint} answered offsets ${offset - L} and ${offset} with the same messages: it seems to ignore offset`,
             'Check the WAHA version, and that nothing between this tool and WAHA rewrites the query string.',
           );
         }
-        // The window is the contract: a server that ignores the filter must not widen the import, and a
-        // newest-first page reaching below the window start means nothing older is wanted.
-        const { fromS, toS } = paging.window;
-        const messages = received.filter((m) => m.timestampS >= fromS && m.timestampS <= toS);
-        emptyInARow = received.length === 0 ? emptyInARow + 1 : 0;
-        const last =
-          emptyInARow >= (paging.emptyPagesToEnd ?? 1) ||
-          received.some((m) => m.timestampS < fromS) ||
-          (paging.pageEnd === 'short' && received.length < paging.pageSize);
-        yield { messages, offset, last };
-        if (last) return;
+        previousIds = ids;
+        const fresh = take(rows);
+        brought += fresh.length;
+        if (fresh.length > 0) yield { messages: fresh, resumeAtS: secondS, last: false };
+        if (rows.length === 0 || (pageEnd === 'short' && rows.length < L)) break;
       }
-    },
-  };
+      if (brought === 0) return;
+    }
+    throw new ChatPagingError(
+      `${endpoint}: the messages of second ${secondS} (${new Date(secondS * 1000).toISOString()}) kept changing over ${MAX_SECOND_PASSES} full reads`,
+      'Messages are being added or deleted in that second faster than it can be read; run again later.',
+    );
+  }
+
+  /**
+   * For servers that ignore `lte` (some WEBJS versions): newest first by offset, each page overlapping the
+   * one before by a quarter. Arrivals push rows down (read twice, sent once); deletions pull them up, and
+   * a page holding no row already read means more vanished than the overlap: it steps back and reads
+   * again. A resumed run restarts such a chat from its newest message.
+   */
+  async function* pageByOffset(
+    fetchPage: (lteS: number, offset: number, gteS?: number) => Promise<MessageRecord[]>,
+    take: (rows: MessageRecord[]) => MessageRecord[],
+    opts: ChatPagingOptions,
+    toS: number,
+    firstRows: MessageRecord[],
+  ): AsyncGenerator<MessagePage> {
+    const L = opts.pageSize;
+    const overlap = Math.max(1, Math.floor(L / 4));
+    const read = new Set<string>();
+    let stepBacks = 0;
+    let rows = firstRows;
+    let offset = 0;
+    for (;;) {
+      if (offset > 0 && rows.length > 0 && !rows.some((m) => read.has(m.id))) {
+        if (++stepBacks > MAX_STEP_BACKS) {
+          throw new ChatPagingError(
+            `messages of chat kept vanishing faster than pages overlap (${stepBacks} pages read again)`,
+            'Run again later.',
+          );
+        }
+        paging.stepBacks++;
+        offset = Math.max(0, offset - (L - overlap));
+        rows = await fetchPage(toS, offset);
+        continue;
+      }
+      for (const m of rows) read.add(m.id);
+      const fresh = take(rows);
+      const last =
+        rows.length === 0 ||
+        (opts.pageEnd === 'short' && rows.length < L) ||
+        rows.some((m) => m.timestampS !== null && m.timestampS < opts.window.fromS);
+      yield { messages: fresh, resumeAtS: toS, last };
+      if (last) return;
+      offset += L - overlap;
+      rows = await fetchPage(toS, offset);
+    }
+  }
 }

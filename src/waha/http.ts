@@ -148,7 +148,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
             'Check that --waha-url points at WAHA itself and not at something in front of it.',
           );
         }
-        reason = `HTTP ${status}`;
+        reason = `HTTP ${status}${engineFailure(text)}`;
         retryAfterMs = parseRetryAfterMs(retryAfter);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
@@ -214,6 +214,20 @@ async function readCapped(response: Response, limitBytes: number, endpoint: stri
   return Buffer.concat(chunks, total).toString('utf8');
 }
 
+/** WAHA's unhandled-error body names the engine's exception: worth showing, a chat's 500 is often one bug. */
+function engineFailure(text: string): string {
+  const body = safeParse(text);
+  const exception =
+    body && typeof body === 'object' ? (body as { exception?: unknown }).exception : undefined;
+  if (exception && typeof exception === 'object') {
+    const { name, message } = exception as { name?: unknown; message?: unknown };
+    if (typeof message === 'string') {
+      return ` (${typeof name === 'string' ? `${name}: ` : ''}${message.slice(0, 200)})`;
+    }
+  }
+  return '';
+}
+
 function parseJson(text: string, endpoint: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -265,10 +279,12 @@ export function refusalToError(refusal: HttpRefusal, what: string, baseUrl: stri
         404,
       );
     case 422:
+      return unprocessable(refusal.body, what, detail);
+    case 501:
       return new WahaRefusedError(
-        `WAHA refused ${what}: ${detail.replace(/^: /, '') || 'the session is not WORKING (422)'}`,
-        'Start the session and scan its QR code in WAHA until its status is WORKING, then run again.',
-        422,
+        `WAHA's engine does not implement ${what} (501 Not Implemented)${detail}`,
+        'This engine cannot serve it; another WAHA engine (NOWEB, GOWS) or a newer WAHA version may.',
+        501,
       );
     default:
       return new WahaRefusedError(
@@ -277,6 +293,41 @@ export function refusalToError(refusal: HttpRefusal, what: string, baseUrl: stri
         refusal.status,
       );
   }
+}
+
+/**
+ * WAHA answers 422 on chat routes for three different reasons, told apart by the body: the session does
+ * not exist (or is stopped), it is not WORKING yet, or the free Core tier allows only `default`.
+ */
+function unprocessable(body: unknown, what: string, detail: string): WahaRefusedError {
+  const record = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+  const text = [record.message, record.error].filter((v) => typeof v === 'string').join(' ');
+  if (typeof record.status === 'string') {
+    return new WahaRefusedError(
+      `WAHA cannot serve ${what}: the session is ${record.status}, not WORKING (422)`,
+      'Start the session and scan its QR code in WAHA until its status is WORKING, then run again.',
+      422,
+    );
+  }
+  if (/core|plus|tier|default/i.test(text) && !/does not exist|not running|not found/i.test(text)) {
+    return new WahaRefusedError(
+      `WAHA cannot serve ${what}: ${text || 'refused'} (422)`,
+      'The free WAHA Core tier serves only the session named "default": use --session default, or a WAHA Plus server.',
+      422,
+    );
+  }
+  if (/does not exist|not found|not running|stopped/i.test(text)) {
+    return new WahaRefusedError(
+      `WAHA cannot serve ${what}: ${text} (422)`,
+      'Check --session (GET /api/sessions?all=true lists them) and start the session in WAHA.',
+      422,
+    );
+  }
+  return new WahaRefusedError(
+    `WAHA refused ${what}: ${detail.replace(/^: /, '') || 'the session cannot serve requests (422)'}`,
+    'Start the session and scan its QR code in WAHA until its status is WORKING, then run again.',
+    422,
+  );
 }
 
 function describeBody(body: unknown): string {

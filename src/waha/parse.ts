@@ -1,5 +1,6 @@
 import type { ChatKind, ChatRecord, MessageRecord } from '../domain.js';
 import { WahaResponseError } from '../errors.js';
+import { canonicalId, EMPTY_LID_MAP, type LidMap } from './ids.js';
 
 /**
  * Every WAHA response is checked here before anything else touches it, so a malformed one fails with the
@@ -13,6 +14,8 @@ export interface SessionInfo {
   name: string;
   status: SessionStatus;
   me: { id: string; pushName: string | null } | null;
+  /** The session's own engine (`engine.engine`); the server's default engine may differ. */
+  engine: string | null;
 }
 
 export interface VersionInfo {
@@ -106,7 +109,25 @@ export function parseSession(body: unknown, endpoint: string): SessionInfo {
     const meRecord = shape.object(record.me, "'me'");
     me = { id: shape.string(meRecord, 'id'), pushName: shape.optionalString(meRecord, 'pushName') };
   }
-  return { name, status: status as SessionStatus, me };
+  let engine: string | null = null;
+  if (record.engine !== undefined && record.engine !== null) {
+    // Older servers send the engine's name as a string; current ones an object `{engine, ...}`.
+    engine =
+      typeof record.engine === 'string'
+        ? record.engine
+        : shape.optionalString(shape.object(record.engine, "'engine'"), 'engine');
+  }
+  return { name, status: status as SessionStatus, me, engine: engine === null ? null : engine.toUpperCase() };
+}
+
+/** `GET /api/{session}/lids`: `[{lid, pn}]`, pn null when WhatsApp has not told the number. */
+export function parseLids(body: unknown, endpoint: string): Array<{ lid: string; pn: string | null }> {
+  const list = new Shape(endpoint, '').array(body);
+  return list.map((item, index) => {
+    const shape = new Shape(endpoint, `entry #${index}: `);
+    const record = shape.object(item, 'the entry');
+    return { lid: shape.string(record, 'lid'), pn: shape.optionalString(record, 'pn') || null };
+  });
 }
 
 export function parseVersion(body: unknown, endpoint: string): VersionInfo {
@@ -138,7 +159,12 @@ export function chatKind(id: string): ChatKind {
   }
 }
 
-export function parseChats(body: unknown, endpoint: string, session: string): ChatRecord[] {
+export function parseChats(
+  body: unknown,
+  endpoint: string,
+  session: string,
+  lids: LidMap = EMPTY_LID_MAP,
+): ChatRecord[] {
   const list = new Shape(endpoint, '').array(body);
   return list.map((item, index) => {
     const shape = new Shape(endpoint, `chat #${index}: `);
@@ -151,11 +177,13 @@ export function parseChats(body: unknown, endpoint: string, session: string): Ch
         : shape.string(record, 'id');
     const activityKey = record.conversationTimestamp !== undefined ? 'conversationTimestamp' : 'timestamp';
     const lastActivityS = shape.timestampS(record, activityKey, false);
+    const chatId = canonicalId(id, lids);
     return {
       session,
       id,
+      chatId,
       name: shape.optionalString(record, 'name'),
-      kind: chatKind(id),
+      kind: chatKind(chatId),
       lastActivityAt: lastActivityS === null ? null : new Date(lastActivityS * 1000),
       raw: item,
     };
@@ -188,7 +216,8 @@ function messageType(record: Record<string, unknown>): string {
   if (data && typeof data === 'object') {
     const raw = data as Record<string, unknown>;
     if (typeof raw.type === 'string' && raw.type !== '') return raw.type === 'chat' ? 'text' : raw.type;
-    const message = raw.message;
+    // NOWEB: `_data.message`; GOWS (whatsmeow): `_data.Message`, keyed the same way.
+    const message = raw.message ?? raw.Message;
     if (message && typeof message === 'object') {
       for (const key of Object.keys(message)) {
         const known = NOWEB_TYPES[key];
@@ -203,12 +232,19 @@ function messageType(record: Record<string, unknown>): string {
   return record.hasMedia === true ? 'media' : 'text';
 }
 
-export function parseMessages(
-  body: unknown,
-  endpoint: string,
-  session: string,
-  chatId: string,
-): MessageRecord[] {
+/** What parsing a chat's messages needs besides the body. */
+export interface MessageContext {
+  session: string;
+  /** The chat the page was asked for; a merged history may hold messages of its other id form. */
+  chat: Pick<ChatRecord, 'id' | 'chatId'>;
+  /** The session's own id (`me.id`): the sender of every `fromMe` message. Null when WAHA did not say. */
+  meId: string | null;
+  lids?: LidMap;
+}
+
+export function parseMessages(body: unknown, endpoint: string, context: MessageContext): MessageRecord[] {
+  const lids = context.lids ?? EMPTY_LID_MAP;
+  const meId = context.meId === null ? null : canonicalId(context.meId, lids);
   const list = new Shape(endpoint, '').array(body);
   return list.map((item, index) => {
     const shape = new Shape(endpoint, `message #${index}: `);
@@ -232,29 +268,82 @@ export function parseMessages(
     if (record.replyTo !== undefined && record.replyTo !== null) {
       replyToId = shape.optionalString(shape.object(record.replyTo, "'replyTo'"), 'id');
     }
+    // The id names the chat the message lives in; with `merge` that can be the other id form of the chat
+    // asked for, and both forms are one stored chat.
+    const chatId = parsedId ? canonicalId(parsedId[2]!, lids) : context.chat.chatId;
+    const participant = shape.optionalString(record, 'participant');
     return {
-      session,
+      session: context.session,
       id,
       chatId,
       waId: parsedId?.[3] ?? rawKeyId(record) ?? id,
       fromMe,
-      sender: shape.optionalString(record, 'from'),
+      // NOWEB and GOWS put the chat in `from` even for your own messages, so `from` is never the sender.
+      sender: fromMe ? meId : participant !== null ? canonicalId(participant, lids) : chatId,
       recipient: shape.optionalString(record, 'to'),
-      participant: shape.optionalString(record, 'participant'),
+      participant,
       body: (body as string | null | undefined) ?? null,
       type: messageType(record),
       hasMedia: shape.optionalBoolean(record, 'hasMedia') ?? false,
       ack: (ack as number | null | undefined) ?? null,
-      timestampS: shape.timestampS(record, 'timestamp', true)!,
+      timestampS: messageTimestampS(shape, record),
       replyToId,
       raw: item,
     };
   });
 }
 
+/**
+ * A message's time. `timestamp` when WAHA sends it (a present but impossible value fails the page: the
+ * response is broken). GOWS sends null for some messages and WEBJS 2026.4.1 leaves it out whenever the
+ * request filters on `gte` (#2024); the engine's own object still carries it: NOWEB
+ * `_data.messageTimestamp` (a number, a numeric string or a protobuf Long), GOWS `_data.Info.Timestamp`
+ * (RFC 3339), WEBJS `_data.t`. Null when none of them is there.
+ */
+function messageTimestampS(shape: Shape, record: Record<string, unknown>): number | null {
+  if (record.timestamp !== undefined && record.timestamp !== null) {
+    return shape.timestampS(record, 'timestamp', true);
+  }
+  const data = record._data;
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return null;
+  const raw = data as Record<string, unknown>;
+  const info = raw.Info && typeof raw.Info === 'object' ? (raw.Info as Record<string, unknown>) : undefined;
+  const candidates: Array<[string, unknown]> = [
+    ['_data.messageTimestamp', longToNumber(raw.messageTimestamp)],
+    [
+      '_data.Info.Timestamp',
+      typeof info?.Timestamp === 'string' ? rfc3339ToS(info.Timestamp) : info?.Timestamp,
+    ],
+    ['_data.t', raw.t],
+  ];
+  for (const [key, value] of candidates) {
+    if (value === undefined || value === null) continue;
+    return shape.timestampS({ [key]: value }, key, true);
+  }
+  return null;
+}
+
+/** Baileys sends 64-bit times as `{low, high, unsigned}` or as a decimal string. */
+function longToNumber(value: unknown): unknown {
+  if (typeof value === 'string' && /^\d+$/.test(value)) return Number(value);
+  if (value && typeof value === 'object' && 'low' in value && 'high' in value) {
+    const { low, high } = value as { low: unknown; high: unknown };
+    if (typeof low === 'number' && typeof high === 'number') return high * 2 ** 32 + (low >>> 0);
+  }
+  return value;
+}
+
+function rfc3339ToS(text: string): unknown {
+  const ms = Date.parse(text);
+  // Whatsmeow's zero time ("0001-01-01T00:00:00Z") means unknown.
+  if (!Number.isFinite(ms) || ms <= 0) return text.startsWith('0001-') ? null : text;
+  return Math.floor(ms / 1000);
+}
+
 /** Engines whose ids do not follow the serialized pattern still carry the WhatsApp key id in `_data`. */
 function rawKeyId(record: Record<string, unknown>): string | null {
-  const data = record._data as { key?: { id?: unknown }; id?: { id?: unknown } } | undefined;
-  const candidate = data?.key?.id ?? data?.id?.id;
+  const data = record._data as
+    { key?: { id?: unknown }; id?: { id?: unknown }; Info?: { ID?: unknown } } | undefined;
+  const candidate = data?.key?.id ?? data?.id?.id ?? data?.Info?.ID;
   return typeof candidate === 'string' && candidate !== '' ? candidate : null;
 }

@@ -15,6 +15,8 @@ export const RETRY_TABLE: Readonly<Record<number, Outcome>> = {
   425: 'retry',
   429: 'retry',
   500: 'retry',
+  // The engine does not implement the method: asking again cannot change that.
+  501: 'refuse',
   502: 'retry',
   503: 'retry',
   504: 'retry',

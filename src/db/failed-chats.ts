@@ -1,0 +1,77 @@
+import type { Sql } from './connect.js';
+import { validateSchemaName } from './schema.js';
+import { cleanText } from './text.js';
+
+/** Why a chat could not be imported: the classes the summary, `status` and the README name. */
+export type ChatFailureReason = 'waha-failing' | 'waha-cannot-route' | 'unstable-paging' | 'database-refused';
+
+export interface ChatFailure {
+  session: string;
+  /** The chat id as WAHA lists it (the id its URLs take). */
+  chatId: string;
+  reason: ChatFailureReason;
+  error: string;
+}
+
+export interface FailedChatRecord extends ChatFailure {
+  runId: number | null;
+  attempts: number;
+  firstFailedAt: Date;
+  lastFailedAt: Date;
+}
+
+export interface FailedChatStore {
+  /** Records (or counts again) a chat that failed in run `runId`. */
+  record(failure: ChatFailure, runId: number | null): Promise<void>;
+  /** The chats still failed, oldest failure first; one session's when given. */
+  list(session?: string): Promise<FailedChatRecord[]>;
+}
+
+/**
+ * `<schema>.failed_chats`: one row per chat that a run could not import, until a run completes it (the
+ * writer deletes the row in the transaction that commits the chat's last page).
+ */
+export function createFailedChatStore(sql: Sql, schema: string): FailedChatStore {
+  validateSchemaName(schema);
+  return {
+    async record(failure, runId) {
+      await sql`
+        insert into ${sql(schema)}.failed_chats (session, chat_id, run_id, reason, error)
+        values (${failure.session}, ${cleanText(failure.chatId)}, ${runId}, ${failure.reason}, ${cleanText(failure.error)})
+        on conflict (session, chat_id) do update set
+          run_id = excluded.run_id,
+          reason = excluded.reason,
+          error = excluded.error,
+          attempts = failed_chats.attempts + 1,
+          last_failed_at = now()`;
+    },
+    async list(session) {
+      const rows = await sql<
+        Array<{
+          session: string;
+          chat_id: string;
+          run_id: string | null;
+          reason: ChatFailureReason;
+          error: string;
+          attempts: number;
+          first_failed_at: Date;
+          last_failed_at: Date;
+        }>
+      >`
+        select session, chat_id, run_id, reason, error, attempts, first_failed_at, last_failed_at
+        from ${sql(schema)}.failed_chats
+        ${session === undefined ? sql`` : sql`where session = ${session}`}
+        order by first_failed_at, chat_id`;
+      return rows.map((row) => ({
+        session: row.session,
+        chatId: row.chat_id,
+        runId: row.run_id === null ? null : Number(row.run_id),
+        reason: row.reason,
+        error: row.error,
+        attempts: row.attempts,
+        firstFailedAt: row.first_failed_at,
+        lastFailedAt: row.last_failed_at,
+      }));
+    },
+  };
+}
