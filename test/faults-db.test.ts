@@ -101,7 +101,7 @@ function readCheckpoint(file: string): SavedCheckpoint | undefined {
   return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as SavedCheckpoint) : undefined;
 }
 
-it('a transaction refused by a CHECK constraint: exit 1, the chats before it kept whole, a re-run completes', async () => {
+it('a message PostgreSQL refuses fails its chat only: exit 5, the others whole, a re-run completes it', async () => {
   const migrated = await runCli(['migrate', '--database-url', testDatabaseUrl(), '--schema', db.schema]);
   expect(migrated.code).toBe(0);
   const victimChat = CHAT_ORDER[2]!;
@@ -112,23 +112,34 @@ it('a transaction refused by a CHECK constraint: exit 1, the chats before it kep
   const checkpoint = path.join(tempDir('waha-import-faults-db-'), 'checkpoint.json');
 
   const failed = await run(testDatabaseUrl(), db.schema, checkpoint);
-  expect(failed.code).toBe(1);
-  expect(jsonError(failed.stdout).message).toContain('violates check constraint "reject_one_message"');
-  expect(jsonSummary(failed.stdout).summary).toMatchObject({ status: 'failed', dbTransactions: 2 });
+  expect(failed.code).toBe(5);
+  const { summary } = jsonSummary(failed.stdout);
+  expect(summary).toMatchObject({ status: 'partial', chatsFailed: 1, chatsImported: CHAT_ORDER.length - 1 });
+  expect(summary.failedChats).toEqual([
+    { chatId: victimChat, reason: 'database-refused', error: expect.stringContaining('reject_one_message') },
+  ]);
   const saved = readCheckpoint(checkpoint);
-  expect(saved).toMatchObject({ status: 'running', completedChats: CHAT_ORDER.slice(0, 2), transactions: 2 });
-  expect(await expectWholeChatsOnly(db.sql, db.schema, saved)).toEqual(CHAT_ORDER.slice(0, 2));
-  const [runRow] = await db.sql<[{ status: string; error: string }]>`
-    select status, error from ${db.sql(db.schema)}.import_runs order by id desc limit 1`;
-  expect(runRow.status).toBe('failed');
-  expect(runRow.error).toContain('reject_one_message');
+  expect(saved?.status).toBe('running');
+  expect([...saved!.completedChats].sort()).toEqual(CHAT_ORDER.filter((c) => c !== victimChat).sort());
+  expect((await expectWholeChatsOnly(db.sql, db.schema, saved)).sort()).toEqual(
+    CHAT_ORDER.filter((c) => c !== victimChat).sort(),
+  );
+  const [runRow] = await db.sql<[{ status: string; chats_failed: number }]>`
+    select status, chats_failed from ${db.sql(db.schema)}.import_runs order by id desc limit 1`;
+  expect(runRow).toEqual({ status: 'partial', chats_failed: 1 });
+  const failedRows = await db.sql`select chat_id, reason from ${db.sql(db.schema)}.failed_chats`;
+  expect(failedRows.map((r) => ({ ...r }))).toEqual([{ chat_id: victimChat, reason: 'database-refused' }]);
+  const status = await runCli(['status', '--database-url', testDatabaseUrl(), '--schema', db.schema]);
+  expect(status.code).toBe(5);
+  expect(status.stdout).toContain(`${victimChat} database-refused`);
 
   await db.sql.unsafe(`alter table ${db.schema}.messages drop constraint reject_one_message`);
   const again = await run(testDatabaseUrl(), db.schema, checkpoint);
   expect(again.code).toBe(0);
   expect(again.stdout).toContain('Resuming the run started');
-  expect(jsonSummary(again.stdout).summary).toMatchObject({ chatsResumed: 2 });
+  expect(jsonSummary(again.stdout).summary).toMatchObject({ chatsResumed: CHAT_ORDER.length - 1 });
   await expectDatabaseMatches(db.sql, db.schema, 'default', TRUTH());
+  expect(await db.sql`select 1 from ${db.sql(db.schema)}.failed_chats`).toHaveLength(0);
 });
 
 it('the checkpoint directory becomes unwritable mid-run: exit 1, the checkpoint never ahead of the database', async () => {

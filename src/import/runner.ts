@@ -133,6 +133,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   };
 
   let failuresInARow = 0;
+  let refusedInARow = 0;
   /** Chats that failed in this run, by listed id: nothing more of theirs is fetched or committed. */
   const failed = new Map<string, ChatFailure>();
   const failChat = async (chat: ChatRecord, reason: ChatFailureReason, error: unknown): Promise<void> => {
@@ -296,12 +297,15 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
           for (const part of splitByChat(kept, byId)) {
             try {
               const partResult = await commitOne(part.unit);
+              refusedInARow = 0;
               result.inserted += partResult.inserted;
               result.updated += partResult.updated;
               result.unchanged += partResult.unchanged;
               result.cleaned += partResult.cleaned;
             } catch (partError) {
               if (!isRefusedRecord(partError) || !part.chat) throw partError;
+              // A constraint that refuses every chat is the database's problem, not the chats'.
+              if (++refusedInARow >= MAX_CHAT_FAILURES_IN_A_ROW) throw partError;
               await failChat(part.chat, 'database-refused', partError);
             }
           }

@@ -1,0 +1,202 @@
+import type { Sql } from '../../src/db/connect.js';
+import { createBatchWriter, createRunLog, migrate } from '../../src/db/index.js';
+import { createFailedChatStore } from '../../src/db/failed-chats.js';
+import type { TimeWindow } from '../../src/domain.js';
+import { runImport, type ImportOutcome } from '../../src/import/runner.js';
+import type { Reporter } from '../../src/report/reporter.js';
+import type { GroundTruth, Simulator } from '../../src/sim/index.js';
+import { strategyNamed } from '../../src/strategies/registry.js';
+import type { StrategyName } from '../../src/strategies/types.js';
+import { createWahaClient } from '../../src/waha/client.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/waha/retry.js';
+
+/**
+ * The contract every strategy must keep against every engine profile: the harness runs one in-process
+ * import (the same runner, client and writer as `run`) and compares the database with the simulator's
+ * model of what it held before and after.
+ */
+
+/** Swallows everything but keeps the warnings, which tests may read. */
+export function recordingReporter(): Reporter & { warnings: string[] } {
+  const warnings: string[] = [];
+  return new Proxy({ warnings } as unknown as Reporter & { warnings: string[] }, {
+    get(target, key) {
+      if (key === 'warnings') return warnings;
+      if (key === 'warn') return (text: string) => warnings.push(text);
+      return () => undefined;
+    },
+  });
+}
+
+export const FAST_RETRY = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 2, maxDelayMs: 10, maxRetries: 2 };
+
+export async function importOnce(options: {
+  sql: Sql;
+  schema: string;
+  sim: Simulator;
+  strategy: StrategyName;
+  window: TimeWindow;
+  pageSize: number;
+  emptyPagesToEnd?: number;
+}): Promise<ImportOutcome> {
+  await migrate(options.sql, options.schema);
+  const waha = createWahaClient({
+    baseUrl: options.sim.url,
+    requestTimeoutMs: 10_000,
+    maxResponseBytes: 16 * 1024 * 1024,
+    retry: FAST_RETRY,
+  });
+  const runs = createRunLog(options.sql, options.schema);
+  return runImport(
+    {
+      waha,
+      writer: createBatchWriter(options.sql, options.schema),
+      runLog: runs,
+      failedChats: createFailedChatStore(options.sql, options.schema),
+      reporter: recordingReporter(),
+      signal: new AbortController().signal,
+    },
+    {
+      session: 'default',
+      window: options.window,
+      strategy: strategyNamed(options.strategy),
+      strategyOptions: { concurrency: 4, chunkSize: 5, batchSize: 60, flushMs: 50 },
+      pageSize: options.pageSize,
+      pageEnd: 'auto',
+      ...(options.emptyPagesToEnd === undefined ? {} : { emptyPagesToEnd: options.emptyPagesToEnd }),
+      chatPageSize: 7,
+      recordedOptions: {},
+    },
+  );
+}
+
+interface StoredRow {
+  id: string;
+  wa_id: string;
+  chat_id: string;
+  sender: string | null;
+  from_me: boolean;
+  timestamp_s: string | null;
+  participant: string | null;
+  raw: unknown;
+}
+
+/**
+ * Checks the contract after a run, by waId (the one id that survives a move between `@c.us` and `@lid`):
+ * - every message that existed at the start and still exists at the end is stored exactly once, with
+ *   the fields the simulator's model says (as it was at the start or as it is at the end: a message moved
+ *   mid-run may be stored under either form), and `raw` exactly as one of those was served;
+ * - nothing else is stored but messages that existed at some point of the run (deleted or arrived ones
+ *   may or may not be there);
+ * - messages of `skipChats` (failed chats) are not required.
+ * Returns the problems, first few of each kind; an empty list means the contract holds.
+ */
+export async function contractProblems(
+  sql: Sql,
+  schema: string,
+  start: GroundTruth,
+  end: GroundTruth,
+  options: { mayExist?: Iterable<string>; skipWaIds?: ReadonlySet<string> } = {},
+): Promise<string[]> {
+  const rows = await sql<StoredRow[]>`
+    select id, wa_id, chat_id, sender, from_me, timestamp_s::text, participant, raw
+    from ${sql(schema)}.messages where session = 'default'`;
+  const byWaId = new Map<string, StoredRow[]>();
+  for (const row of rows) byWaId.set(row.wa_id, [...(byWaId.get(row.wa_id) ?? []), row]);
+  const versions = (truth: GroundTruth) => {
+    const map = new Map<string, { expected: GroundTruth['expected'][number]; served: unknown }>();
+    truth.expected.forEach((expected, i) => map.set(expected.waId, { expected, served: truth.messages[i] }));
+    return map;
+  };
+  const atStart = versions(start);
+  const atEnd = versions(end);
+  const mayExist = new Set(options.mayExist ?? []);
+  const problems: string[] = [];
+  const report = (text: string): void => {
+    if (problems.length < 12) problems.push(text);
+  };
+
+  for (const [waId, stored] of byWaId) {
+    if (stored.length > 1)
+      report(`${waId} stored ${stored.length} times: ${stored.map((r) => r.id).join(', ')}`);
+    if (!atStart.has(waId) && !atEnd.has(waId) && !mayExist.has(waId))
+      report(`${waId} stored but never existed`);
+  }
+  for (const [waId, first] of atStart) {
+    const last = atEnd.get(waId);
+    if (!last || options.skipWaIds?.has(waId)) continue;
+    const row = byWaId.get(waId)?.[0];
+    if (!row) {
+      report(`${waId} (${first.expected.id}) existed all along but is not stored`);
+      continue;
+    }
+    const got = {
+      chatId: row.chat_id,
+      sender: row.sender,
+      fromMe: row.from_me,
+      timestampS: row.timestamp_s === null ? null : Number(row.timestamp_s),
+      participant: row.participant,
+    };
+    const matches = [first, last].some(({ expected, served }) => {
+      const want = {
+        chatId: expected.chatId,
+        sender: expected.sender,
+        fromMe: expected.fromMe,
+        timestampS: expected.timestampS,
+        participant: expected.participant,
+      };
+      return (
+        row.id === expected.id &&
+        JSON.stringify(got) === JSON.stringify(want) &&
+        canonical(row.raw) === canonical(cleanedForStorage(served))
+      );
+    });
+    if (!matches) {
+      report(
+        `${waId} stored wrong: got ${JSON.stringify({ id: row.id, ...got })}, want ${JSON.stringify({
+          id: last.expected.id,
+          chatId: last.expected.chatId,
+          sender: last.expected.sender,
+          fromMe: last.expected.fromMe,
+          timestampS: last.expected.timestampS,
+          participant: last.expected.participant,
+        })}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** What the README promises for text PostgreSQL refuses: NUL and lone surrogates become U+FFFD. */
+function cleanedForStorage(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD').toWellFormed();
+  if (Array.isArray(value)) return value.map(cleanedForStorage);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [cleanedForStorage(k) as string, cleanedForStorage(v)]),
+    );
+  }
+  return value;
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    item && typeof item === 'object' && !Array.isArray(item)
+      ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : item,
+  );
+}
+
+/** A small seeded generator (mulberry32): the same seed always makes the same mid-run changes. */
+export function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
