@@ -91,7 +91,7 @@ export class FaultPlan {
   constructor(
     private readonly rates: FaultRates,
     seed: number,
-    private readonly engine: string,
+    private readonly version: unknown,
   ) {
     this.random = substream(seed, 2);
   }
@@ -134,13 +134,13 @@ export class FaultPlan {
       const { status, retryAfterS } = failure;
       return status === 'timeout'
         ? { kind: 'timeout' }
-        : faultReply(status, retryAfterS, request, this.engine);
+        : faultReply(status, retryAfterS, request, this.version);
     }
     const { errorRate, rateLimitRate, timeoutRate, retryAfterS } = this.rates;
     if (errorRate + rateLimitRate + timeoutRate === 0) return undefined;
     const roll = this.random();
-    if (roll < errorRate) return faultReply(500, undefined, request, this.engine);
-    if (roll < errorRate + rateLimitRate) return faultReply(429, retryAfterS, request, this.engine);
+    if (roll < errorRate) return faultReply(500, undefined, request, this.version);
+    if (roll < errorRate + rateLimitRate) return faultReply(429, retryAfterS, request, this.version);
     if (roll < errorRate + rateLimitRate + timeoutRate) return { kind: 'timeout' };
     return undefined;
   }
@@ -166,7 +166,7 @@ function faultReply(
   status: number,
   retryAfterS: number | undefined,
   request: FaultRequest,
-  engine: string,
+  version: unknown,
 ): Fault {
   const headers: Record<string, string> = {};
   if (retryAfterS !== undefined) headers['retry-after'] = String(retryAfterS);
@@ -190,7 +190,7 @@ function faultReply(
         stack: `Error: ${message}\n    at ChatsController.getChatMessages (/app/dist/api/chats.controller.js:1:1)`,
       },
       request: { path: request.path, method: request.method, query: request.query },
-      version: { version: '2026.2.1-sim', engine, tier: 'CORE' },
+      version,
     };
     return { kind: 'reply', counter, reply: { status, body, headers } };
   }
