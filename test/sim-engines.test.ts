@@ -534,6 +534,21 @@ describe('failing chats', () => {
   });
 });
 
+describe('hooks and scripted failures name chats by the dataset id', () => {
+  it('whatever form the engine’s request uses for the chat', async () => {
+    await withSim(start('NOWEB'), async (sim) => {
+      const seen: Array<{ chatId?: string; requestedChatId?: string }> = [];
+      sim.onRequest(({ chatId, requestedChatId }) => void seen.push({ chatId, requestedChatId }));
+      sim.failNext(1, { status: 500, chatId: PERSON.id });
+      const jid = PERSON.id.replace('@c.us', '@s.whatsapp.net');
+      expect((await get(sim, messagesPath(GROUP.id))).status).toBe(200);
+      expect((await get(sim, messagesPath(jid))).status).toBe(500);
+      expect((await get(sim, messagesPath(jid))).status).toBe(200);
+      expect(seen[1]).toEqual({ chatId: PERSON.id, requestedChatId: jid });
+    });
+  });
+});
+
 describe('validation as WAHA does it', () => {
   it('limit above the deployment cap is 400, Infinity lifts the cap; any sortOrder; bad chat sortBy 400', async () => {
     await withSim(start('NOWEB'), async (sim) => {

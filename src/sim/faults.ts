@@ -16,7 +16,7 @@ export interface StatusFailure {
   retryAfterS?: number;
   /** Only requests to this route fail; default: the next chat-list or message request. */
   route?: FaultRoute;
-  /** Only message requests for this chat fail (implies route 'messages'). */
+  /** Only message requests for this chat (dataset id, or the id as requested) fail (implies route 'messages'). */
   chatId?: string;
 }
 
@@ -77,8 +77,10 @@ export interface FaultRates {
 
 export interface FaultRequest {
   route: FaultRoute;
-  /** The chat of a message request. */
+  /** The chat of a message request: the dataset's id. */
   chatId?: string;
+  /** The chat as the request's path named it (an engine's own form of the id). */
+  requestedChatId?: string;
   method: string;
   path: string;
   query: Record<string, string>;
@@ -147,7 +149,12 @@ export class FaultPlan {
 }
 
 function applies(failure: ScriptedFailure, request: FaultRequest): boolean {
-  if (failure.chatId !== undefined) return request.route === 'messages' && request.chatId === failure.chatId;
+  if (failure.chatId !== undefined) {
+    return (
+      request.route === 'messages' &&
+      (request.chatId === failure.chatId || request.requestedChatId === failure.chatId)
+    );
+  }
   return failure.route === undefined || failure.route === request.route;
 }
 

@@ -42,6 +42,7 @@ import {
   listMessages,
   messagesQueryFacts,
   notWorking,
+  resolveChat,
   servedInWindow,
   SESSION_STATUSES,
   sessionDoesNotExist,
@@ -184,8 +185,14 @@ export interface SimStats {
 export interface SimRequest {
   route: FaultRoute;
   session: string;
-  /** Message requests only. */
+  /**
+   * Message requests only: the dataset's id of the chat asked for (`@c.us`, `@lid` or `@g.us`), whatever
+   * form the request named it in (NOWEB's `@s.whatsapp.net`, GOWS's lid); the path's id when it names no
+   * chat of the session.
+   */
   chatId?: string;
+  /** Message requests only: the chat id exactly as the request's path named it. */
+  requestedChatId?: string;
   query: Record<string, string>;
 }
 
@@ -254,7 +261,8 @@ export interface Simulator {
   lids(session: string): LidMapping[];
   setSessionStatus(name: string, status: SessionStatus): void;
   /**
-   * The next `count` chat-list/message requests (or only `route`'s, or only `chatId`'s message requests)
+   * The next `count` chat-list/message requests (or only `route`'s, or only `chatId`'s message requests,
+   * `chatId` being the dataset's id or the id as requested)
    * fail as described: with a status, a timeout, or a body fault (`kind`).
    */
   failNext(count: number, failure: ScriptedFailure): void;
@@ -528,17 +536,21 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       if (facts.downloadMedia) counters.downloadMediaNotFalse++;
     }
     const query = Object.fromEntries(url.searchParams);
+    // Tests name chats by the dataset's ids; each engine names them its own way on the wire.
+    const known = sessions.get(route.session ?? '');
+    const chatIds =
+      route.chatId === undefined
+        ? {}
+        : {
+            chatId: (known && resolveChat(known, route.chatId)?.id) ?? route.chatId,
+            requestedChatId: route.chatId,
+          };
     for (const hook of [...hooks]) {
-      await hook({
-        route: route.name,
-        session: route.session ?? '',
-        ...(route.chatId === undefined ? {} : { chatId: route.chatId }),
-        query: { ...query },
-      });
+      await hook({ route: route.name, session: route.session ?? '', ...chatIds, query: { ...query } });
     }
     const fault = faults.next({
       route: route.name,
-      ...(route.chatId === undefined ? {} : { chatId: route.chatId }),
+      ...chatIds,
       method: req.method ?? 'GET',
       path: url.pathname,
       query,
