@@ -218,6 +218,7 @@ describe('request hooks', () => {
       route: 'messages',
       session: 'default',
       chatId: CHAT_ID,
+      requestedChatId: CHAT_ID,
       query: { limit: '10', downloadMedia: 'false' },
     });
     expect(answered).toBe(false);

@@ -66,11 +66,14 @@ describe('errors WAHA answers', () => {
   });
   afterAll(() => sim.close());
 
-  it('404 for an unknown session on every session route', async () => {
-    for (const path of ['/api/sessions/ghost', '/api/ghost/chats', '/api/ghost/chats/1%40c.us/messages']) {
+  it('404 for an unknown session on the session route, 422 (never 404) on chat routes', async () => {
+    const session = await get(sim, '/api/sessions/ghost');
+    expect(session.status).toBe(404);
+    expect(session.json()).toMatchObject({ statusCode: 404, error: 'Not Found' });
+    for (const path of ['/api/ghost/chats', '/api/ghost/chats/1%40c.us/messages']) {
       const answer = await get(sim, path);
-      expect(answer.status).toBe(404);
-      expect(answer.json()).toMatchObject({ statusCode: 404, error: 'Not Found' });
+      expect(answer.status).toBe(422);
+      expect(answer.json()).toMatchObject({ statusCode: 422, message: 'Session "ghost" does not exist' });
     }
   });
 
@@ -114,7 +117,6 @@ describe('errors WAHA answers', () => {
 
     for (const path of [
       '/api/default/chats?sortBy=lastMessage',
-      '/api/default/chats?sortOrder=sideways',
       '/api/default/chats?limit=-1',
       `/api/default/chats/${encodeURIComponent(CHAT_ID)}/messages?sortBy=body`,
       `/api/default/chats/${encodeURIComponent(CHAT_ID)}/messages?filter.timestamp.gte=yesterday`,
@@ -124,6 +126,8 @@ describe('errors WAHA answers', () => {
       expect({ path, status: answer.status }).toEqual({ path, status: 400 });
       expect(answer.json()).toMatchObject({ error: 'Bad Request', message: [expect.any(String)] });
     }
+    // WAHA accepts any sortOrder (anything but asc is desc) and drops unknown parameters.
+    expect((await get(sim, '/api/default/chats?sortOrder=sideways&colour=blue')).status).toBe(200);
   });
 
   it('404 JSON for anything else', async () => {

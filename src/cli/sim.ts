@@ -24,9 +24,16 @@ export function registerSim(program: Command, setExit: (code: number) => void): 
     });
     const counts = countMessages(dataset);
     process.stdout.write(
-      `WAHA simulator listening on ${sim.url} (session "default", ${formatCount(dataset.chats.length)} chats, ` +
+      `WAHA simulator (${config.simulator.engine ?? 'NOWEB'} profile) listening on ${sim.url} (session "default", ${formatCount(dataset.chats.length)} chats, ` +
         `${formatCount(counts.visible)} messages; stats at ${sim.url}/__sim/stats). Ctrl-C stops it.\n`,
     );
+    if (config.simulator.apiKey === undefined) {
+      // Real WAHA started without a key generates a random one; only WAHA_NO_API_KEY opens it.
+      process.stdout.write(
+        'Running WITHOUT an API key: any X-Api-Key (or none) is accepted. Real WAHA is never open like ' +
+          'this unless WAHA_NO_API_KEY is set; pass --api-key to require one.\n',
+      );
+    }
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

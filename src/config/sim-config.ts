@@ -51,14 +51,16 @@ export const SIM_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   {
     key: 'engine',
     flag: '--engine <name>',
-    description: 'engine to imitate: NOWEB (short pages), GOWS, WEBJS (full pages)',
+    description:
+      'engine profile to imitate: NOWEB (full pages, shuffled within; JID chat ids), ' +
+      'GOWS (@lid people, short pages, some null timestamps), WEBJS (object chat ids, newest first only, no lids)',
     defaultValue: 'NOWEB',
     parse: oneOf(['NOWEB', 'GOWS', 'WEBJS'] as const),
   },
   {
     key: 'apiKey',
     flag: '--api-key <key>',
-    description: 'require this X-Api-Key',
+    description: 'require this X-Api-Key (without it the simulator is open, unlike real WAHA)',
     secret: true,
     parse: text(),
   },

@@ -24,8 +24,14 @@ const DAY_S = 86_400;
 export interface DatasetOptions {
   /** Everything random derives from it. Default 1. */
   seed: number;
-  /** Exact number of chats. Default 1172. */
+  /** Exact number of chats with messages. Default 1172. */
   chats: number;
+  /**
+   * Extra chats with no message at all (no `conversationTimestamp`: NOWEB leaves them out of its chat
+   * list, the other engines list them). Drawn after everything else, so they never change the rest of the
+   * history. Default 3.
+   */
+  emptyChats: number;
   /** Exact number of VISIBLE messages (hidden rows come on top). Default 5683. */
   messages: number;
   /**
@@ -58,6 +64,7 @@ export type ResolvedDatasetOptions = Required<DatasetOptions>;
 export const DEFAULT_DATASET_OPTIONS: Readonly<DatasetOptions> = Object.freeze({
   seed: 1,
   chats: 1172,
+  emptyChats: 3,
   messages: 5683,
   days: 30,
   anchorS: undefined,
@@ -144,11 +151,11 @@ export interface WaMessage {
   _data: NowebRawMessage;
 }
 
-/** NOWEB's chat list item. */
+/** NOWEB's chat list item; `conversationTimestamp` is absent while the chat has no message. */
 export interface WaChat {
   id: string;
   name: string | null;
-  conversationTimestamp: number;
+  conversationTimestamp?: number;
 }
 
 export interface SimMessage {
@@ -158,6 +165,8 @@ export interface SimMessage {
   kind: MessageKind;
   /** Reactions and protocol messages: stored by the engine, never returned to clients. */
   hidden: boolean;
+  /** Deleted for everyone, kept as a placeholder (WEBJS serves it as `type: "revoked"`). */
+  revoked?: boolean;
   /** Exactly what the server serves (with downloadMedia=false). */
   raw: WaMessage;
 }
@@ -216,6 +225,7 @@ function validate(o: ResolvedDatasetOptions): void {
   const isCount = (n: number): boolean => Number.isInteger(n) && n >= 0;
   if (!Number.isInteger(o.seed)) problems.push('seed must be an integer');
   if (!isCount(o.chats) || o.chats < 1) problems.push('chats must be an integer >= 1');
+  if (!isCount(o.emptyChats)) problems.push('emptyChats must be an integer >= 0');
   if (!isCount(o.messages)) problems.push('messages must be an integer >= 0');
   // days - 1 whole days hold the data, so one day would leave no room at all.
   if (!Number.isInteger(o.days) || o.days < 2) problems.push('days must be an integer >= 2');
@@ -272,6 +282,13 @@ export function generateDataset(options: Partial<DatasetOptions> = {}): Dataset 
     chat.messages.sort((a, b) => a.timestampS - b.timestampS);
     chat.raw.conversationTimestamp = chat.messages.at(-1)?.timestampS ?? 0;
   }
+  // Their own stream, drawn last: adding them leaves every other byte of the history as it was.
+  const emptyRandom = substream(o.seed, 3);
+  for (let i = 0; i < o.emptyChats; i++) {
+    const empty = makeChat(emptyRandom, o, used);
+    delete empty.raw.conversationTimestamp;
+    dataset.chats.push(empty);
+  }
   return dataset;
 }
 
@@ -310,20 +327,74 @@ export function appendMessages(dataset: Dataset, chatId: string, count: number, 
     chat.messages.splice(at, 0, message);
     added.push(message);
   }
-  chat.raw.conversationTimestamp = Math.max(chat.raw.conversationTimestamp, atS);
+  chat.raw.conversationTimestamp = Math.max(chat.raw.conversationTimestamp ?? atS, atS);
   return added;
 }
 
-/** Removes a message by its serialized id, as a "delete for everyone" would; true when it existed. */
-export function deleteMessage(dataset: Dataset, messageId: string): boolean {
+/**
+ * Finds a message by its serialized id in any engine's form (`{fromMe}_{chat}_{waId}[_{participant}]`) or
+ * by its bare waId: waIds are unique within a dataset, so the waId alone decides.
+ */
+export function findMessage(
+  dataset: Dataset,
+  messageId: string,
+): { chat: SimChat; index: number; message: SimMessage } | undefined {
+  const waId = messageId.includes('_') ? messageId.split('_')[2] : messageId;
   for (const chat of dataset.chats) {
-    const index = chat.messages.findIndex((m) => m.raw.id === messageId);
-    if (index >= 0) {
-      chat.messages.splice(index, 1);
-      return true;
-    }
+    const index = chat.messages.findIndex((m) => m.waId === waId && !m.hidden);
+    if (index >= 0) return { chat, index, message: chat.messages[index]! };
   }
-  return false;
+  return undefined;
+}
+
+/** Removes a message row (any engine's serialized id, or the waId); true when it existed. */
+export function deleteMessage(dataset: Dataset, messageId: string): boolean {
+  const found = findMessage(dataset, messageId);
+  if (!found) return false;
+  found.chat.messages.splice(found.index, 1);
+  refreshConversationTimestamp(found.chat);
+  return true;
+}
+
+/**
+ * Stores the hidden REVOKE protocol row a "delete for everyone" leaves beside the message (GOWS keeps
+ * both), at `atS` (default: the message's own second). Returns the new row.
+ */
+export function appendRevokeRow(
+  dataset: Dataset,
+  chat: SimChat,
+  target: SimMessage,
+  atS?: number,
+): SimMessage {
+  const timestampS = atS ?? target.timestampS;
+  const row = buildMessage(dataset, chat, {
+    timestampS,
+    fromMe: target.fromMe,
+    kind: 'protocol',
+    hidden: true,
+    senderJid: target.raw._data.key.participant,
+    pushName: undefined,
+    ack: null,
+    source: 'app',
+    content: {
+      message: { protocolMessage: { key: target.raw._data.key, type: 'REVOKE' } },
+      body: null,
+      hasMedia: false,
+      location: null,
+      vCards: null,
+    },
+    replyTo: null,
+  });
+  let at = chat.messages.length;
+  while (at > 0 && (chat.messages[at - 1]?.timestampS ?? 0) > timestampS) at--;
+  chat.messages.splice(at, 0, row);
+  return row;
+}
+
+function refreshConversationTimestamp(chat: SimChat): void {
+  const newest = chat.messages.at(-1)?.timestampS;
+  if (newest === undefined) delete chat.raw.conversationTimestamp;
+  else chat.raw.conversationTimestamp = newest;
 }
 
 /** `@s.whatsapp.net` is the engine's person JID; WAHA shows it as `@c.us`. */
@@ -331,7 +402,7 @@ export function toCus(jid: string): string {
   return jid.replace(/@s\.whatsapp\.net$/, '@c.us');
 }
 
-function toJid(cusId: string): string {
+export function toJid(cusId: string): string {
   return cusId.replace(/@c\.us$/, '@s.whatsapp.net');
 }
 
@@ -844,14 +915,34 @@ function pickVisible(random: Random, messages: SimMessage[]): SimMessage | undef
 /**
  * Moves a chat and its messages to another chat id, as WhatsApp does when it starts showing a person
  * under a hidden `@lid` id instead of the phone number's `@c.us` id (or back): every serialized message id
- * changes, the WhatsApp message ids (waId) stay the same. Returns how many messages were moved.
+ * changes, the WhatsApp message ids (waId) stay the same. With `fromS`, only the messages at or after it
+ * move, to a new chat beside the old one: the person's history is split between two chats (what the
+ * `merge` parameter joins again). Returns how many messages were moved.
  */
-export function relinkChat(dataset: Dataset, fromId: string, toId: string): number {
-  const chat = dataset.chats.find((c) => c.id === fromId);
-  if (!chat) throw new RangeError(`no chat ${fromId} in the dataset`);
-  if (chat.kind === 'group') throw new RangeError(`${fromId} is a group; only a person's chat is relinked`);
+export function relinkChat(dataset: Dataset, fromId: string, toId: string, fromS?: number): number {
+  const original = dataset.chats.find((c) => c.id === fromId);
+  if (!original) throw new RangeError(`no chat ${fromId} in the dataset`);
+  if (original.kind === 'group')
+    throw new RangeError(`${fromId} is a group; only a person's chat is relinked`);
   if (dataset.chats.some((c) => c.id === toId)) throw new RangeError(`chat ${toId} already exists`);
   if (!/^[^@_]+@(c\.us|lid)$/.test(toId)) throw new RangeError(`${toId} is not a @c.us or @lid chat id`);
+  let chat = original;
+  if (fromS !== undefined) {
+    if (!Number.isInteger(fromS)) throw new RangeError('fromS must be an integer (unix seconds)');
+    const at = original.messages.findIndex((m) => m.timestampS >= fromS);
+    const moved = at < 0 ? [] : original.messages.splice(at);
+    chat = {
+      id: fromId,
+      kind: original.kind,
+      name: original.name,
+      participants: original.participants.map((p) => ({ ...p })),
+      messages: moved,
+      raw: { id: fromId, name: original.name },
+    };
+    refreshConversationTimestamp(original);
+    refreshConversationTimestamp(chat);
+    dataset.chats.splice(dataset.chats.indexOf(original) + 1, 0, chat);
+  }
   chat.id = toId;
   chat.kind = toId.endsWith('@lid') ? 'lid' : 'person';
   chat.raw.id = toId;

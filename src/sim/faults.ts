@@ -16,7 +16,7 @@ export interface StatusFailure {
   retryAfterS?: number;
   /** Only requests to this route fail; default: the next chat-list or message request. */
   route?: FaultRoute;
-  /** Only message requests for this chat fail (implies route 'messages'). */
+  /** Only message requests for this chat (dataset id, or the id as requested) fail (implies route 'messages'). */
   chatId?: string;
 }
 
@@ -77,8 +77,10 @@ export interface FaultRates {
 
 export interface FaultRequest {
   route: FaultRoute;
-  /** The chat of a message request. */
+  /** The chat of a message request: the dataset's id. */
   chatId?: string;
+  /** The chat as the request's path named it (an engine's own form of the id). */
+  requestedChatId?: string;
   method: string;
   path: string;
   query: Record<string, string>;
@@ -91,7 +93,7 @@ export class FaultPlan {
   constructor(
     private readonly rates: FaultRates,
     seed: number,
-    private readonly engine: string,
+    private readonly version: unknown,
   ) {
     this.random = substream(seed, 2);
   }
@@ -134,20 +136,25 @@ export class FaultPlan {
       const { status, retryAfterS } = failure;
       return status === 'timeout'
         ? { kind: 'timeout' }
-        : faultReply(status, retryAfterS, request, this.engine);
+        : faultReply(status, retryAfterS, request, this.version);
     }
     const { errorRate, rateLimitRate, timeoutRate, retryAfterS } = this.rates;
     if (errorRate + rateLimitRate + timeoutRate === 0) return undefined;
     const roll = this.random();
-    if (roll < errorRate) return faultReply(500, undefined, request, this.engine);
-    if (roll < errorRate + rateLimitRate) return faultReply(429, retryAfterS, request, this.engine);
+    if (roll < errorRate) return faultReply(500, undefined, request, this.version);
+    if (roll < errorRate + rateLimitRate) return faultReply(429, retryAfterS, request, this.version);
     if (roll < errorRate + rateLimitRate + timeoutRate) return { kind: 'timeout' };
     return undefined;
   }
 }
 
 function applies(failure: ScriptedFailure, request: FaultRequest): boolean {
-  if (failure.chatId !== undefined) return request.route === 'messages' && request.chatId === failure.chatId;
+  if (failure.chatId !== undefined) {
+    return (
+      request.route === 'messages' &&
+      (request.chatId === failure.chatId || request.requestedChatId === failure.chatId)
+    );
+  }
   return failure.route === undefined || failure.route === request.route;
 }
 
@@ -166,7 +173,7 @@ function faultReply(
   status: number,
   retryAfterS: number | undefined,
   request: FaultRequest,
-  engine: string,
+  version: unknown,
 ): Fault {
   const headers: Record<string, string> = {};
   if (retryAfterS !== undefined) headers['retry-after'] = String(retryAfterS);
@@ -190,7 +197,7 @@ function faultReply(
         stack: `Error: ${message}\n    at ChatsController.getChatMessages (/app/dist/api/chats.controller.js:1:1)`,
       },
       request: { path: request.path, method: request.method, query: request.query },
-      version: { version: '2026.2.1-sim', engine, tier: 'CORE' },
+      version,
     };
     return { kind: 'reply', counter, reply: { status, body, headers } };
   }

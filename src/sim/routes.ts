@@ -1,12 +1,15 @@
 /**
  * What WAHA answers, without the HTTP plumbing: validation, sorting, paging and the engine differences
- * (including the short-page trap). Every function is pure over the session's dataset.
+ * (including the short-page trap), driven by the session's engine profile. Every function is pure over
+ * the session's state.
  */
 
-import type { Dataset, SimChat, SimMessage, WaMessage } from './dataset.js';
+import { toCus, type Dataset, type SimChat, type SimMessage } from './dataset.js';
+import { versionInfo, type EngineProfile, type LidBook } from './engines.js';
+import { mulberry32, shuffle } from './random.js';
+import { canonicalId, engineChat, engineMessage, listedChatId, type EngineMessage } from './shapes.js';
 
-export type Engine = 'NOWEB' | 'WEBJS' | 'GOWS';
-export const ENGINES: readonly Engine[] = ['NOWEB', 'WEBJS', 'GOWS'];
+export { ENGINES, type Engine } from './engines.js';
 
 export type SessionStatus = 'STOPPED' | 'STARTING' | 'SCAN_QR_CODE' | 'WORKING' | 'FAILED';
 export const SESSION_STATUSES: readonly SessionStatus[] = [
@@ -28,6 +31,14 @@ export interface SimSession {
   dataset: Dataset;
   /** Who the session is logged in as; reported only while WORKING, as a real session does. */
   me: MeInfo | null;
+  /** The session's engine and its knobs. */
+  profile: EngineProfile;
+  lids: LidBook;
+  /**
+   * WhatsApp Web's chat order (WEBJS): chats that received a message while the server ran, by arrival
+   * (higher first); the others keep their initial last-activity order behind them.
+   */
+  activity: Map<SimChat, number>;
 }
 
 export interface Reply {
@@ -38,15 +49,14 @@ export interface Reply {
 
 export const CHAT_SORT_FIELDS = ['conversationTimestamp', 'id', 'name'] as const;
 const MESSAGE_SORT_FIELDS = ['timestamp', 'messageTimestamp'] as const;
-const SORT_ORDERS = ['desc', 'asc'] as const;
 
-export function sessionJson(session: SimSession, engine: Engine): unknown {
+export function sessionJson(session: SimSession): unknown {
   return {
     name: session.name,
     status: session.status,
     config: {},
     me: session.status === 'WORKING' ? session.me : null,
-    engine: { engine },
+    engine: { engine: session.profile.engine },
   };
 }
 
@@ -63,6 +73,29 @@ export function sessionNotFound(name: string): Reply {
       error: 'Not Found',
     },
   };
+}
+
+function unprocessable(message: string): Reply {
+  return { status: 422, body: { statusCode: 422, message, error: 'Unprocessable Entity' } };
+}
+
+/** Chat routes of a session that does not exist: WAHA's session manager answers 422, never 404. */
+export function sessionDoesNotExist(name: string): Reply {
+  return unprocessable(`Session "${name}" does not exist`);
+}
+
+export function sessionNotRunning(name: string): Reply {
+  return unprocessable(
+    `Session "${name}" is not running. Start it first with POST /api/sessions/${name}/start`,
+  );
+}
+
+/** WAHA Core serves only the session named `default`. */
+export function coreTierOnlyDefault(name: string): Reply {
+  return unprocessable(
+    `Session "${name}" is not available in WAHA Core: the Core tier supports only the session named ` +
+      `"default". Use "default", or WAHA Plus for more sessions`,
+  );
 }
 
 export function notWorking(session: SimSession): Reply {
@@ -113,63 +146,82 @@ class QueryReader {
   }
 }
 
-/** WEBJS serializes whatsapp-web.js Chat objects: the id is an object and the activity field is `timestamp`. */
-function chatJson(chat: SimChat, engine: Engine): unknown {
-  if (engine !== 'WEBJS') return { ...chat.raw };
-  const [user = '', server = ''] = chat.id.split('@');
-  return {
-    id: { server, user, _serialized: chat.id },
-    // whatsapp-web.js falls back to the formatted number for contacts without a saved name.
-    name: chat.name ?? `+${user}`,
-    isGroup: chat.kind === 'group',
-    isReadOnly: false,
-    unreadCount: 0,
-    timestamp: chat.raw.conversationTimestamp,
-    archived: false,
-    pinned: false,
-    isMuted: false,
-    muteExpiration: 0,
-  };
-}
-
-export function allChatsJson(session: SimSession, engine: Engine): unknown[] {
-  return session.dataset.chats.map((chat) => chatJson(chat, engine));
-}
-
-export function listChats(session: SimSession, query: URLSearchParams, engine: Engine): Reply {
-  const reader = new QueryReader(query);
-  const limit = reader.integer('limit', 0);
-  const offset = reader.integer('offset', 0) ?? 0;
-  const sortBy = reader.oneOf('sortBy', CHAT_SORT_FIELDS);
-  const sortOrder = reader.oneOf('sortOrder', SORT_ORDERS) ?? 'desc';
-  if (reader.problems.length > 0) return badRequest(reader.problems);
-
-  const chats = [...session.dataset.chats];
-  if (sortBy !== undefined) {
-    const direction = sortOrder === 'asc' ? 1 : -1;
-    chats.sort((a, b) => direction * compareChats(a, b, sortBy) || compareText(a.id, b.id));
-  }
-  const page = chats.slice(offset, limit === undefined ? undefined : offset + limit);
-  return { status: 200, body: page.map((chat) => chatJson(chat, engine)) };
-}
-
-function compareChats(a: SimChat, b: SimChat, field: (typeof CHAT_SORT_FIELDS)[number]): number {
-  if (field === 'conversationTimestamp') return a.raw.conversationTimestamp - b.raw.conversationTimestamp;
-  if (field === 'id') return compareText(a.id, b.id);
-  // Unnamed chats sort before named ones ascending, after them descending.
-  if (a.name === null || b.name === null) return (a.name === null ? 0 : 1) - (b.name === null ? 0 : 1);
-  return compareText(a.name, b.name);
+/** Any sortOrder is accepted; only `asc` means ascending (WAHA compares with 'asc', the rest is desc). */
+function isAscending(query: URLSearchParams): boolean {
+  return query.get('sortOrder') === 'asc';
 }
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The chats the engine lists, in its order for this query (before limit/offset). */
+function orderedChats(
+  session: SimSession,
+  sortBy: (typeof CHAT_SORT_FIELDS)[number] | undefined,
+  ascending: boolean,
+): SimChat[] {
+  const profile = session.profile;
+  const seen = new Set<string>();
+  const chats: Array<{ chat: SimChat; id: string }> = [];
+  for (const chat of session.dataset.chats) {
+    if (profile.omitsChatsWithoutTimestamp && chat.raw.conversationTimestamp === undefined) continue;
+    const id = listedChatId(session, chat);
+    // GOWS shows a person's @c.us and @lid chats under one lid: listed once.
+    if (seen.has(id)) continue;
+    seen.add(id);
+    chats.push({ chat, id });
+  }
+  const activityS = (c: SimChat): number => c.raw.conversationTimestamp ?? 0;
+  if (profile.chatOrder === 'web-activity') {
+    // WhatsApp Web's own order; the requested sort is ignored.
+    const arrival = (c: SimChat): number => session.activity.get(c) ?? 0;
+    chats.sort(
+      (a, b) =>
+        arrival(b.chat) - arrival(a.chat) || activityS(b.chat) - activityS(a.chat) || compareText(a.id, b.id),
+    );
+    return chats.map((c) => c.chat);
+  }
+  const field = sortBy ?? (profile.chatOrder === 'id-asc' ? 'id' : 'conversationTimestamp');
+  const direction = sortBy === undefined ? (field === 'id' ? 1 : -1) : ascending ? 1 : -1;
+  const compare = (a: { chat: SimChat; id: string }, b: { chat: SimChat; id: string }): number => {
+    if (field === 'conversationTimestamp') return activityS(a.chat) - activityS(b.chat);
+    if (field === 'id') return compareText(a.id, b.id);
+    // Unnamed chats sort before named ones ascending, after them descending.
+    const [x, y] = [a.chat.name, b.chat.name];
+    if (x === null || y === null) return (x === null ? 0 : 1) - (y === null ? 0 : 1);
+    return compareText(x, y);
+  };
+  chats.sort((a, b) => direction * compare(a, b) || compareText(a.id, b.id));
+  return chats.map((c) => c.chat);
+}
+
+/** The chat list as served for a request without parameters (every chat, the engine's default order). */
+export function allChatsJson(session: SimSession): unknown[] {
+  return orderedChats(session, undefined, false).map((chat) => engineChat(session, chat));
+}
+
+export function listChats(session: SimSession, query: URLSearchParams): Reply {
+  const reader = new QueryReader(query);
+  const limit = reader.integer('limit', 0);
+  const offset = reader.integer('offset', 0) ?? 0;
+  const sortBy = reader.oneOf('sortBy', CHAT_SORT_FIELDS);
+  if (reader.problems.length > 0) return badRequest(reader.problems);
+  // No default limit: without one, every chat.
+  const page = orderedChats(session, sortBy, isAscending(query)).slice(
+    offset,
+    limit === undefined ? undefined : offset + limit,
+  );
+  return { status: 200, body: page.map((chat) => engineChat(session, chat)) };
+}
+
 export interface MessagesContext {
-  engine: Engine;
+  /** The deployment's cap on `limit` (a proxy's rule, not WAHA's); Infinity for none. */
   maxPageSize: number;
   /** Base for the media URLs WAHA would hand out when asked to download media. */
   baseUrl: string;
+  /** The request as WAHA's error filter reports it. */
+  request: { path: string; method: string; query: Record<string, string> };
 }
 
 /** What the stats record about a messages request, read before any validation can reject it. */
@@ -184,72 +236,169 @@ export function messagesQueryFacts(query: URLSearchParams): { limit: number; dow
   };
 }
 
+/**
+ * The dataset chat a messages request means: its own id, NOWEB/GOWS's engine JID for a person, or (GOWS)
+ * a lid whose phone is a stored `@c.us` chat.
+ */
+export function resolveChat(session: SimSession, chatId: string): SimChat | undefined {
+  const chats = session.dataset.chats;
+  const exact = chats.find((c) => c.id === chatId);
+  if (exact || session.profile.engine === 'WEBJS') return exact;
+  if (chatId.endsWith('@s.whatsapp.net')) return chats.find((c) => c.id === toCus(chatId));
+  if (session.profile.engine === 'GOWS' && chatId.endsWith('@lid')) {
+    const phone = session.lids.phoneOf(chatId);
+    if (phone !== null) return chats.find((c) => c.id === phone && c.kind === 'person');
+    // A person whose mapping the server cannot tell is still shown by the lid it invented.
+    return chats.find((c) => c.kind === 'person' && session.lids.lidOf(c.id) === chatId);
+  }
+  return undefined;
+}
+
+/** The other half of a person's history split between a `@lid` chat and a `@c.us` chat, if any. */
+export function mergePartner(session: SimSession, chat: SimChat): SimChat | undefined {
+  if (chat.kind === 'group') return undefined;
+  const otherId = chat.kind === 'lid' ? session.lids.phoneOf(chat.id) : session.lids.knownLidOf(chat.id);
+  if (otherId === null) return undefined;
+  return session.dataset.chats.find((c) => c !== chat && c.id === otherId);
+}
+
+/** WAHA's catch-all exception filter answering an engine's TypeError (WEBJS #1885). */
+export function engineTypeError(session: SimSession, context: MessagesContext): Reply {
+  const message = "Cannot read properties of undefined (reading 't')";
+  return {
+    status: 500,
+    body: {
+      statusCode: 500,
+      timestamp: new Date().toISOString(),
+      exception: {
+        message,
+        name: 'TypeError',
+        stack:
+          `TypeError: ${message}\n    at window.WAHA.getMessages (pptr:evaluate;WhatsappWebJs:1:1)\n` +
+          '    at ChatsController.getChatMessages (/app/dist/api/chats.controller.js:1:1)',
+      },
+      request: context.request,
+      version: versionInfo(session.profile),
+    },
+  };
+}
+
+interface Row {
+  chat: SimChat;
+  message: SimMessage;
+}
+
 export function listMessages(
   session: SimSession,
   chatId: string,
   query: URLSearchParams,
   context: MessagesContext,
 ): Reply {
+  const profile = session.profile;
   const reader = new QueryReader(query);
   const limit = reader.integer('limit', 0, context.maxPageSize) ?? 10;
   const offset = reader.integer('offset', 0) ?? 0;
   const downloadMedia = reader.boolean('downloadMedia') ?? true;
   reader.oneOf('sortBy', MESSAGE_SORT_FIELDS);
-  const sortOrder = reader.oneOf('sortOrder', SORT_ORDERS) ?? 'desc';
   const gteS = reader.integer('filter.timestamp.gte', 0);
-  const lteS = reader.integer('filter.timestamp.lte', 0);
+  const lteText = reader.integer('filter.timestamp.lte', 0);
   const fromMe = reader.boolean('filter.fromMe');
+  // Before 2026.3.1 the parameter is unknown, so silently dropped like any other.
+  const merge = profile.supportsMerge ? (reader.boolean('merge') ?? true) : false;
   if (reader.problems.length > 0) return badRequest(reader.problems);
+  const lteS = profile.ignoresLte ? undefined : lteText;
 
-  const chat = session.dataset.chats.find((c) => c.id === chatId);
+  const chat = resolveChat(session, chatId);
+  if (profile.failingChats.includes(chatId) || (chat && profile.failingChats.includes(chat.id))) {
+    return engineTypeError(session, context);
+  }
   if (!chat) return { status: 200, body: [] };
 
+  const partner = merge ? mergePartner(session, chat) : undefined;
   const matches = (m: SimMessage): boolean =>
     (gteS === undefined || m.timestampS >= gteS) &&
     (lteS === undefined || m.timestampS <= lteS) &&
     (fromMe === undefined || m.fromMe === fromMe);
-
-  let rows: SimMessage[];
-  if (context.engine === 'WEBJS') {
-    // whatsapp-web.js drops non-messages before paging, and only ever pages newest first.
-    rows = chat.messages.filter((m) => !m.hidden && matches(m)).reverse();
-    rows = rows.slice(offset, offset + limit);
-  } else {
-    // NOWEB/GOWS page over every stored row, hidden ones included, and drop hidden rows afterwards:
-    // this is the short-page trap (fewer than `limit` rows, even none, while older history exists).
-    rows = chat.messages.filter(matches);
-    if (sortOrder === 'desc') rows.reverse();
-    rows = rows.slice(offset, offset + limit).filter((m) => !m.hidden);
+  const stored = (c: SimChat): Row[] =>
+    c.messages
+      .filter((m) => matches(m) && !(profile.hiddenRows !== 'dropped-after-paging' && m.hidden))
+      .map((message) => ({ chat: c, message }));
+  let rows = stored(chat);
+  // Selection is by timestamp only; the stable sort keeps each chat's fixed tie order, the asked chat first.
+  if (partner)
+    rows = [...rows, ...stored(partner)].sort((a, b) => a.message.timestampS - b.message.timestampS);
+  if (!(profile.honoursAsc && isAscending(query))) rows.reverse();
+  // GOWS counts hidden rows in limit/offset and drops them afterwards: the short-page trap.
+  rows = rows.slice(offset, offset + limit).filter((row) => !row.message.hidden);
+  if (profile.shufflesPage && rows.length > 1) {
+    // #1912: the right rows, in no particular order, the same for the same request.
+    const seed = hashText(`${session.dataset.options.seed}|${chat.id}?${[...query].sort().join('&')}`);
+    rows = shuffle(mulberry32(seed), [...rows]);
   }
-  const body = rows.map((m) => servedMessage(m, downloadMedia ? mediaUrlBase(context, session) : undefined));
-  return { status: 200, body };
-}
-
-function mediaUrlBase(context: MessagesContext, session: SimSession): string {
-  return `${context.baseUrl}/api/files/${encodeURIComponent(session.name)}`;
-}
-
-const EXTENSIONS: Record<string, string> = {
-  'image/jpeg': 'jpeg',
-  'image/webp': 'webp',
-  'video/mp4': 'mp4',
-  'audio/ogg; codecs=opus': 'oga',
-  'application/pdf': 'pdf',
-};
-
-/**
- * The message as served. With downloadMedia the media object is filled in, as WAHA does after downloading
- * the file; that variant is a copy, so the dataset itself always keeps `media: null`.
- */
-export function servedMessage(message: SimMessage, mediaBase?: string): WaMessage {
-  if (mediaBase === undefined || !message.raw.hasMedia) return message.raw;
-  const content = Object.values(message.raw._data.message)[0] as
-    { mimetype?: string; fileName?: string } | undefined;
-  const mimetype = content?.mimetype ?? 'application/octet-stream';
-  const media = {
-    url: `${mediaBase}/${message.waId}.${EXTENSIONS[mimetype] ?? 'bin'}`,
-    mimetype,
-    filename: content?.fileName ?? null,
+  const shape = {
+    ...(downloadMedia
+      ? { mediaBase: `${context.baseUrl}/api/files/${encodeURIComponent(session.name)}` }
+      : {}),
+    gteGiven: gteS !== undefined,
   };
-  return { ...message.raw, media };
+  return { status: 200, body: rows.map((row) => engineMessage(session, row.chat, row.message, shape)) };
+}
+
+function hashText(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Every message a request for `window` with merge=false and downloadMedia=false serves, by chat. */
+export function servedInWindow(
+  session: SimSession,
+  window: { fromS: number; toS: number } | undefined,
+): Array<{ chat: SimChat; message: SimMessage; served: EngineMessage }> {
+  const fromS = window?.fromS ?? -Infinity;
+  const toS = window?.toS ?? Infinity;
+  const shape = { gteGiven: window !== undefined };
+  const out: Array<{ chat: SimChat; message: SimMessage; served: EngineMessage }> = [];
+  for (const chat of session.dataset.chats) {
+    if (session.profile.failingChats.includes(chat.id)) continue;
+    for (const message of chat.messages) {
+      if (message.hidden || message.timestampS < fromS || message.timestampS > toS) continue;
+      out.push({ chat, message, served: engineMessage(session, chat, message, shape) });
+    }
+  }
+  return out;
+}
+
+/** The `/lids` routes; WEBJS does not implement them. */
+export function lidsRoute(session: SimSession, path: string[], query: URLSearchParams): Reply {
+  if (!session.profile.implementsLids) {
+    return {
+      status: 501,
+      body: {
+        statusCode: 501,
+        message: `Method not implemented for engine ${session.profile.engine}`,
+        error: 'Not Implemented',
+      },
+    };
+  }
+  const [first, second] = path;
+  if (first === undefined) {
+    const reader = new QueryReader(query);
+    const limit = reader.integer('limit', 0);
+    const offset = reader.integer('offset', 0) ?? 0;
+    if (reader.problems.length > 0) return badRequest(reader.problems);
+    const known = session.lids.all().filter((m) => m.pn !== null);
+    return { status: 200, body: known.slice(offset, limit === undefined ? undefined : offset + limit) };
+  }
+  if (first === 'pn' && second !== undefined) {
+    const pn = `${second.replace(/@.*$/, '').replace(/^\+/, '')}@c.us`;
+    return { status: 200, body: { lid: session.lids.knownLidOf(pn), pn } };
+  }
+  const lid = first.endsWith('@lid') ? first : `${first}@lid`;
+  return { status: 200, body: { lid, pn: session.lids.phoneOf(lid) } };
+}
+
+/** The canonical chat of a served message (see `canonicalId`). */
+export function canonicalChatId(session: SimSession, chatIdServed: string): string {
+  return canonicalId(session.profile, session.lids, chatIdServed);
 }

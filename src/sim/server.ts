@@ -10,14 +10,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
   appendMessages,
+  appendRevokeRow,
   deleteMessage,
   DEFAULT_DATASET_OPTIONS,
+  findMessage,
   generateDataset,
   relinkChat,
+  toCus,
   type Dataset,
   type DatasetOptions,
   type WaMessage,
 } from './dataset.js';
+import { LidBook, resolveProfile, versionInfo, type EngineProfile, type LidMapping } from './engines.js';
 import {
   FaultPlan,
   isContentFault,
@@ -30,23 +34,33 @@ import { Gate } from './gate.js';
 import { substream } from './random.js';
 import {
   allChatsJson,
+  canonicalChatId,
+  coreTierOnlyDefault,
   ENGINES,
+  lidsRoute,
   listChats,
   listMessages,
   messagesQueryFacts,
   notWorking,
-  servedMessage,
+  resolveChat,
+  servedInWindow,
   SESSION_STATUSES,
+  sessionDoesNotExist,
   sessionJson,
   sessionNotFound,
+  sessionNotRunning,
   type Engine,
   type MeInfo,
   type Reply,
   type SessionStatus,
   type SimSession,
 } from './routes.js';
+import { engineMessage, meId, messageChatId, servedPersonId } from './shapes.js';
 
 export type { Engine, MeInfo, SessionStatus } from './routes.js';
+export type { ChatOrder, EngineProfile, HiddenRows, LidMapping, RevokeEffect } from './engines.js';
+export { ENGINE_PROFILES, SIM_WAHA_VERSION } from './engines.js';
+export type { EngineMessage } from './shapes.js';
 export type { BodyFailure, BodyFaultKind, FaultRoute, ScriptedFailure, StatusFailure } from './faults.js';
 export { BODY_FAULT_KINDS, YEAR_3000_S } from './faults.js';
 
@@ -60,6 +74,10 @@ export interface SimSessionOptions {
   datasetOptions?: Partial<DatasetOptions>;
   /** Who the session is logged in as. Default: the dataset's `me`. */
   me?: MeInfo | null;
+  /** This session's engine (WAHA Plus can run sessions on different engines). Default: the server's. */
+  engine?: Engine;
+  /** Knobs over the session engine's profile, on top of the server's `profile` overrides. */
+  profile?: Partial<EngineProfile>;
 }
 
 export interface SimulatorOptions {
@@ -67,11 +85,21 @@ export interface SimulatorOptions {
   host: string;
   /** Default 0 (any free port; read it back from `Simulator.port`). */
   port: number;
-  /** Default 'NOWEB'. WEBJS returns full pages, newest first only, and object chat ids. */
+  /**
+   * The engine profile to imitate (see engines.ts): NOWEB (no hidden rows, shuffled pages, JID chat ids),
+   * GOWS (@lid people, short pages, null timestamps) or WEBJS (object chat ids, newest first only, no
+   * lids). Also the default engine `/api/server/version` reports. Default 'NOWEB'.
+   */
   engine: Engine;
+  /** Knobs over the engine's profile, to model a specific WAHA version. Default {}. */
+  profile: Partial<EngineProfile>;
   /** Default: one WORKING session named 'default' with the default dataset. */
   sessions: SimSessionOptions[];
-  /** When set, requests without this exact `X-Api-Key` get 401. Default: unset (anything accepted). */
+  /**
+   * When set, requests without this exact `X-Api-Key` get 401. Default: unset, and then anything is
+   * accepted: convenient for tests, but NOT what real WAHA does (started without a key it generates a
+   * random one; only WAHA_NO_API_KEY turns auth off).
+   */
   apiKey?: string;
   /** Median delay before each API request is answered. Default 0. */
   latencyMs: number;
@@ -93,9 +121,15 @@ export interface SimulatorOptions {
   timeoutRate: number;
   /** How long a never-answered request is held before its socket is destroyed. Default 60000. */
   hangMs: number;
-  /** Largest accepted messages `limit`; above it, 400 (the target deployment enforces 100). Default 100. */
+  /**
+   * Largest accepted messages `limit`; above it, 400. WAHA itself sets no maximum: this is the cap of the
+   * proxy in front of the deployment this project targets (100). Infinity for no cap. Default 100.
+   */
   maxPageSize: number;
-  /** How long chat routes on a non-WORKING session hang before their 422 (real WAHA: ~15 s). Default 0. */
+  /**
+   * How long chat routes hang before their 422 when the session is unknown, stopped or not WORKING (real
+   * WAHA: ~5 s unknown/stopped, ~10 s not WORKING). Default 0.
+   */
   notWorkingDelayMs: number;
   /** A hostile server: these routes answer every page as if `offset` were 0. Default []. */
   ignoreOffset: readonly FaultRoute[];
@@ -105,6 +139,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: Readonly<SimulatorOptions> = Object.free
   host: '127.0.0.1',
   port: 0,
   engine: 'NOWEB',
+  profile: Object.freeze({}),
   sessions: [{ name: 'default', status: 'WORKING' }],
   apiKey: undefined,
   latencyMs: 0,
@@ -122,7 +157,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: Readonly<SimulatorOptions> = Object.free
   ignoreOffset: Object.freeze([]) as readonly FaultRoute[],
 });
 
-export type StatsRoute = 'version' | 'sessions' | 'chats' | 'messages' | 'other';
+export type StatsRoute = 'version' | 'sessions' | 'chats' | 'messages' | 'lids' | 'other';
 
 export interface SimStats {
   /** API requests received (the `/__sim/*` routes are not counted). */
@@ -150,19 +185,56 @@ export interface SimStats {
 export interface SimRequest {
   route: FaultRoute;
   session: string;
-  /** Message requests only. */
+  /**
+   * Message requests only: the dataset's id of the chat asked for (`@c.us`, `@lid` or `@g.us`), whatever
+   * form the request named it in (NOWEB's `@s.whatsapp.net`, GOWS's lid); the path's id when it names no
+   * chat of the session.
+   */
   chatId?: string;
+  /** Message requests only: the chat id exactly as the request's path named it. */
+  requestedChatId?: string;
   query: Record<string, string>;
 }
 
 /** Runs before the request is answered (after latency and before faults); the answer waits for it. */
 export type RequestHook = (request: SimRequest) => void | Promise<void>;
 
+/** One served message in engine-neutral terms, from the simulator's model (not from the served JSON). */
+export interface ExpectedMessage {
+  /** The serialized id as this engine serves it. */
+  id: string;
+  /** The short WhatsApp id: the same under every engine and every chat id of the person. */
+  waId: string;
+  /**
+   * The canonical chat: `PHONE@c.us` for a person (whether served as `@c.us`, `@s.whatsapp.net` or a
+   * `@lid` the lids endpoint maps), the `@lid` only when that endpoint cannot tell the phone (unknown
+   * mapping, or an engine without it), `@g.us` for groups.
+   */
+  chatId: string;
+  /** Who sent it, canonical like chatId: the participant in groups, `me.id` when fromMe, else the chat. */
+  sender: string;
+  fromMe: boolean;
+  /** The true unix seconds (also when the engine serves null or leaves the field out). */
+  timestampS: number;
+  /** The group member who sent it, canonical; null outside groups and for my own messages. */
+  participant: string | null;
+}
+
 export interface GroundTruth {
-  /** Every chat as the chat list serves it (no paging, dataset order). */
+  /** Every chat as the chat list serves it without parameters (every chat, the engine's default order). */
   chats: unknown[];
-  /** Visible messages in the window, as served with downloadMedia=false: by chat, oldest first. */
+  /**
+   * Every visible message in the window (inclusive, true timestamps), in the engine's shape as served for
+   * a request with `filter.timestamp.gte/lte` = window, merge=false and downloadMedia=false: by chat,
+   * oldest first. Chats in the profile's `failingChats` are left out (no request can get them).
+   * Typed as NOWEB's `WaMessage` for existing callers; on GOWS `timestamp` can be null and on WEBJS
+   * absent (with a window), and `_data` is engine-specific: see `EngineMessage`.
+   */
   messages: WaMessage[];
+  /** One per entry of `messages`, same order. */
+  expected: ExpectedMessage[];
+  /** The lid mapping the session's lids endpoint knows (also the unknown ones, pn null). */
+  lids: LidMapping[];
 }
 
 export interface Simulator {
@@ -175,18 +247,33 @@ export interface Simulator {
   groundTruth(session: string, window?: { fromS: number; toS: number }): GroundTruth;
   /** Appends new visible messages to an existing chat at `atS`; returns them as they will be served. */
   addMessages(session: string, chatId: string, count: number, atS: number): WaMessage[];
-  /** Deletes a message for everyone (shifts later offset pages); true when it existed. */
+  /**
+   * Deletes a message row on every engine (shifts later offset pages); true when it existed. The id is the
+   * serialized id in any engine's form, or the bare waId.
+   */
   deleteMessage(session: string, messageId: string): boolean;
+  /**
+   * "Delete for everyone" as the session's engine stores it: NOWEB deletes the row (#1895), GOWS keeps it
+   * and adds a hidden REVOKE row, WEBJS keeps it as `type: "revoked"` with body null. True when it existed.
+   */
+  revokeMessage(session: string, messageId: string): boolean;
+  /** The session's lid mapping (what the lids endpoints know; pn null where they cannot tell). */
+  lids(session: string): LidMapping[];
   setSessionStatus(name: string, status: SessionStatus): void;
   /**
-   * The next `count` chat-list/message requests (or only `route`'s, or only `chatId`'s message requests)
+   * The next `count` chat-list/message requests (or only `route`'s, or only `chatId`'s message requests,
+   * `chatId` being the dataset's id or the id as requested)
    * fail as described: with a status, a timeout, or a body fault (`kind`).
    */
   failNext(count: number, failure: ScriptedFailure): void;
   /** Calls `hook` for every chat-list and message request; returns a function that removes it. */
   onRequest(hook: RequestHook): () => void;
-  /** Moves a person's chat to another id (e.g. `@c.us` to `@lid`); waIds stay. Returns the messages moved. */
-  relinkChat(session: string, chatId: string, newChatId: string): number;
+  /**
+   * Moves a person's chat to another id (e.g. `@c.us` to `@lid`); waIds stay, and the lids endpoint learns
+   * that both ids are one person. With `fromS`, only messages at or after it move, to a new chat beside
+   * the old one: the history is split (what `merge` joins). Returns the messages moved.
+   */
+  relinkChat(session: string, chatId: string, newChatId: string, options?: { fromS?: number }): number;
   /** Stops listening and destroys open sockets, so nothing keeps the process alive. */
   close(): Promise<void>;
 }
@@ -196,6 +283,13 @@ export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {})
   const o: SimulatorOptions = { ...DEFAULT_SIMULATOR_OPTIONS, ...defined };
   const problems: string[] = [];
   if (!ENGINES.includes(o.engine)) problems.push(`engine must be one of ${ENGINES.join(', ')}`);
+  else {
+    try {
+      resolveProfile(o.engine, o.profile);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) problems.push('port must be 0..65535');
   for (const key of ['latencyMs', 'jitterMs', 'hangMs', 'notWorkingDelayMs', 'retryAfterS'] as const) {
     if (!(o[key] >= 0) || !Number.isFinite(o[key])) problems.push(`${key} must be a finite number >= 0`);
@@ -219,6 +313,9 @@ export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {})
     if (!s.name) problems.push('every session needs a name');
     if (names.has(s.name)) problems.push(`session "${s.name}" is listed twice`);
     names.add(s.name);
+    if (s.engine !== undefined && !ENGINES.includes(s.engine)) {
+      problems.push(`session "${s.name}": engine must be one of ${ENGINES.join(', ')}`);
+    }
     if (s.status !== undefined && !SESSION_STATUSES.includes(s.status)) {
       problems.push(`session "${s.name}": status must be one of ${SESSION_STATUSES.join(', ')}`);
     }
@@ -229,9 +326,11 @@ export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {})
 
 interface RouteMatch {
   stat: StatsRoute;
-  name: 'version' | 'sessions' | 'session' | FaultRoute | 'other';
+  name: 'version' | 'legacy-version' | 'sessions' | 'session' | 'lids' | FaultRoute | 'other';
   session?: string;
   chatId?: string;
+  /** Lids routes: the path after `/lids`. */
+  rest?: string[];
 }
 
 function matchRoute(method: string, pathname: string): RouteMatch {
@@ -246,11 +345,17 @@ function matchRoute(method: string, pathname: string): RouteMatch {
   }
   if (method !== 'GET' || parts[0] !== 'api') return { stat: 'other', name: 'other' };
   const [, first, second, third, fourth] = parts;
-  if (parts.length === 2 && first === 'version') return { stat: 'version', name: 'version' };
+  if (parts.length === 2 && first === 'version') return { stat: 'version', name: 'legacy-version' };
+  if (parts.length === 3 && first === 'server' && second === 'version') {
+    return { stat: 'version', name: 'version' };
+  }
   if (parts.length === 2 && first === 'sessions') return { stat: 'sessions', name: 'sessions' };
   if (parts.length === 3 && first === 'sessions')
     return { stat: 'sessions', name: 'session', session: second };
   if (parts.length === 3 && second === 'chats') return { stat: 'chats', name: 'chats', session: first };
+  if (parts.length >= 3 && parts.length <= 5 && second === 'lids' && (parts.length < 5 || third === 'pn')) {
+    return { stat: 'lids', name: 'lids', session: first, rest: parts.slice(3) };
+  }
   if (parts.length === 5 && second === 'chats' && fourth === 'messages') {
     return { stat: 'messages', name: 'messages', session: first, chatId: third };
   }
@@ -260,7 +365,7 @@ function matchRoute(method: string, pathname: string): RouteMatch {
 function emptyStats(): Omit<SimStats, 'inFlight' | 'peakInFlight' | 'queued' | 'peakQueued'> {
   return {
     requests: 0,
-    byRoute: { version: 0, sessions: 0, chats: 0, messages: 0, other: 0 },
+    byRoute: { version: 0, sessions: 0, chats: 0, messages: 0, lids: 0, other: 0 },
     rejected503: 0,
     faults: { error: 0, rateLimit: 0, timeout: 0 },
     downloadMediaNotFalse: 0,
@@ -272,21 +377,27 @@ function emptyStats(): Omit<SimStats, 'inFlight' | 'peakInFlight' | 'queued' | '
 
 export async function startSimulator(options: Partial<SimulatorOptions> = {}): Promise<Simulator> {
   const o = resolveSimulatorOptions(options);
+  const serverProfile = resolveProfile(o.engine, o.profile);
   const sessions = new Map<string, SimSession>();
   for (const s of o.sessions) {
     const dataset = s.dataset
       ? structuredClone(s.dataset)
       : generateDataset(s.datasetOptions ?? DEFAULT_DATASET_OPTIONS);
+    const profile = resolveProfile(s.engine ?? o.engine, { ...o.profile, ...s.profile });
     sessions.set(s.name, {
       name: s.name,
       status: s.status ?? 'WORKING',
       dataset,
       me: s.me === undefined ? dataset.me : s.me,
+      profile,
+      lids: lidBookFor(dataset, profile),
+      activity: new Map(),
     });
   }
 
   const gate = new Gate(o.capacity, o.queueLimit);
-  const faults = new FaultPlan(o, o.faultSeed, o.engine);
+  const faults = new FaultPlan(o, o.faultSeed, versionInfo(serverProfile));
+  let activitySerial = 0;
   const jitter = substream(o.faultSeed, 1);
   let counters = emptyStats();
   let baseUrl = '';
@@ -389,25 +500,34 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     if (o.apiKey !== undefined && req.headers['x-api-key'] !== o.apiKey) {
       return send(res, { status: 401, body: { message: 'Unauthorized', statusCode: 401 } });
     }
+    const notFound = (): void =>
+      send(res, {
+        status: 404,
+        body: { message: `Cannot ${req.method} ${url.pathname}`, error: 'Not Found', statusCode: 404 },
+      });
     switch (route.name) {
+      case 'legacy-version':
+        // Deprecated; a profile can model a server that removed it.
+        if (!serverProfile.legacyVersionRoute) return notFound();
+        return send(res, { status: 200, body: versionInfo(serverProfile) });
       case 'version':
-        return send(res, { status: 200, body: { version: '2026.2.1-sim', engine: o.engine, tier: 'CORE' } });
+        return send(res, { status: 200, body: versionInfo(serverProfile) });
       case 'sessions':
-        return send(res, { status: 200, body: [...sessions.values()].map((s) => sessionJson(s, o.engine)) });
+        return send(res, { status: 200, body: [...sessions.values()].map((s) => sessionJson(s)) });
       case 'session': {
         const session = sessions.get(route.session ?? '');
         return send(
           res,
-          session
-            ? { status: 200, body: sessionJson(session, o.engine) }
-            : sessionNotFound(route.session ?? ''),
+          session ? { status: 200, body: sessionJson(session) } : sessionNotFound(route.session ?? ''),
         );
       }
       case 'other':
-        return send(res, {
-          status: 404,
-          body: { message: `Cannot ${req.method} ${url.pathname}`, error: 'Not Found', statusCode: 404 },
-        });
+        return notFound();
+      case 'lids': {
+        const refusal = await sessionRefusal(route.session ?? '', signal);
+        if (refusal) return send(res, refusal);
+        return send(res, lidsRoute(lookup(route.session ?? ''), route.rest ?? [], url.searchParams));
+      }
     }
 
     if (route.name === 'messages') {
@@ -416,17 +536,21 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       if (facts.downloadMedia) counters.downloadMediaNotFalse++;
     }
     const query = Object.fromEntries(url.searchParams);
+    // Tests name chats by the dataset's ids; each engine names them its own way on the wire.
+    const known = sessions.get(route.session ?? '');
+    const chatIds =
+      route.chatId === undefined
+        ? {}
+        : {
+            chatId: (known && resolveChat(known, route.chatId)?.id) ?? route.chatId,
+            requestedChatId: route.chatId,
+          };
     for (const hook of [...hooks]) {
-      await hook({
-        route: route.name,
-        session: route.session ?? '',
-        ...(route.chatId === undefined ? {} : { chatId: route.chatId }),
-        query: { ...query },
-      });
+      await hook({ route: route.name, session: route.session ?? '', ...chatIds, query: { ...query } });
     }
     const fault = faults.next({
       route: route.name,
-      ...(route.chatId === undefined ? {} : { chatId: route.chatId }),
+      ...chatIds,
       method: req.method ?? 'GET',
       path: url.pathname,
       query,
@@ -444,21 +568,33 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     const deliver = (reply: Reply): void | Promise<void> =>
       fault?.kind === 'body' ? sendFaulty(res, reply, fault.failure, signal) : send(res, reply);
 
-    const session = sessions.get(route.session ?? '');
-    if (!session) return send(res, sessionNotFound(route.session ?? ''));
-    if (session.status !== 'WORKING') {
-      if (o.notWorkingDelayMs > 0) await sleep(o.notWorkingDelayMs, undefined, { signal });
-      return deliver(notWorking(session));
-    }
+    const refusal = await sessionRefusal(route.session ?? '', signal);
+    if (refusal) return deliver(refusal);
+    const session = lookup(route.session ?? '');
     if (o.ignoreOffset.includes(route.name)) url.searchParams.delete('offset');
-    if (route.name === 'chats') return deliver(listChats(session, url.searchParams, o.engine));
+    if (route.name === 'chats') return deliver(listChats(session, url.searchParams));
     return deliver(
       listMessages(session, route.chatId ?? '', url.searchParams, {
-        engine: o.engine,
         maxPageSize: o.maxPageSize,
         baseUrl,
+        request: { path: url.pathname, method: req.method ?? 'GET', query },
       }),
     );
+  }
+
+  /**
+   * Why a session-scoped route cannot be served, after WAHA's wait: 422 for an unknown, stopped or not
+   * WORKING session (never 404 on these routes), or a Core-tier name other than `default`.
+   */
+  async function sessionRefusal(name: string, signal: AbortSignal): Promise<Reply | undefined> {
+    const session = sessions.get(name);
+    let refusal: Reply | undefined;
+    if (serverProfile.coreTier && name !== 'default') refusal = coreTierOnlyDefault(name);
+    else if (!session) refusal = sessionDoesNotExist(name);
+    else if (session.status === 'STOPPED') refusal = sessionNotRunning(name);
+    else if (session.status !== 'WORKING') refusal = notWorking(session);
+    if (refusal && o.notWorkingDelayMs > 0) await sleep(o.notWorkingDelayMs, undefined, { signal });
+    return refusal;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -521,23 +657,62 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     },
     groundTruth(name, window) {
       const session = lookup(name);
-      const fromS = window?.fromS ?? -Infinity;
-      const toS = window?.toS ?? Infinity;
-      const messages: WaMessage[] = [];
-      for (const chat of session.dataset.chats) {
-        for (const m of chat.messages) {
-          if (!m.hidden && m.timestampS >= fromS && m.timestampS <= toS) messages.push(servedMessage(m));
-        }
-      }
-      return structuredClone({ chats: allChatsJson(session, o.engine), messages });
+      const served = servedInWindow(session, window);
+      const canonical = (id: string): string => canonicalChatId(session, id);
+      const expected = served.map(({ chat, message }): ExpectedMessage => {
+        const chatId = canonical(messageChatId(session, chat));
+        const participantJid = message.raw._data.key.participant;
+        const participant =
+          chat.kind === 'group' && participantJid !== undefined
+            ? canonical(servedPersonId(session, participantJid))
+            : null;
+        return {
+          id: engineMessage(session, chat, message, { gteGiven: false }).id,
+          waId: message.waId,
+          chatId,
+          sender: message.fromMe ? canonical(meId(session)) : (participant ?? chatId),
+          fromMe: message.fromMe,
+          timestampS: message.timestampS,
+          participant,
+        };
+      });
+      return structuredClone({
+        chats: allChatsJson(session),
+        messages: served.map((s) => s.served as WaMessage),
+        expected,
+        lids: session.lids.all(),
+      });
     },
     addMessages(name, chatId, count, atS) {
+      const session = lookup(name);
+      const added = appendMessages(session.dataset, chatId, count, atS);
+      const chat = session.dataset.chats.find((c) => c.id === chatId)!;
+      // WhatsApp Web moves a chat that receives a message to the top of its list.
+      if (count > 0) session.activity.set(chat, ++activitySerial);
       return structuredClone(
-        appendMessages(lookup(name).dataset, chatId, count, atS).map((m) => servedMessage(m)),
+        added.map((m) => engineMessage(session, chat, m, { gteGiven: false }) as WaMessage),
       );
     },
     deleteMessage(name, messageId) {
       return deleteMessage(lookup(name).dataset, messageId);
+    },
+    revokeMessage(name, messageId) {
+      const session = lookup(name);
+      const found = findMessage(session.dataset, messageId);
+      if (!found) return false;
+      switch (session.profile.revoke) {
+        case 'delete-row':
+          return deleteMessage(session.dataset, messageId);
+        case 'protocol-row':
+          appendRevokeRow(session.dataset, found.chat, found.message);
+          return true;
+        case 'revoked-placeholder':
+          found.message.revoked = true;
+          return true;
+      }
+    },
+    lids(name) {
+      return lookup(name).lids.all();
     },
     setSessionStatus(name, status) {
       if (!SESSION_STATUSES.includes(status)) throw new RangeError(`unknown session status ${status}`);
@@ -550,8 +725,15 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       hooks.add(hook);
       return () => void hooks.delete(hook);
     },
-    relinkChat(name, chatId, newChatId) {
-      return relinkChat(lookup(name).dataset, chatId, newChatId);
+    relinkChat(name, chatId, newChatId, options) {
+      const session = lookup(name);
+      // The person's phone, before the chat moves (a @lid chat may have none the server knows).
+      const phone = chatId.endsWith('@lid') ? session.lids.phoneOf(chatId) : chatId;
+      const moved = relinkChat(session.dataset, chatId, newChatId, options?.fromS);
+      const lid = [chatId, newChatId].find((id) => id.endsWith('@lid'));
+      const pn = newChatId.endsWith('@c.us') ? newChatId : phone;
+      if (lid !== undefined && pn !== null) session.lids.link(lid, pn);
+      return moved;
     },
     close() {
       return new Promise<void>((resolve, reject) => {
@@ -561,4 +743,19 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       });
     },
   };
+}
+
+/** Every person of the dataset gets a lid; dataset `@lid` ids are people whose phone the server cannot tell. */
+function lidBookFor(dataset: Dataset, profile: EngineProfile): LidBook {
+  const book = new LidBook(dataset.options.seed, profile.unknownLidShare);
+  const meet = (id: string): void => {
+    const cus = toCus(id);
+    if (cus.endsWith('@lid')) book.addUnknown(cus);
+    else if (cus.endsWith('@c.us')) book.lidOf(cus);
+  };
+  for (const chat of dataset.chats) {
+    if (chat.kind === 'group') chat.participants.forEach((p) => meet(p.jid));
+    else meet(chat.id);
+  }
+  return book;
 }
