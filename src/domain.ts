@@ -40,7 +40,7 @@ export interface MessageRecord {
   sender: string | null;
   /** WAHA's `to`, as sent. */
   recipient: string | null;
-  /** Sender inside a group chat. */
+  /** Sender inside a group chat, in the stored chat-id form (a known `@lid` becomes its `@c.us`). */
   participant: string | null;
   body: string | null;
   /** text, image, video, audio, ptt, document, sticker, location, vcard, media, ... */
@@ -63,11 +63,14 @@ export interface Batch {
   messages: MessageRecord[];
   /** Chats this batch finishes: once it commits, every message of theirs in the window is stored. */
   synced?: SyncMark[];
+  /** Chats (ids as WAHA lists them) this batch finishes: no longer failed ones, cleared in the same commit. */
+  completedListed?: Array<{ session: string; chatId: string }>;
 }
 
 /** A chat known complete for a span of time (inclusive, unix seconds): what incremental runs build on. */
 export interface SyncMark {
   session: string;
+  /** The stored chat id, so a mark outlives a change of engine or of WAHA's id form. */
   chatId: string;
   fromS: number;
   toS: number;

@@ -34,7 +34,9 @@ const DATASET = generateDataset({
 const ANCHOR_S = DATASET.options.anchorS!;
 const WINDOW = { fromS: ANCHOR_S - 40 * 86_400, toS: ANCHOR_S };
 const BIG_CHAT = DATASET.chats[0]!.id;
-const MESSAGES_ENDPOINT = `GET /api/default/chats/${BIG_CHAT}/messages`;
+/** NOWEB lists people as `N@s.whatsapp.net`: the importer asks for (and names) the chat that way. */
+const BIG_CHAT_LISTED = BIG_CHAT.replace(/@c\.us$/, '@s.whatsapp.net');
+const MESSAGES_ENDPOINT = `GET /api/default/chats/${BIG_CHAT_LISTED}/messages`;
 
 let sim: Simulator | undefined;
 afterEach(async () => {
@@ -174,7 +176,7 @@ describe('unusable answers fail the run, naming the endpoint; a re-run after hea
     expect(failed.code).toBe(1);
     const error = jsonError(failed.stdout);
     expect(error.message).toBe(
-      `GET /api/default/chats/${encodeURIComponent(BIG_CHAT)}/messages sent a response larger than ${8 * 1024 * 1024} bytes`,
+      `GET /api/default/chats/${encodeURIComponent(BIG_CHAT_LISTED)}/messages sent a response larger than ${8 * 1024 * 1024} bytes`,
     );
     expect(error.hint).toBe('Lower --page-size, or raise --max-response-mb if the server is trusted.');
     // Refused, not retried: one request for that chat's first page.
@@ -206,12 +208,12 @@ describe('a hostile WAHA ends the run with a clear error within its limits', () 
     expect(summary.status).toBe('partial');
     expect(summary.failedChats).toEqual([
       {
-        chatId: BIG_CHAT,
+        chatId: BIG_CHAT_LISTED,
         reason: 'waha-failing',
         error: `${MESSAGES_ENDPOINT} failed 2 times; last: no answer within 1000 ms`,
       },
     ]);
-    expect(summary.chatsImported).toBe(DATASET.chats.length - 1);
+    expect(summary.chatsImported).toBe(Number(summary.chats) - 1);
     expect(server.stats().bodyFaults).toEqual({ 'slow-loris': 2 });
 
     const again = await run(server, checkpoint, ['--request-timeout', '1', '--max-retries', '1']);
@@ -261,7 +263,8 @@ describe('paging traps', () => {
       sessions: [{ name: 'default', dataset }],
     });
     try {
-      const expected = server.groundTruth('default', WINDOW).messages;
+      const truthNow = server.groundTruth('default', WINDOW);
+      const expected = truthNow.messages;
       const short = await runCli(
         runArgs(server.url, db.newSchema(), [
           '--checkpoint',
@@ -297,7 +300,7 @@ describe('paging traps', () => {
         pageEnd: 'empty',
         messagesFetched: expected.length,
       });
-      await expectDatabaseMatches(db.sql, db.schema, 'default', expected);
+      await expectDatabaseMatches(db.sql, db.schema, 'default', truthNow);
     } finally {
       await server.close();
     }
@@ -315,7 +318,8 @@ describe('paging traps', () => {
     server.relinkChat('default', person.id, lid);
     const second = await run(server, checkpoint);
     expect(second.code).toBe(0);
-    const now = truth(server);
+    const nowTruth = server.groundTruth('default', WINDOW);
+    const now = nowTruth.messages;
     const moved = now.filter((m) => m.id.includes(`_${lid}_`)).length;
     expect(moved).toBeGreaterThan(3);
     // The moved messages replace their @c.us rows: counted as updated, never inserted a second time.
@@ -324,7 +328,7 @@ describe('paging traps', () => {
       updated: moved,
       unchanged: now.length - moved,
     });
-    await expectDatabaseMatches(db.sql, db.schema, 'default', now);
+    await expectDatabaseMatches(db.sql, db.schema, 'default', nowTruth);
     const [{ twice }] = await db.sql<[{ twice: number }]>`
       select count(*)::int as twice from (
         select wa_id from ${db.sql(db.schema)}.messages group by wa_id having count(*) > 1) d`;

@@ -60,12 +60,12 @@ describe('WAHA client against the simulator', () => {
     expect(chats).toHaveLength(6);
     const truth = sim.groundTruth('default', WINDOW);
     for (const chat of chats) {
-      const expected = truth.messages.filter((m) => m.id.includes(`_${chat.id}_`)).map((m) => m.id);
+      const expected = truth.messages.filter((m) => m.id.includes(`_${chat.chatId}_`)).map((m) => m.id);
       const { ids } = await allMessageIds(client, chat, 'empty');
       expect(ids.length).toBe(expected.length);
       expect([...ids].sort()).toEqual([...expected].sort());
     }
-    const sizes = chats.map((c) => truth.messages.filter((m) => m.id.includes(`_${c.id}_`)).length);
+    const sizes = chats.map((c) => truth.messages.filter((m) => m.id.includes(`_${c.chatId}_`)).length);
     expect(Math.max(...sizes)).toBeGreaterThan(1000);
     expect(sizes).toContain(203);
     const stats = sim.stats();
@@ -124,7 +124,7 @@ describe('WAHA client against the simulator', () => {
     const started = Date.now();
     const { ids } = await allMessageIds(client, chat!, 'empty');
     expect(ids.length).toBe(
-      sim.groundTruth('default', WINDOW).messages.filter((m) => m.id.includes(`_${chat!.id}_`)).length,
+      sim.groundTruth('default', WINDOW).messages.filter((m) => m.id.includes(`_${chat!.chatId}_`)).length,
     );
     expect(client.stats.retries).toBe(4);
     expect(sim.stats().faults.rateLimit + sim.stats().faults.error).toBe(4);
@@ -206,7 +206,7 @@ describe('WAHA client against a server that ignores offset', () => {
     const { sim, client } = await start({ ignoreOffset: ['messages'] });
     const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
     const big = chats.find(
-      (c) => sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === c.id).length > 500,
+      (c) => sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === c.chatId).length > 500,
     )!;
     const read = async (): Promise<string[]> => {
       const ids: string[] = [];
@@ -222,13 +222,13 @@ describe('WAHA client against a server that ignores offset', () => {
     };
     const truthIds = sim
       .groundTruth('default', WINDOW)
-      .messages.filter((m) => m.from === big.id)
+      .messages.filter((m) => m.from === big.chatId)
       .map((m) => m.id);
     expect((await read()).sort()).toEqual(truthIds.sort());
 
     // 120 messages in one second fill more than a page: offsets are needed there, and ignoring them shows.
     const newestS = Math.max(...sim.groundTruth('default', WINDOW).messages.map((m) => m.timestamp));
-    sim.addMessages('default', big.id, 120, newestS + 1);
+    sim.addMessages('default', big.chatId, 120, newestS + 1);
     await expect(read()).rejects.toThrow(
       new WahaResponseError(
         `GET /api/default/chats/${big.id}/messages answered offsets 0 and 50 with the same messages: it seems to ignore offset`,
@@ -247,14 +247,14 @@ describe('WAHA client against a server that ignores offset', () => {
   it('sends each message once and misses none when a burst of messages arrives ahead of the reader', async () => {
     const { sim, client } = await start();
     const chat = (await client.listChats('default', { pageSize: 100, engine: 'NOWEB' })).find(
-      (c) => sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === c.id).length > 500,
+      (c) => sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === c.chatId).length > 500,
     );
-    const before = sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === chat!.id);
+    const before = sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === chat!.chatId);
     const newestS = Math.max(...before.map((m) => m.timestamp));
     // Just before the second page is served, 100 messages arrive in the newest second.
     let requests = 0;
     const remove = sim.onRequest((request) => {
-      if (request.chatId === chat!.id && ++requests === 2) {
+      if (request.chatId === chat!.chatId && ++requests === 2) {
         remove();
         sim.addMessages('default', chat!.id, 100, newestS);
       }

@@ -95,7 +95,14 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
   async function writeBatch(batch: Batch): Promise<WriteResult> {
     const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
     const synced = uniqueSyncMarks(batch.synced ?? []);
-    if (batch.chats.length === 0 && batch.messages.length === 0 && synced.length === 0) return result;
+    const cleared = batch.completedListed ?? [];
+    if (
+      batch.chats.length === 0 &&
+      batch.messages.length === 0 &&
+      synced.length === 0 &&
+      cleared.length === 0
+    )
+      return result;
 
     const chats = uniqueByKey(batch.chats.map(chatRow));
     const messages = uniqueByKey(batch.messages.map(messageRow));
@@ -117,6 +124,14 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       }
       // After the messages, in the same transaction: a chat is marked complete only with its messages.
       if (synced.length > 0) await upsertSyncMarks(tx, schema, synced);
+      // A chat completed now is no longer a failed one: cleared with the commit that proves it.
+      if (cleared.length > 0) {
+        await tx`
+          delete from ${tx(schema)}.failed_chats f
+          using unnest(${cleared.map((c) => c.session)}::text[], ${cleared.map((c) => c.chatId)}::text[])
+            as v(session, chat_id)
+          where f.session = v.session and f.chat_id = v.chat_id`;
+      }
     });
     transactions++;
     result.unchanged = batch.messages.length - result.inserted - result.updated;
@@ -219,11 +234,6 @@ async function upsertSyncMarks(tx: TransactionSql, schema: string, marks: SyncMa
     where excluded.synced_from_s <= chat_sync.synced_to_s + 1
       and excluded.synced_to_s >= chat_sync.synced_from_s - 1
       and (excluded.synced_from_s < chat_sync.synced_from_s or excluded.synced_to_s > chat_sync.synced_to_s)`;
-  // A chat completed now is no longer a failed one: cleared with the commit that proves it.
-  await tx`
-    delete from ${tx(schema)}.failed_chats f
-    using unnest(${rows.map((r) => r.session)}::text[], ${rows.map((r) => r.chat_id)}::text[]) as v(session, chat_id)
-    where f.session = v.session and f.chat_id = v.chat_id`;
 }
 
 /**

@@ -260,14 +260,16 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       return reason;
     };
 
+    const byId = new Map(chats.map((chat) => [chat.id, chat]));
     const commitOne = async (unit: CommitUnit): Promise<WriteResult> => {
       const result = await deps.writer.writeBatch({
         ...unit.batch,
-        synced: unit.chatsCompleted.map((chatId) => ({
+        synced: unit.chatsCompleted.map((listedId) => ({
           session: plan.session,
-          chatId,
-          ...windowOf(chatId),
+          chatId: byId.get(listedId)?.chatId ?? listedId,
+          ...windowOf(listedId),
         })),
+        completedListed: unit.chatsCompleted.map((chatId) => ({ session: plan.session, chatId })),
       });
       // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
       summary.inserted += result.inserted;
@@ -282,7 +284,6 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       });
       return result;
     };
-    const byId = new Map(chats.map((chat) => [chat.id, chat]));
     const sink: CommitSink = {
       async commit(unit) {
         const kept = withoutChats(unit, failed, byId);
@@ -404,7 +405,7 @@ export function planIncremental(
   const quiet: string[] = [];
   let chatsNew = 0;
   for (const chat of chats) {
-    const mark = marks.get(chat.id);
+    const mark = marks.get(chat.chatId);
     if (!mark) {
       chatsNew++;
       continue;

@@ -271,7 +271,9 @@ export function parseMessages(body: unknown, endpoint: string, context: MessageC
     // The id names the chat the message lives in; with `merge` that can be the other id form of the chat
     // asked for, and both forms are one stored chat.
     const chatId = parsedId ? canonicalId(parsedId[2]!, lids) : context.chat.chatId;
-    const participant = shape.optionalString(record, 'participant');
+    // In the stored form like the chat and the sender: one person, one id, whatever the engine says.
+    const rawParticipant = shape.optionalString(record, 'participant');
+    const participant = rawParticipant === null ? null : canonicalId(rawParticipant, lids);
     return {
       session: context.session,
       id,
@@ -279,7 +281,7 @@ export function parseMessages(body: unknown, endpoint: string, context: MessageC
       waId: parsedId?.[3] ?? rawKeyId(record) ?? id,
       fromMe,
       // NOWEB and GOWS put the chat in `from` even for your own messages, so `from` is never the sender.
-      sender: fromMe ? meId : participant !== null ? canonicalId(participant, lids) : chatId,
+      sender: fromMe ? meId : (participant ?? chatId),
       recipient: shape.optionalString(record, 'to'),
       participant,
       body: (body as string | null | undefined) ?? null,

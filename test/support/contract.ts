@@ -51,7 +51,15 @@ export async function importOnce(options: {
     {
       waha,
       writer: createBatchWriter(options.sql, options.schema),
-      runLog: runs,
+      runLog: {
+        start: (run) => runs.start(run),
+        finish: (runId, summary) =>
+          runs.finish(runId, {
+            ...summary,
+            status: summary.status === 'running' ? 'failed' : summary.status,
+            error: summary.error ?? undefined,
+          }),
+      },
       failedChats: createFailedChatStore(options.sql, options.schema),
       reporter: recordingReporter(),
       signal: new AbortController().signal,

@@ -1,5 +1,5 @@
 import type { Sql } from '../../src/db/connect.js';
-import type { WaMessage } from '../../src/sim/index.js';
+import type { GroundTruth, WaMessage } from '../../src/sim/index.js';
 
 /**
  * Value equality through canonical JSON (keys sorted). Not util.isDeepStrictEqual: under Jest's VM
@@ -31,13 +31,21 @@ function expectedJson(value: unknown): unknown {
   return value;
 }
 
-/** Compares the messages table with the simulator's ground truth, row by row and column by column. */
+/**
+ * Compares the messages table with the simulator's ground truth, row by row and column by column. Given
+ * the whole GroundTruth, the stored chat id and participant come from the simulator's model (`expected`:
+ * canonical ids on every engine); given only the served messages (NOWEB, `@c.us` ids), from their ids.
+ */
 export async function expectDatabaseMatches(
   sql: Sql,
   schema: string,
   session: string,
-  truth: WaMessage[],
+  truthOrMessages: WaMessage[] | GroundTruth,
 ): Promise<void> {
+  const truth = Array.isArray(truthOrMessages) ? truthOrMessages : truthOrMessages.messages;
+  const model = new Map(
+    Array.isArray(truthOrMessages) ? [] : truthOrMessages.expected.map((e) => [e.id, e] as const),
+  );
   const rows = await sql<
     Array<{
       id: string;
@@ -63,15 +71,16 @@ export async function expectDatabaseMatches(
     // The writer flags a message when any of its text needed cleaning (a quoted reply's body too), and
     // every text field is also in `raw`.
     const cleaned = canonical(expectedJson(m)) !== canonical(m);
+    const modelled = model.get(m.id);
     const want = {
-      chat_id: m.id.split('_')[1],
+      chat_id: modelled?.chatId ?? m.id.split('_')[1],
       wa_id: m.id.split('_')[2],
       body,
       ack: m.ack ?? null,
-      timestamp_s: String(m.timestamp),
+      timestamp_s: String(modelled?.timestampS ?? m.timestamp),
       from_me: m.fromMe,
       has_media: m.hasMedia,
-      participant: m.participant ?? null,
+      participant: modelled ? modelled.participant : (m.participant ?? null),
       raw: expectedJson(m),
       text_cleaned: cleaned,
     };
