@@ -1,4 +1,5 @@
 import { WahaResponseError } from '../src/errors.js';
+import { canonicalId } from '../src/waha/ids.js';
 import { chatKind, parseChats, parseMessages, parseSession } from '../src/waha/parse.js';
 
 const endpoint = 'GET /api/default/chats/x/messages';
@@ -83,5 +84,121 @@ describe('WAHA response validation', () => {
     expect(
       errorOf(() => parseSession({ name: 'default', status: 'DANCING' }, 'GET /api/sessions/default')),
     ).toContain('not a known session status');
+  });
+});
+
+describe('engine differences in message records', () => {
+  const lids = new Map([['210054939833983@lid', '5527907218827@c.us']]);
+  const context = (chatId: string) => ({
+    session: 's',
+    chat: { id: chatId, chatId },
+    meId: '5511900000000@c.us',
+    lids,
+  });
+
+  it('takes the time from _data when WAHA leaves timestamp out, per engine, and null when nothing has it', () => {
+    const base = { id: 'false_5511988887777@c.us_AAA', fromMe: false, body: 'x' };
+    const at = (raw: Record<string, unknown>) =>
+      parseMessages([{ ...base, ...raw }], endpoint, context('5511988887777@c.us'))[0]!.timestampS;
+    // GOWS: null timestamp, whatsmeow's RFC 3339 time in _data.Info.
+    expect(at({ timestamp: null, _data: { Info: { ID: 'AAA', Timestamp: '2024-10-01T01:10:26Z' } } })).toBe(
+      1_727_745_026,
+    );
+    // WEBJS 2026.4.1 with a gte filter: no timestamp at all, _data.t has it.
+    expect(at({ _data: { id: { id: 'AAA' }, t: 1_727_745_026 } })).toBe(1_727_745_026);
+    // NOWEB: Baileys' protobuf Long and its decimal string.
+    expect(at({ _data: { messageTimestamp: { low: 1_727_745_026, high: 0, unsigned: true } } })).toBe(
+      1_727_745_026,
+    );
+    expect(at({ _data: { messageTimestamp: '1727745026' } })).toBe(1_727_745_026);
+    // Whatsmeow's zero time means unknown; with nothing else, the message keeps a null time.
+    expect(at({ timestamp: null, _data: { Info: { Timestamp: '0001-01-01T00:00:00Z' } } })).toBeNull();
+    expect(at({})).toBeNull();
+    // A present but impossible fallback is a broken response, named as such.
+    expect(
+      errorOf(() =>
+        parseMessages(
+          [{ ...base, timestamp: null, _data: { Info: { Timestamp: 'yesterday' } } }],
+          endpoint,
+          context('5511988887777@c.us'),
+        ),
+      ),
+    ).toContain(`'_data.Info.Timestamp' is the string "yesterday"`);
+  });
+
+  it('names the sender: the participant in groups, me when fromMe, else the chat; never `from` as such', () => {
+    const group = '120363022795578411@g.us';
+    const [inGroup, mine, direct] = [
+      parseMessages(
+        [
+          {
+            id: `false_${group}_BBB_210054939833983@lid`,
+            timestamp: 1_727_745_026,
+            from: group,
+            fromMe: false,
+            participant: '210054939833983@lid',
+          },
+        ],
+        endpoint,
+        context(group),
+      )[0]!,
+      // NOWEB and GOWS put the chat in `from` of your own messages too.
+      parseMessages(
+        [
+          {
+            id: 'true_5511988887777@c.us_CCC',
+            timestamp: 1_727_745_026,
+            from: '5511988887777@c.us',
+            fromMe: true,
+          },
+        ],
+        endpoint,
+        context('5511988887777@c.us'),
+      )[0]!,
+      parseMessages(
+        [
+          {
+            id: 'false_210054939833983@lid_DDD',
+            timestamp: 1_727_745_026,
+            from: '210054939833983@lid',
+            fromMe: false,
+          },
+        ],
+        endpoint,
+        context('210054939833983@lid'),
+      )[0]!,
+    ];
+    expect(inGroup).toMatchObject({
+      chatId: group,
+      sender: '5527907218827@c.us',
+      participant: '5527907218827@c.us',
+    });
+    expect(mine).toMatchObject({ chatId: '5511988887777@c.us', sender: '5511900000000@c.us' });
+    // A @lid WAHA can map is stored as the phone number's id, chat and sender alike.
+    expect(direct).toMatchObject({ chatId: '5527907218827@c.us', sender: '5527907218827@c.us', waId: 'DDD' });
+  });
+
+  it('reads the session engine from engine.engine, and the old string form', () => {
+    const session = (engine: unknown) =>
+      parseSession({ name: 'default', status: 'WORKING', me: null, engine }, 'GET /api/sessions/default')
+        .engine;
+    expect(session({ engine: 'GOWS' })).toBe('GOWS');
+    expect(session('webjs')).toBe('WEBJS');
+    expect(session(undefined)).toBeNull();
+  });
+});
+
+describe('stored chat ids', () => {
+  it('turns every form of one person into one id', () => {
+    const lids = new Map([['123@lid', '5511988887777@s.whatsapp.net']]);
+    expect(canonicalId('5511988887777@s.whatsapp.net')).toBe('5511988887777@c.us');
+    expect(canonicalId('5511988887777:12@s.whatsapp.net')).toBe('5511988887777@c.us');
+    expect(canonicalId('5511988887777@c.us')).toBe('5511988887777@c.us');
+    expect(canonicalId('123@lid', lids)).toBe('5511988887777@c.us');
+    expect(canonicalId('123:4@lid', lids)).toBe('5511988887777@c.us');
+    // Unknown to WAHA: the lid stays (stable until WAHA learns the number).
+    expect(canonicalId('999@lid', lids)).toBe('999@lid');
+    expect(canonicalId('120363022795578411@g.us', lids)).toBe('120363022795578411@g.us');
+    expect(canonicalId('status@broadcast')).toBe('status@broadcast');
   });
 });

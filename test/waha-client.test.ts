@@ -195,9 +195,99 @@ describe('WAHA client against the simulator', () => {
     expect((error as WahaRefusedError).hint).toMatch(/QR code/);
     // Chat routes answer 422 for such a session; that is a refusal, not a retry loop.
     await expect(right.listChats('default', { pageSize: 10, engine: 'NOWEB' })).rejects.toThrow(
-      /422|not as expected/,
+      'WAHA cannot serve session "default": the session is SCAN_QR_CODE, not WORKING (422)',
     );
     expect(right.stats.retries).toBe(0);
+  });
+});
+
+describe('WAHA refusals name their real cause', () => {
+  const client = (url: string) =>
+    createWahaClient({ baseUrl: url, requestTimeoutMs: 2000, maxResponseBytes: 1 << 20, retry: FAST_RETRY });
+
+  it('422 on chat routes: an unknown session and the Core tier are told apart; neither is retried', async () => {
+    const { sim } = await start({ profile: { coreTier: true } });
+    const waha = client(sim.url);
+    const unknown = await waha
+      .listChats('nobody', { pageSize: 10, engine: 'NOWEB' })
+      .catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(WahaRefusedError);
+    expect((unknown as WahaRefusedError).status).toBe(422);
+    expect((unknown as WahaRefusedError).hint).toMatch(/Core tier serves only the session named "default"/);
+    expect(waha.stats.retries).toBe(0);
+
+    const plain = await startSimulator({
+      sessions: [{ name: 'default', datasetOptions: { chats: 2, messages: 10 } }],
+    });
+    try {
+      const withoutTier = await client(plain.url)
+        .listChats('nobody', { pageSize: 10, engine: 'NOWEB' })
+        .catch((e: unknown) => e);
+      expect((withoutTier as Error).message).toMatch(/does not exist \(422\)$/);
+      expect((withoutTier as WahaRefusedError).hint).toMatch(/Check --session/);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('501: never retried; the lid endpoints of an engine without them leave ids as they are', async () => {
+    const { sim } = await start({ engine: 'WEBJS' });
+    const waha = client(sim.url);
+    expect(await waha.lids('default')).toEqual({ map: new Map(), available: false });
+    const [chat] = await waha.listChats('default', { pageSize: 10, engine: 'WEBJS' });
+    sim.failNext(5, { status: 501, route: 'messages' });
+    const pages = waha.chatMessages('default', chat!, {
+      window: WINDOW,
+      pageSize: 100,
+      pageEnd: 'short',
+      meId: null,
+    });
+    const error = await pages.next().catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/does not implement chat .* \(501 Not Implemented\)/);
+    expect(waha.stats.retries).toBe(0);
+  });
+
+  it('a 500 that exhausts the retries names the engine exception WAHA reported', async () => {
+    const dataset = generateDataset({ chats: 3, messages: 30, seed: 5 });
+    sim = await startSimulator({
+      engine: 'WEBJS',
+      profile: { failingChats: [dataset.chats[0]!.id] },
+      sessions: [{ name: 'default', dataset }],
+    });
+    const waha = client(sim.url);
+    const chats = await waha.listChats('default', { pageSize: 10, engine: 'WEBJS' });
+    const failing = chats.find((c) => c.chatId === dataset.chats[0]!.id)!;
+    const pages = waha.chatMessages('default', failing, {
+      window: WINDOW,
+      pageSize: 100,
+      pageEnd: 'short',
+      meId: null,
+    });
+    const error = await pages.next().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WahaUnavailableError);
+    expect((error as Error).message).toMatch(
+      /failed 7 times; last: HTTP 500 \(TypeError: Cannot read properties/,
+    );
+  });
+});
+
+describe('chat listings that cannot miss a chat', () => {
+  it('WEBJS: one request without a limit, whatever the order does while listing', async () => {
+    const { sim, client } = await start({ engine: 'WEBJS' });
+    const truth = sim.groundTruth('default', WINDOW);
+    const chats = await client.listChats('default', { pageSize: 2, engine: 'WEBJS' });
+    expect(chats.map((c) => c.chatId).sort()).toEqual(
+      (truth.chats as Array<{ id: { _serialized: string } }>).map((c) => c.id._serialized).sort(),
+    );
+    expect(sim.stats().byRoute.chats).toBe(1);
+  });
+
+  it('NOWEB: pages sorted by id overlap by one chat; the stored ids are @c.us', async () => {
+    const { sim, client } = await start();
+    const chats = await client.listChats('default', { pageSize: 2, engine: 'NOWEB' });
+    expect(chats.every((c) => c.id.endsWith('@s.whatsapp.net') === c.chatId.endsWith('@c.us'))).toBe(true);
+    expect(new Set(chats.map((c) => c.id)).size).toBe(chats.length);
+    expect(chats.length).toBe((sim.groundTruth('default', WINDOW).chats as unknown[]).length);
   });
 });
 

@@ -301,7 +301,14 @@ export function refusalToError(refusal: HttpRefusal, what: string, baseUrl: stri
  */
 function unprocessable(body: unknown, what: string, detail: string): WahaRefusedError {
   const record = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
-  const text = [record.message, record.error].filter((v) => typeof v === 'string').join(' ');
+  // `message` says what happened; `error` is the status text ("Unprocessable Entity") or, on the
+  // not-WORKING answer, the sentence itself.
+  const text =
+    typeof record.message === 'string'
+      ? record.message
+      : typeof record.error === 'string'
+        ? record.error
+        : '';
   if (typeof record.status === 'string') {
     return new WahaRefusedError(
       `WAHA cannot serve ${what}: the session is ${record.status}, not WORKING (422)`,
