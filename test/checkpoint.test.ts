@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -141,6 +142,45 @@ describe('checkpoint', () => {
     await expect(
       checkpoint.recordCommit({ chatsCompleted: [], chatsInProgress: [], messages: 0 }),
     ).rejects.toThrow(/cannot write the checkpoint/);
+  });
+});
+
+describe('files the tool creates', () => {
+  it('never follows a symlink planted at the temporary name, and removes temporary files of dead runs', async () => {
+    const file = tempFile();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const victim = path.join(path.dirname(file), 'victim');
+    fs.writeFileSync(victim, 'precious');
+    // The names a writer of this process would use, old and new style, point at the victim.
+    fs.symlinkSync(victim, `${file}.${process.pid}.tmp`);
+    // Left by a run that was killed between creating its temporary file and renaming it.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const stale = `${file}.${dead.stdout}.0a1b2c.tmp`;
+    fs.writeFileSync(stale, 'half');
+
+    const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false, minIntervalMs: 0 });
+    await checkpoint.recordCommit({ chatsCompleted: ['a@c.us'], chatsInProgress: [], messages: 1 });
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+    expect(fs.lstatSync(file).isFile()).toBe(true);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(readCheckpoint(file)?.completedChats).toEqual(['a@c.us']);
+    expect(fs.existsSync(stale)).toBe(false);
+    expect(fs.existsSync(`${file}.${process.pid}.tmp`)).toBe(false);
+    expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(['checkpoint.json', 'victim']);
+  });
+
+  it('a lock file name holding a symlink is never written through', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-lock-'));
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'precious');
+    const file = path.join(dir, 'cp.json.lock');
+    fs.symlinkSync(victim, file);
+    const lock = acquireLockFile(file, 'session "default"');
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+    expect(fs.lstatSync(file).isFile()).toBe(true);
+    lock.release();
   });
 });
 

@@ -16,7 +16,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { closeSync, writeSync } from 'node:fs';
 import { DatabaseError } from '../errors.js';
+import { createExclusive, writeFileAtomic } from '../util/private-file.js';
 
 export interface EmbeddedPostgresOptions {
   /** The PostgreSQL data directory; `defaultDataDir()` when absent. */
@@ -252,7 +254,12 @@ async function initialise(
   const scratch = await fs.mkdtemp(path.join(path.dirname(dataDir), '.waha-import-initdb-'));
   try {
     const initdbPasswordFile = path.join(scratch, 'password');
-    await fs.writeFile(initdbPasswordFile, `${password}\n`, { mode: 0o600 });
+    const fd = createExclusive(initdbPasswordFile);
+    try {
+      writeSync(fd, `${password}\n`);
+    } finally {
+      closeSync(fd);
+    }
     if (runAs) {
       await fs.chown(scratch, runAs.uid, runAs.gid);
       await fs.chown(initdbPasswordFile, runAs.uid, runAs.gid);
@@ -287,17 +294,9 @@ async function initialise(
   }
 }
 
-/** Written under a temporary name and renamed, so a crash never leaves half a password behind. */
+/** Written under an exclusively created temporary name and renamed: never half a password, never via a link. */
 async function writePrivateFile(file: string, content: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.tmp`;
-  const handle = await fs.open(temporary, 'w', 0o600);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(temporary, file);
+  writeFileAtomic(file, content);
 }
 
 /**
