@@ -207,6 +207,35 @@ describe('startEmbeddedPostgres', () => {
     expect(await isRunning(orphanPid)).toBe(false); // stopped, not left beside the new one
   });
 
+  test('a server whose killed owner left a pid now used by a live process is still taken over', async () => {
+    const embedded = new URL('../dist/db/embedded.js', import.meta.url).href;
+    const script = `const { startEmbeddedPostgres } = await import(${JSON.stringify(embedded)});
+      const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
+      console.log('ready ' + server.port);
+      setInterval(() => {}, 1000);`;
+    const owner = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      owner.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        if (chunk.includes('ready')) resolve();
+      });
+      owner.on('exit', (code) => reject(new Error(`the owner process exited early (${code})`)));
+    });
+    const orphanPid = Number.parseInt(await lockFile(dataDir), 10);
+    owner.kill('SIGKILL');
+    await new Promise((resolve) => owner.once('close', resolve));
+    // The owner's pid now names a live process (pid 1 always runs), as after pid reuse or in a container.
+    const ownerFile = `${dataDir}.owner`;
+    const record = JSON.parse(await fs.readFile(ownerFile, 'utf8')) as Record<string, unknown>;
+    expect(record).toMatchObject({ pid: owner.pid, startTicks: expect.any(Number) });
+    await fs.writeFile(ownerFile, JSON.stringify({ ...record, pid: 1 }));
+
+    server = await startEmbeddedPostgres({ dataDir });
+    expect(await query(server.url, (sql) => sql`select value from kept`)).toHaveLength(1);
+    expect(await isRunning(orphanPid)).toBe(false);
+  });
+
   test('openDatabase without a URL runs on the embedded server and stops it on close', async () => {
     const database = await openDatabase({ dataDir });
     expect(database.embedded).toBe(true);

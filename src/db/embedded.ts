@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { closeSync, writeSync } from 'node:fs';
 import { DatabaseError } from '../errors.js';
 import { createExclusive, writeFileAtomic } from '../util/private-file.js';
+import { currentIdentity, ownerState, parseIdentity } from '../util/process-identity.js';
 
 export interface EmbeddedPostgresOptions {
   /** The PostgreSQL data directory; `defaultDataDir()` when absent. */
@@ -109,7 +110,7 @@ export async function startEmbeddedPostgres(
   // server left running is an orphan and take it over.
   await writePrivateFile(
     ownerFileFor(dataDir),
-    JSON.stringify({ pid: process.pid, host: os.hostname(), serverPid: child.pid }) + '\n',
+    JSON.stringify({ ...currentIdentity(), serverPid: child.pid }) + '\n',
   );
   const url = `postgres://${DATABASE_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE_NAME}`;
   return { url, dataDir, port, stop: stopper(child) };
@@ -326,20 +327,17 @@ async function clearStaleLock(dataDir: string): Promise<void> {
 
 /**
  * A server is an orphan when the waha-import that started it, on this host, no longer runs: it was
- * killed before it could stop the server. Without an owner file, or with a live owner, it is not.
+ * killed before it could stop the server. Its pid alone does not say so (a pid is reused, and node is
+ * pid 1 in every container), so the owner is identified by its boot and start time too. Without an owner
+ * file, or with an owner still running, it is not an orphan.
  */
 async function isOrphan(dataDir: string, serverPid: number): Promise<boolean> {
   const text = await fs.readFile(ownerFileFor(dataDir), 'utf8').catch(() => undefined);
   if (text === undefined) return false;
   try {
-    const owner = JSON.parse(text) as { pid?: unknown; host?: unknown; serverPid?: unknown };
-    return (
-      owner.host === os.hostname() &&
-      owner.serverPid === serverPid &&
-      typeof owner.pid === 'number' &&
-      owner.pid !== process.pid &&
-      !isAlive(owner.pid)
-    );
+    const record = JSON.parse(text) as { serverPid?: unknown };
+    const owner = parseIdentity(record);
+    return owner !== undefined && record.serverPid === serverPid && ownerState(owner) === 'gone';
   } catch {
     return false;
   }

@@ -71,15 +71,17 @@ export type OwnerState = 'running' | 'gone' | 'elsewhere';
 export function ownerState(owner: Partial<ProcessIdentity>): OwnerState {
   if (typeof owner.pid !== 'number' || !Number.isSafeInteger(owner.pid) || owner.pid <= 0) return 'gone';
   if (owner.host !== os.hostname()) return 'elsewhere';
-  // We are asking because we do not hold it: a record naming our pid was left by an earlier process.
-  if (owner.pid === process.pid) return 'gone';
   const bootId = readBootId();
   if (typeof owner.bootId === 'string' && bootId !== undefined && owner.bootId !== bootId) return 'gone';
-  if (!pidExists(owner.pid)) return 'gone';
-  if (typeof owner.startTicks === 'number') {
-    const ticks = processStartTicks(owner.pid);
-    if (ticks !== undefined && ticks !== owner.startTicks) return 'gone';
+  const ticks = processStartTicks(owner.pid);
+  if (owner.pid === process.pid) {
+    // Our pid: this very process only if its start time says so; otherwise an earlier process that had
+    // our pid (the same container's pid 1 in an earlier run) left the record behind.
+    return typeof owner.startTicks === 'number' && owner.startTicks === ticks ? 'running' : 'gone';
   }
+  if (!pidExists(owner.pid)) return 'gone';
+  if (typeof owner.startTicks === 'number' && ticks !== undefined && ticks !== owner.startTicks)
+    return 'gone';
   return 'running';
 }
 
