@@ -1,3 +1,4 @@
+import { unusablePath } from '../util/private-file.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -127,7 +128,11 @@ Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings
       const content = out.toLowerCase().endsWith('.html')
         ? `<!doctype html><meta charset="utf-8"><title>waha-import bench</title>${svg}<pre>${renderTable(report).replace(/</g, '&lt;')}</pre>\n`
         : svg;
-      fs.writeFileSync(path.resolve(out), content);
+      try {
+        fs.writeFileSync(path.resolve(out), content);
+      } catch (error) {
+        throw unusablePath(error, 'the chart file', path.resolve(out), 'Choose a writable --out file.');
+      }
       if (!json) process.stderr.write(`chart written to ${out}\n`);
     }
     if (!report.consistent) {

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closeSync, writeSync } from 'node:fs';
 import { DatabaseError } from '../errors.js';
-import { createExclusive, writeFileAtomic } from '../util/private-file.js';
+import { createExclusive, makeDirectories, unusablePath, writeFileAtomic } from '../util/private-file.js';
 import { currentIdentity, ownerState, parseIdentity } from '../util/process-identity.js';
 
 export interface EmbeddedPostgresOptions {
@@ -94,24 +94,42 @@ export async function startEmbeddedPostgres(
   const runAs = isRoot() ? serverUser() : undefined;
   if (runAs) assertReachable(path.dirname(binaries.postgres), runAs, 'The embedded PostgreSQL binaries in');
 
-  await createParentDirectories(dataDir, runAs);
+  // A directory that cannot be created or written (a parent that is a file, no permission, a read-only
+  // file system) is a configuration problem, named with the way out, not a crash.
+  const unusable = (error: unknown): unknown =>
+    unusablePath(
+      error,
+      'the embedded PostgreSQL data directory (or a file beside it):',
+      dataDir,
+      'Choose a directory you can write with --data-dir (or WAHA_IMPORT_DATA_DIR), or use a PostgreSQL server of your own with --database-url.',
+    );
   const passwordFile = passwordFileFor(dataDir);
   let password: string;
-  if (await isInitialised(dataDir)) {
-    password = await readPassword(passwordFile, dataDir);
-    await clearStaleLock(dataDir);
-  } else {
-    password = randomBytes(24).toString('base64url');
-    await initialise(dataDir, binaries, runAs, password, passwordFile, log);
+  try {
+    await createParentDirectories(dataDir, runAs);
+    if (await isInitialised(dataDir)) {
+      password = await readPassword(passwordFile, dataDir);
+      await clearStaleLock(dataDir);
+    } else {
+      password = randomBytes(24).toString('base64url');
+      await initialise(dataDir, binaries, runAs, password, passwordFile, log);
+    }
+  } catch (error) {
+    throw unusable(error);
   }
 
   const { child, port } = await launch(dataDir, binaries, runAs, log);
   // Who started it: if this process dies without stopping it (SIGKILL), the next start can tell the
   // server left running is an orphan and take it over.
-  await writePrivateFile(
-    ownerFileFor(dataDir),
-    JSON.stringify({ ...currentIdentity(), serverPid: child.pid }) + '\n',
-  );
+  try {
+    await writePrivateFile(
+      ownerFileFor(dataDir),
+      JSON.stringify({ ...currentIdentity(), serverPid: child.pid }) + '\n',
+    );
+  } catch (error) {
+    await stopper(child)();
+    throw unusable(error);
+  }
   const url = `postgres://${DATABASE_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE_NAME}`;
   return { url, dataDir, port, stop: stopper(child) };
 }
@@ -193,7 +211,7 @@ function assertReachable(directory: string, runAs: RunAs, what: string): void {
 /** Creates the data directory's parents; as root, makes new ones traversable whatever the umask. */
 async function createParentDirectories(dataDir: string, runAs: RunAs | undefined): Promise<void> {
   const parent = path.dirname(dataDir);
-  const firstCreated = await fs.mkdir(parent, { recursive: true, mode: 0o755 });
+  const firstCreated = makeDirectories(parent, 0o755);
   if (!runAs) return;
   if (firstCreated) {
     for (let dir = parent; dir.length >= firstCreated.length; dir = path.dirname(dir)) {
@@ -238,7 +256,7 @@ async function initialise(
   passwordFile: string,
   log: (line: string) => void,
 ): Promise<void> {
-  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  makeDirectories(dataDir, 0o700);
   const leftovers = await fs.readdir(dataDir);
   if (leftovers.length > 0) {
     throw new DatabaseError(

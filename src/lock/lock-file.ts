@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LockedError } from '../errors.js';
-import { createExclusive } from '../util/private-file.js';
+import { createExclusive, makeDirectories, unusablePath } from '../util/private-file.js';
 import {
   currentIdentity,
   ownerState,
@@ -40,8 +40,15 @@ function readOwner(file: string): LockOwner | undefined {
   return undefined;
 }
 
+const UNUSABLE_HINT =
+  'Run from a directory you can write (in a cron line: cd to one first), or choose a writable --checkpoint file; its lock is kept beside it.';
+
 export function acquireLockFile(file: string, what: string): HeldLock {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    makeDirectories(path.dirname(file), 0o700);
+  } catch (error) {
+    throw unusablePath(error, 'the directory', path.dirname(file), UNUSABLE_HINT);
+  }
   const me: LockOwner = { ...currentIdentity(), startedAt: new Date().toISOString() };
   let tookOverFrom: LockOwner | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -59,12 +66,18 @@ export function acquireLockFile(file: string, what: string): HeldLock {
         process.off('exit', release);
         // Only our own lock is removed, never one a later run took over after declaring us dead.
         const owner = readOwner(file);
-        if (owner?.pid === me.pid && owner.startedAt === me.startedAt) fs.rmSync(file, { force: true });
+        try {
+          if (owner?.pid === me.pid && owner.startedAt === me.startedAt) fs.rmSync(file, { force: true });
+        } catch {
+          // Its directory became unwritable: the next run takes the lock of a process gone over.
+        }
       };
       process.on('exit', release);
       return { file, tookOverFrom, release };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw unusablePath(error, 'the lock file', file, UNUSABLE_HINT);
+      }
     }
     const owner = readOwner(file);
     if (owner && ownerState(owner) !== 'gone') {
@@ -77,7 +90,11 @@ export function acquireLockFile(file: string, what: string): HeldLock {
     }
     // The owner is dead (or the file is unreadable): take the lock over.
     tookOverFrom = owner;
-    fs.rmSync(file, { force: true });
+    try {
+      fs.rmSync(file, { force: true });
+    } catch (error) {
+      throw unusablePath(error, 'the lock file', file, UNUSABLE_HINT);
+    }
   }
   throw new LockedError(`could not take the lock ${file}`, 'Another run keeps taking it; try again later.');
 }

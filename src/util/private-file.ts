@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { UsageError } from '../errors.js';
 import { ownerState } from './process-identity.js';
 
 /**
@@ -16,6 +17,29 @@ const EXCLUSIVE =
 /** Creates `file`, which must not exist yet (EEXIST otherwise), and returns its descriptor. */
 export function createExclusive(file: string): number {
   return fs.openSync(file, EXCLUSIVE, 0o600);
+}
+
+/**
+ * `mkdir -p` one level at a time, returning the first directory created (undefined if none was).
+ * Node's own `recursive: true` never returns when the kernel answers ENOENT for a parent that exists
+ * (any path under /proc), so it is not used.
+ */
+export function makeDirectories(dir: string, mode: number): string | undefined {
+  const missing: string[] = [];
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    try {
+      if (fs.statSync(current).isDirectory()) break;
+      // A file where a directory must be: mkdir below reports it (EEXIST / ENOTDIR).
+      missing.unshift(current);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    missing.unshift(current);
+    if (path.dirname(current) === current) break;
+  }
+  for (const directory of missing) fs.mkdirSync(directory, { mode });
+  return missing[0];
 }
 
 /** Temporary files of `file`: `<file>.<pid>.<random>.tmp` (and `<file>.<pid>.tmp` of older versions). */
@@ -53,7 +77,7 @@ export function removeStaleTemps(file: string): void {
  */
 export function writeFileAtomic(file: string, content: string): void {
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirectories(dir, 0o700);
   removeStaleTemps(file);
   const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const fd = createExclusive(temp);
@@ -76,4 +100,36 @@ export function writeFileAtomic(file: string, content: string): void {
   } finally {
     fs.closeSync(dirFd);
   }
+}
+
+/** Errors that say a path cannot be created or written, as opposed to a bug. */
+const PATH_PROBLEMS = new Set([
+  'EACCES',
+  'EPERM',
+  'ENOTDIR',
+  'EROFS',
+  'ENOENT',
+  'EEXIST',
+  'EISDIR',
+  'ELOOP',
+  'ENAMETOOLONG',
+  'ENOSPC',
+  'EDQUOT',
+]);
+
+export function isPathProblem(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && PATH_PROBLEMS.has((error as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * A path the tool must create or write at the start of a run cannot be: a configuration problem (exit 2)
+ * naming the path, the reason, and the way out; anything else is passed on unchanged.
+ */
+export function unusablePath(error: unknown, what: string, file: string, hint: string): unknown {
+  if (!isPathProblem(error)) return error;
+  const partIsFile = error.code === 'EEXIST' || error.code === 'ENOTDIR';
+  return new UsageError(
+    `cannot create ${what} ${file}: ${partIsFile ? `a part of the path is a file (${error.message})` : error.message}`,
+    hint,
+  );
 }
