@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
-import { DatabaseError } from '../src/errors.js';
+import { DatabaseError, LockedError } from '../src/errors.js';
 import {
   defaultDataDir,
   openDatabase,
@@ -175,9 +175,10 @@ describe('startEmbeddedPostgres', () => {
   test('refuses a directory another server is running on, without disturbing it', async () => {
     server = await startEmbeddedPostgres({ dataDir });
     const error = await startEmbeddedPostgres({ dataDir }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(DatabaseError);
-    expect((error as DatabaseError).message).toMatch(/already in use by a running server \(pid \d+\)/);
-    expect((error as DatabaseError).hint).toMatch(/kill -INT \d+/);
+    // Exit 4, like every other "another run holds it".
+    expect(error).toBeInstanceOf(LockedError);
+    expect((error as LockedError).message).toMatch(/already in use by a running server \(pid \d+\)/);
+    expect((error as LockedError).hint).toMatch(/kill -INT \d+/);
     expect(await query(server.url, (sql) => sql`select value from kept`)).toHaveLength(1);
   });
 

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closeSync, writeSync } from 'node:fs';
-import { DatabaseError } from '../errors.js';
+import { DatabaseError, LockedError } from '../errors.js';
 import { createExclusive, makeDirectories, unusablePath, writeFileAtomic } from '../util/private-file.js';
 import { currentIdentity, ownerState, parseIdentity } from '../util/process-identity.js';
 
@@ -410,10 +410,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function alreadyRunning(dataDir: string, pid: number): DatabaseError {
-  return new DatabaseError(
+/**
+ * Another server runs on the directory: almost always another waha-import using it. Like every other
+ * "another run holds it" case this exits 4 at once, writing nothing; it neither waits (cron lines would
+ * pile up behind a long run) nor shares the server (its owner stops it when it finishes, mid-way through
+ * our run).
+ */
+function alreadyRunning(dataDir: string, pid: number): LockedError {
+  return new LockedError(
     `The embedded PostgreSQL data directory ${dataDir} is already in use by a running server (pid ${pid}).`,
-    `Another waha-import is probably using it: let it finish. If none is running, a killed run left its server behind: stop it with "kill -INT ${pid}" and try again.`,
+    `Another waha-import is probably using it: let it finish (nothing was written by this run), or give this one its own --data-dir. If none is running, a killed run left its server behind: stop it with "kill -INT ${pid}" and try again.`,
   );
 }
 
