@@ -1,4 +1,5 @@
 import { unusablePath } from '../util/private-file.js';
+import { jsonText, terminalText } from '../util/terminal-text.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -117,11 +118,11 @@ Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings
       session: get('session'),
       days: scenario.sim.days,
       onProgress: (text) => {
-        if (spinner) spinner.text = text;
-        else if (!json) process.stderr.write(`${new Date().toISOString()} ${text}\n`);
+        if (spinner) spinner.text = terminalText(text);
+        else if (!json) process.stderr.write(`${new Date().toISOString()} ${terminalText(text)}\n`);
       },
     }).finally(() => spinner?.stop());
-    process.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTable(report) + '\n');
+    process.stdout.write(json ? jsonText(report, 2) + '\n' : terminalText(renderTable(report)) + '\n');
     const out = get<string | undefined>('out');
     if (out) {
       const svg = renderSvg(report);

@@ -37,7 +37,7 @@ Exit codes:
   ${EXIT.importFailed}    the import failed (WAHA sent something unusable, PostgreSQL failed, or a bug)
   ${EXIT.usage}    a flag, environment variable or config value is wrong
   ${EXIT.wahaRefused}    WAHA unreachable or refused (API key, unknown session, session not WORKING)
-  ${EXIT.locked}    another run holds the lock
+  ${EXIT.locked}    another run holds the lock (or the embedded PostgreSQL's data directory)
   ${EXIT.interrupted}  interrupted (Ctrl-C / SIGINT); run again to continue`,
   );
   try {

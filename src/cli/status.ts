@@ -6,6 +6,7 @@ import { integer, text } from '../config/options.js';
 import { createRunLog, openDatabase, type RunRecord } from '../db/index.js';
 import { EXIT } from '../errors.js';
 import { formatCount, formatDuration, formatWindow } from '../import/summary.js';
+import { jsonText, terminalText } from '../util/terminal-text.js';
 import { addOptions } from './options.js';
 
 const STATUS_OPTIONS = [
@@ -90,13 +91,14 @@ export function registerStatus(program: Command, setExit: (code: number) => void
 
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify({ schema, runs, checkpoint: { file: checkpointFile, ...checkpoint } }, null, 2) + '\n',
+        jsonText({ schema, runs, checkpoint: { file: checkpointFile, ...checkpoint } }, 2) + '\n',
       );
     } else {
       const lines = [`Runs in schema "${schema}" of ${db.displayUrl}, newest first:`];
       lines.push(...(runs.length ? runs.map((run) => `  ${runLine(run)}`) : ['  none recorded yet']));
       lines.push('', describeCheckpoint(checkpointFile, checkpoint));
-      process.stdout.write(lines.join('\n') + '\n');
+      // Rows hold text from WAHA (session names, its error messages): shown, never obeyed by the terminal.
+      process.stdout.write(terminalText(lines.join('\n')) + '\n');
     }
     // A failed or interrupted last run is worth a non-zero exit for monitoring.
     setExit(
