@@ -12,7 +12,7 @@ import { addOptions } from './options.js';
 const STATUS_OPTIONS = [
   // Without --session (or WAHA_SESSION, or .importrc), every session's runs are shown.
   ...CONNECTION_OPTIONS.filter((spec) =>
-    ['session', 'databaseUrl', 'dataDir', 'schema'].includes(spec.key),
+    ['session', 'databaseUrl', 'databaseUrlFile', 'dataDir', 'schema'].includes(spec.key),
   ).map((spec) => (spec.key === 'session' ? { ...spec, defaultValue: undefined } : spec)),
   {
     key: 'limit',
