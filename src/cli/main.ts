@@ -36,7 +36,7 @@ Exit codes:
   ${EXIT.ok}    success
   ${EXIT.importFailed}    the import failed (WAHA sent something unusable, PostgreSQL failed, or a bug)
   ${EXIT.usage}    a flag, environment variable or config value is wrong
-  ${EXIT.wahaRefused}    WAHA unreachable or refused (API key, unknown session, session not WORKING)
+  ${EXIT.wahaRefused}    WAHA unreachable or refused (API key, unknown session, session not WORKING, a redirect to another origin)
   ${EXIT.locked}    another run holds the lock (or the embedded PostgreSQL's data directory)
   ${EXIT.interrupted}  interrupted (Ctrl-C / SIGINT); run again to continue`,
   );
