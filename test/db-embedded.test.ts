@@ -247,6 +247,57 @@ describe('startEmbeddedPostgres', () => {
   });
 });
 
+describe('two processes starting on one fresh directory at once', () => {
+  test('one initialises and serves it; the other exits as locked; the password file fits the server', async () => {
+    const dataDir = path.join(await temporaryDir(), 'postgres');
+    const embedded = new URL('../dist/db/embedded.js', import.meta.url).href;
+    const script = `const { startEmbeddedPostgres } = await import(${JSON.stringify(embedded)});
+      try {
+        const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
+        console.log('ready ' + server.url);
+        process.stdin.once('data', async () => { await server.stop(); process.exit(0); });
+      } catch (error) {
+        console.log('failed ' + error.name + ': ' + error.message);
+        process.exit(0);
+      }`;
+    const start = () => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      const said = new Promise<string>((resolve) => {
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          out += chunk;
+          if (out.includes('\n')) resolve(out.trim());
+        });
+      });
+      return { child, said };
+    };
+    const both = [start(), start()];
+    const said = await Promise.all(both.map((one) => one.said));
+    try {
+      const ready = said.filter((line) => line.startsWith('ready '));
+      const failed = said.filter((line) => line.startsWith('failed '));
+      expect(ready).toHaveLength(1);
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatch(/^failed LockedError: /);
+      const url = ready[0]!.slice('ready '.length);
+      expect((await fs.readFile(passwordFileFor(dataDir), 'utf8')).trim()).toBe(
+        decodeURIComponent(new URL(url).password),
+      );
+      expect(await query(url, (sql) => sql`select 1 as one`)).toEqual([{ one: 1 }]);
+    } finally {
+      for (const { child } of both) {
+        if (child.exitCode === null) {
+          const gone = new Promise((resolve) => child.once('close', resolve));
+          child.stdin.write('stop\n');
+          await gone;
+        }
+      }
+    }
+  });
+});
+
 describe('startEmbeddedPostgres refuses unusable directories clearly', () => {
   test('a directory that is not empty and holds no cluster', async () => {
     const dataDir = path.join(await temporaryDir(), 'postgres');

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closeSync, writeSync } from 'node:fs';
 import { DatabaseError, LockedError } from '../errors.js';
+import { acquireLockFile, type HeldLock } from '../lock/lock-file.js';
 import { createExclusive, makeDirectories, unusablePath, writeFileAtomic } from '../util/private-file.js';
 import { currentIdentity, ownerState, parseIdentity } from '../util/process-identity.js';
 
@@ -105,33 +106,45 @@ export async function startEmbeddedPostgres(
     );
   const passwordFile = passwordFileFor(dataDir);
   let password: string;
+  let starting: HeldLock | undefined;
   try {
-    await createParentDirectories(dataDir, runAs);
-    if (await isInitialised(dataDir)) {
-      password = await readPassword(passwordFile, dataDir);
-      await clearStaleLock(dataDir);
-    } else {
-      password = randomBytes(24).toString('base64url');
-      await initialise(dataDir, binaries, runAs, password, passwordFile, log);
+    try {
+      await createParentDirectories(dataDir, runAs);
+      // One start at a time: two first runs must not both initialise the directory (the second would
+      // overwrite the password file of the first one's cluster). A second start while this one holds it
+      // exits 4, as it would a moment later on finding the server running.
+      starting = acquireLockFile(
+        `${path.resolve(dataDir)}.starting`,
+        `waha-import starting the embedded PostgreSQL in ${dataDir}`,
+      );
+      if (await isInitialised(dataDir)) {
+        password = await readPassword(passwordFile, dataDir);
+        await clearStaleLock(dataDir);
+      } else {
+        password = randomBytes(24).toString('base64url');
+        await initialise(dataDir, binaries, runAs, password, passwordFile, log);
+      }
+    } catch (error) {
+      throw unusable(error);
     }
-  } catch (error) {
-    throw unusable(error);
-  }
 
-  const { child, port } = await launch(dataDir, binaries, runAs, log);
-  // Who started it: if this process dies without stopping it (SIGKILL), the next start can tell the
-  // server left running is an orphan and take it over.
-  try {
-    await writePrivateFile(
-      ownerFileFor(dataDir),
-      JSON.stringify({ ...currentIdentity(), serverPid: child.pid }) + '\n',
-    );
-  } catch (error) {
-    await stopper(child)();
-    throw unusable(error);
+    const { child, port } = await launch(dataDir, binaries, runAs, log);
+    // Who started it: if this process dies without stopping it (SIGKILL), the next start can tell the
+    // server left running is an orphan and take it over.
+    try {
+      await writePrivateFile(
+        ownerFileFor(dataDir),
+        JSON.stringify({ ...currentIdentity(), serverPid: child.pid }) + '\n',
+      );
+    } catch (error) {
+      await stopper(child)();
+      throw unusable(error);
+    }
+    const url = `postgres://${DATABASE_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE_NAME}`;
+    return { url, dataDir, port, stop: stopper(child) };
+  } finally {
+    starting?.release();
   }
-  const url = `postgres://${DATABASE_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE_NAME}`;
-  return { url, dataDir, port, stop: stopper(child) };
 }
 
 function isRoot(): boolean {
