@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Checkpoint, readCheckpoint, type CheckpointKey } from '../src/checkpoint/checkpoint.js';
-import { CheckpointError } from '../src/errors.js';
+import { CheckpointError, LockedError } from '../src/errors.js';
 import { acquireLockFile } from '../src/lock/lock-file.js';
+import { processStartTicks } from '../src/util/process-identity.js';
 
 const KEY: CheckpointKey = {
   session: 'default',
@@ -144,6 +146,45 @@ describe('checkpoint', () => {
   });
 });
 
+describe('files the tool creates', () => {
+  it('never follows a symlink planted at the temporary name, and removes temporary files of dead runs', async () => {
+    const file = tempFile();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const victim = path.join(path.dirname(file), 'victim');
+    fs.writeFileSync(victim, 'precious');
+    // The names a writer of this process would use, old and new style, point at the victim.
+    fs.symlinkSync(victim, `${file}.${process.pid}.tmp`);
+    // Left by a run that was killed between creating its temporary file and renaming it.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const stale = `${file}.${dead.stdout}.0a1b2c.tmp`;
+    fs.writeFileSync(stale, 'half');
+
+    const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false, minIntervalMs: 0 });
+    await checkpoint.recordCommit({ chatsCompleted: ['a@c.us'], chatsInProgress: [], messages: 1 });
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+    expect(fs.lstatSync(file).isFile()).toBe(true);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(readCheckpoint(file)?.completedChats).toEqual(['a@c.us']);
+    expect(fs.existsSync(stale)).toBe(false);
+    expect(fs.existsSync(`${file}.${process.pid}.tmp`)).toBe(false);
+    expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(['checkpoint.json', 'victim']);
+  });
+
+  it('a lock file name holding a symlink is never written through', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-lock-'));
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'precious');
+    const file = path.join(dir, 'cp.json.lock');
+    fs.symlinkSync(victim, file);
+    const lock = acquireLockFile(file, 'session "default"');
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+    expect(fs.lstatSync(file).isFile()).toBe(true);
+    lock.release();
+  });
+});
+
 describe('lock file', () => {
   it('is created with mode 0600 holding pid, host and start time, and removed on release', () => {
     const file = path.join(
@@ -156,9 +197,42 @@ describe('lock file', () => {
     expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({
       pid: process.pid,
       host: os.hostname(),
+      bootId: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      startTicks: processStartTicks(process.pid),
       startedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
     });
     lock.release();
     expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it('is taken over when its live pid is not its owner: our own pid, another start time, another boot', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-lock-')), 'cp.json.lock');
+    const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    // pid 1 always runs; only its start time and the boot tell whether it is the owner.
+    const pid1Ticks = processStartTicks(1)!;
+    const plant = (owner: Record<string, unknown>): void =>
+      fs.writeFileSync(file, JSON.stringify({ host: os.hostname(), startedAt: 'then', ...owner }));
+    const notOwners: Array<Record<string, unknown>> = [
+      // A container where node is pid 1 in every run, or a pid handed to us after a reboot.
+      { pid: process.pid },
+      { pid: process.pid, bootId, startTicks: processStartTicks(process.pid)! + 1 },
+      // A live pid whose process started at another time: pid reuse.
+      { pid: 1, bootId, startTicks: pid1Ticks + 1 },
+      // Taken before the last boot.
+      { pid: 1, bootId: 'another-boot', startTicks: pid1Ticks },
+    ];
+    for (const owner of notOwners) {
+      plant(owner);
+      const lock = acquireLockFile(file, 'session "default"');
+      expect(lock.tookOverFrom).toMatchObject(owner);
+      lock.release();
+      expect(fs.existsSync(file)).toBe(false);
+    }
+    // The same pid, boot and start time is the owner, and so is a pid-only lock of a live process.
+    for (const owner of [{ pid: 1, bootId, startTicks: pid1Ticks }, { pid: 1 }]) {
+      plant(owner);
+      expect(() => acquireLockFile(file, 'session "default"')).toThrow(LockedError);
+      expect(fs.existsSync(file)).toBe(true);
+    }
   });
 });

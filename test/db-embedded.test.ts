@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
-import { DatabaseError } from '../src/errors.js';
+import { DatabaseError, LockedError } from '../src/errors.js';
 import {
   defaultDataDir,
   openDatabase,
@@ -175,9 +175,10 @@ describe('startEmbeddedPostgres', () => {
   test('refuses a directory another server is running on, without disturbing it', async () => {
     server = await startEmbeddedPostgres({ dataDir });
     const error = await startEmbeddedPostgres({ dataDir }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(DatabaseError);
-    expect((error as DatabaseError).message).toMatch(/already in use by a running server \(pid \d+\)/);
-    expect((error as DatabaseError).hint).toMatch(/kill -INT \d+/);
+    // Exit 4, like every other "another run holds it".
+    expect(error).toBeInstanceOf(LockedError);
+    expect((error as LockedError).message).toMatch(/already in use by a running server \(pid \d+\)/);
+    expect((error as LockedError).hint).toMatch(/kill -INT \d+/);
     expect(await query(server.url, (sql) => sql`select value from kept`)).toHaveLength(1);
   });
 
@@ -207,6 +208,35 @@ describe('startEmbeddedPostgres', () => {
     expect(await isRunning(orphanPid)).toBe(false); // stopped, not left beside the new one
   });
 
+  test('a server whose killed owner left a pid now used by a live process is still taken over', async () => {
+    const embedded = new URL('../dist/db/embedded.js', import.meta.url).href;
+    const script = `const { startEmbeddedPostgres } = await import(${JSON.stringify(embedded)});
+      const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
+      console.log('ready ' + server.port);
+      setInterval(() => {}, 1000);`;
+    const owner = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      owner.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        if (chunk.includes('ready')) resolve();
+      });
+      owner.on('exit', (code) => reject(new Error(`the owner process exited early (${code})`)));
+    });
+    const orphanPid = Number.parseInt(await lockFile(dataDir), 10);
+    owner.kill('SIGKILL');
+    await new Promise((resolve) => owner.once('close', resolve));
+    // The owner's pid now names a live process (pid 1 always runs), as after pid reuse or in a container.
+    const ownerFile = `${dataDir}.owner`;
+    const record = JSON.parse(await fs.readFile(ownerFile, 'utf8')) as Record<string, unknown>;
+    expect(record).toMatchObject({ pid: owner.pid, startTicks: expect.any(Number) });
+    await fs.writeFile(ownerFile, JSON.stringify({ ...record, pid: 1 }));
+
+    server = await startEmbeddedPostgres({ dataDir });
+    expect(await query(server.url, (sql) => sql`select value from kept`)).toHaveLength(1);
+    expect(await isRunning(orphanPid)).toBe(false);
+  });
+
   test('openDatabase without a URL runs on the embedded server and stops it on close', async () => {
     const database = await openDatabase({ dataDir });
     expect(database.embedded).toBe(true);
@@ -214,6 +244,57 @@ describe('startEmbeddedPostgres', () => {
     expect(await database.sql`select value from kept`).toEqual([{ value: 'still here' }]);
     await database.close();
     await expect(fs.access(path.join(dataDir, 'postmaster.pid'))).rejects.toThrow();
+  });
+});
+
+describe('two processes starting on one fresh directory at once', () => {
+  test('one initialises and serves it; the other exits as locked; the password file fits the server', async () => {
+    const dataDir = path.join(await temporaryDir(), 'postgres');
+    const embedded = new URL('../dist/db/embedded.js', import.meta.url).href;
+    const script = `const { startEmbeddedPostgres } = await import(${JSON.stringify(embedded)});
+      try {
+        const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
+        console.log('ready ' + server.url);
+        process.stdin.once('data', async () => { await server.stop(); process.exit(0); });
+      } catch (error) {
+        console.log('failed ' + error.name + ': ' + error.message);
+        process.exit(0);
+      }`;
+    const start = () => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      const said = new Promise<string>((resolve) => {
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          out += chunk;
+          if (out.includes('\n')) resolve(out.trim());
+        });
+      });
+      return { child, said };
+    };
+    const both = [start(), start()];
+    const said = await Promise.all(both.map((one) => one.said));
+    try {
+      const ready = said.filter((line) => line.startsWith('ready '));
+      const failed = said.filter((line) => line.startsWith('failed '));
+      expect(ready).toHaveLength(1);
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatch(/^failed LockedError: /);
+      const url = ready[0]!.slice('ready '.length);
+      expect((await fs.readFile(passwordFileFor(dataDir), 'utf8')).trim()).toBe(
+        decodeURIComponent(new URL(url).password),
+      );
+      expect(await query(url, (sql) => sql`select 1 as one`)).toEqual([{ one: 1 }]);
+    } finally {
+      for (const { child } of both) {
+        if (child.exitCode === null) {
+          const gone = new Promise((resolve) => child.once('close', resolve));
+          child.stdin.write('stop\n');
+          await gone;
+        }
+      }
+    }
   });
 });
 

@@ -96,3 +96,26 @@ it('a lock left by a dead process is taken over, one held by a live process is n
   expect(refused.stdout).toContain(`pid ${process.pid} on ${os.hostname()}, started 2026-11-25T02:30:00Z`);
   expect(fs.existsSync(lockFile)).toBe(true);
 });
+
+it('two runs sharing one embedded PostgreSQL: the second exits 4 at once and writes nothing', async () => {
+  const root = tempDir();
+  // As root the server runs as the postgres user, which must be able to enter the directory.
+  fs.chmodSync(root, 0o755);
+  const dataDir = path.join(root, 'postgres');
+  const args = (cwd: string) =>
+    runUntilImportStarts(
+      ['run', '--waha-url', sim.url, '--data-dir', dataDir, '--json', '--request-timeout', '3'],
+      { cwd },
+    );
+  sim.failNext(25, { status: 'timeout', route: 'messages' });
+  const first = args(tempDir());
+  await first.started;
+  // Another working directory: another checkpoint and lock file, the same data directory.
+  const second = await args(tempDir()).run;
+  expect(second.code).toBe(4);
+  expect(second.stdout).toMatch(/already in use by a running server \(pid \d+\)/);
+  expect(second.stdout).not.toContain('import-started');
+  const winner = await first.run;
+  expect(winner.code).toBe(0);
+  expect(jsonSummary(winner.stdout).summary.inserted).toBe(600);
+});

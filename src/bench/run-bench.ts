@@ -16,6 +16,7 @@ import type { Strategy } from '../strategies/types.js';
 import { createWahaClient, MAX_PAGE_SIZE } from '../waha/client.js';
 import type { RequestObserver } from '../waha/http.js';
 import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
+import { redactUrl } from '../util/redact.js';
 import { pagesForChat, physicalLimitMs } from './limit.js';
 import type { BenchRow, Scenario } from './scenarios.js';
 
@@ -316,7 +317,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     }
     return {
       scenario: scenario.name,
-      description: options.wahaUrl ? `a real WAHA at ${options.wahaUrl}` : scenario.description,
+      description: options.wahaUrl ? `a real WAHA at ${redactUrl(options.wahaUrl)}` : scenario.description,
       machine: {
         cpus: os.cpus().length,
         cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',

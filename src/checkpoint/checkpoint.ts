@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TimeWindow } from '../domain.js';
 import { CheckpointError } from '../errors.js';
+import { writeFileAtomic } from '../util/private-file.js';
 
 /**
  * The resume cursor: a JSON file saying which chats of a run are committed. Rules:
@@ -137,28 +138,6 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
       hint,
     );
   return record as CheckpointData;
-}
-
-/** Writes `data` so that the file holds either the old or the new content, never a mix, even on power loss. */
-export function writeFileAtomic(file: string, content: string): void {
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(temp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temp, file);
-  // The rename is durable only once the directory entry is.
-  const dirFd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(dirFd);
-  } finally {
-    fs.closeSync(dirFd);
-  }
 }
 
 export interface OpenedCheckpoint {

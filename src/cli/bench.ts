@@ -1,3 +1,5 @@
+import { unusablePath } from '../util/private-file.js';
+import { jsonText, terminalText } from '../util/terminal-text.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -116,18 +118,22 @@ Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings
       session: get('session'),
       days: scenario.sim.days,
       onProgress: (text) => {
-        if (spinner) spinner.text = text;
-        else if (!json) process.stderr.write(`${new Date().toISOString()} ${text}\n`);
+        if (spinner) spinner.text = terminalText(text);
+        else if (!json) process.stderr.write(`${new Date().toISOString()} ${terminalText(text)}\n`);
       },
     }).finally(() => spinner?.stop());
-    process.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTable(report) + '\n');
+    process.stdout.write(json ? jsonText(report, 2) + '\n' : terminalText(renderTable(report)) + '\n');
     const out = get<string | undefined>('out');
     if (out) {
       const svg = renderSvg(report);
       const content = out.toLowerCase().endsWith('.html')
         ? `<!doctype html><meta charset="utf-8"><title>waha-import bench</title>${svg}<pre>${renderTable(report).replace(/</g, '&lt;')}</pre>\n`
         : svg;
-      fs.writeFileSync(path.resolve(out), content);
+      try {
+        fs.writeFileSync(path.resolve(out), content);
+      } catch (error) {
+        throw unusablePath(error, 'the chart file', path.resolve(out), 'Choose a writable --out file.');
+      }
       if (!json) process.stderr.write(`chart written to ${out}\n`);
     }
     if (!report.consistent) {

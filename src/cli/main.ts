@@ -36,8 +36,8 @@ Exit codes:
   ${EXIT.ok}    success
   ${EXIT.importFailed}    the import failed (WAHA sent something unusable, PostgreSQL failed, or a bug)
   ${EXIT.usage}    a flag, environment variable or config value is wrong
-  ${EXIT.wahaRefused}    WAHA unreachable or refused (API key, unknown session, session not WORKING)
-  ${EXIT.locked}    another run holds the lock
+  ${EXIT.wahaRefused}    WAHA unreachable or refused (API key, unknown session, session not WORKING, a redirect to another origin)
+  ${EXIT.locked}    another run holds the lock (or the embedded PostgreSQL's data directory)
   ${EXIT.chatsFailed}    finished, but some chats could not be imported (listed by status; the next run retries them)
   ${EXIT.interrupted}  interrupted (Ctrl-C / SIGINT); run again to continue`,
   );

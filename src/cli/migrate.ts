@@ -14,11 +14,15 @@ export function registerMigrate(program: Command, setExit: (code: number) => voi
     .option('--json', 'print the result as JSON');
   addOptions(
     command,
-    CONNECTION_OPTIONS.filter((spec) => ['databaseUrl', 'dataDir', 'schema'].includes(spec.key)),
+    CONNECTION_OPTIONS.filter((spec) =>
+      ['databaseUrl', 'databaseUrlFile', 'dataDir', 'schema'].includes(spec.key),
+    ),
   );
   command.action(async (flags: Record<string, unknown>) => {
     const config = resolveCommandOptions(
-      CONNECTION_OPTIONS.filter((spec) => ['databaseUrl', 'dataDir', 'schema'].includes(spec.key)),
+      CONNECTION_OPTIONS.filter((spec) =>
+        ['databaseUrl', 'databaseUrlFile', 'dataDir', 'schema'].includes(spec.key),
+      ),
       { flags, env: process.env, cwd: process.cwd(), configPath: flags.config as string | undefined },
       'migrate',
     ) as unknown as ConnectionConfig;

@@ -15,7 +15,7 @@ import { errorMessage, EXIT, InterruptedError, KnownError, WahaRefusedError } fr
 import { runImport } from '../import/runner.js';
 import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
 import { availableStrategies, strategyNamed } from '../strategies/registry.js';
-import { secretMasker, urlPassword } from '../util/redact.js';
+import { secretMasker, urlPassword, urlSecrets } from '../util/redact.js';
 import { createWahaClient, type WahaClient } from '../waha/client.js';
 import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
 import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
@@ -58,7 +58,8 @@ Examples:
 
 async function runCommand(config: RunConfig): Promise<number> {
   const startedMs = Date.now();
-  const mask = secretMasker([config.apiKey, urlPassword(config.databaseUrl)]);
+  // Belt and braces: wherever a URL is printed it is redacted; its secrets are masked in any text too.
+  const mask = secretMasker([config.apiKey, urlPassword(config.databaseUrl), ...urlSecrets(config.wahaUrl)]);
   const reporter = createReporter({
     mode: chooseOutputMode(config, isLiveTerminal()),
     mask,

@@ -7,12 +7,13 @@ import { createRunLog, openDatabase, type RunRecord } from '../db/index.js';
 import { createFailedChatStore, type FailedChatRecord } from '../db/failed-chats.js';
 import { EXIT } from '../errors.js';
 import { formatCount, formatDuration, formatWindow } from '../import/summary.js';
+import { jsonText, terminalText } from '../util/terminal-text.js';
 import { addOptions } from './options.js';
 
 const STATUS_OPTIONS = [
   // Without --session (or WAHA_SESSION, or .importrc), every session's runs are shown.
   ...CONNECTION_OPTIONS.filter((spec) =>
-    ['session', 'databaseUrl', 'dataDir', 'schema'].includes(spec.key),
+    ['session', 'databaseUrl', 'databaseUrlFile', 'dataDir', 'schema'].includes(spec.key),
   ).map((spec) => (spec.key === 'session' ? { ...spec, defaultValue: undefined } : spec)),
   {
     key: 'limit',
@@ -94,11 +95,8 @@ export function registerStatus(program: Command, setExit: (code: number) => void
 
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify(
-          { schema, runs, failedChats, checkpoint: { file: checkpointFile, ...checkpoint } },
-          null,
-          2,
-        ) + '\n',
+        jsonText({ schema, runs, failedChats, checkpoint: { file: checkpointFile, ...checkpoint } }, 2) +
+          '\n',
       );
     } else {
       const lines = [`Runs in schema "${schema}" of ${db.displayUrl}, newest first:`];
@@ -116,7 +114,8 @@ export function registerStatus(program: Command, setExit: (code: number) => void
         }
       }
       lines.push('', describeCheckpoint(checkpointFile, checkpoint));
-      process.stdout.write(lines.join('\n') + '\n');
+      // Rows hold text from WAHA (session names, its error messages): shown, never obeyed by the terminal.
+      process.stdout.write(terminalText(lines.join('\n')) + '\n');
     }
     // A failed or interrupted last run is worth a non-zero exit for monitoring; chats still failing too.
     const newest = runs[0];

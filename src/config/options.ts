@@ -63,6 +63,12 @@ export function httpUrl(raw: unknown): Parsed<string> {
     const url = new URL(raw);
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       return bad(`must start with http:// or https://`);
+    // fetch refuses such a URL, and it would end up in messages: the key goes in --api-key instead.
+    if (url.username || url.password) {
+      return bad(
+        'must not hold a user name or password (user:password@host); give the key with --api-key, WAHA_API_KEY or WAHA_API_KEY_FILE',
+      );
+    }
     return ok(raw);
   } catch {
     return bad(`is not a URL (expected something like http://localhost:3000)`);

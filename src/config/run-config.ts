@@ -15,6 +15,7 @@ import {
   text,
   type OptionSpec,
   type Parsed,
+  type ResolvedOption,
 } from './options.js';
 
 const SESSION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -66,6 +67,14 @@ export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     parse: text(),
   },
   {
+    key: 'apiKeyFile',
+    flag: '--api-key-file <file>',
+    env: 'WAHA_API_KEY_FILE',
+    description:
+      'read the WAHA API key from this file (a trailing newline is dropped); unlike --api-key it does not show in ps',
+    parse: text(),
+  },
+  {
     key: 'session',
     flag: '--session <name>',
     env: 'WAHA_SESSION',
@@ -80,6 +89,14 @@ export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     description: 'PostgreSQL URL; without one an embedded PostgreSQL is started (password never printed)',
     secret: true,
     parse: postgresUrl,
+  },
+  {
+    key: 'databaseUrlFile',
+    flag: '--database-url-file <file>',
+    env: 'DATABASE_URL_FILE',
+    description:
+      'read the PostgreSQL URL from this file (a trailing newline is dropped); unlike --database-url it does not show in ps',
+    parse: text(),
   },
   {
     key: 'dataDir',
@@ -331,6 +348,47 @@ export interface ConfigSources {
   nowMs: number;
 }
 
+/** Settings that may instead be read from a file: value key, file key, how the file's content is checked. */
+const SECRET_FILES = [
+  { valueKey: 'apiKey', fileKey: 'apiKeyFile', parse: text() },
+  { valueKey: 'databaseUrl', fileKey: 'databaseUrlFile', parse: postgresUrl },
+] as const;
+
+/**
+ * Replaces each `...File` setting by the content of its file (without its trailing newline). A file that
+ * is missing, unreadable or empty, and a value given both directly and as a file, are problems.
+ */
+function readSecretFiles(
+  values: Record<string, ResolvedOption<unknown>>,
+  problems: string[],
+  cwd: string,
+): void {
+  for (const { valueKey, fileKey, parse } of SECRET_FILES) {
+    const file = values[fileKey];
+    if (file === undefined || typeof file.value !== 'string') continue;
+    const direct = values[valueKey];
+    if (direct !== undefined && direct.source !== 'default') {
+      problems.push(`${direct.source} and ${file.source} both give the value; give one of them`);
+      continue;
+    }
+    const resolved = path.resolve(cwd, file.value);
+    let content: string;
+    try {
+      content = fs.readFileSync(resolved, 'utf8').replace(/[\r\n]+$/, '');
+    } catch (error) {
+      problems.push(`${file.source}: cannot read ${resolved} (${(error as Error).message})`);
+      continue;
+    }
+    if (content.trim() === '') {
+      problems.push(`${file.source}: ${resolved} is empty`);
+      continue;
+    }
+    const parsed = parse(content);
+    if (!parsed.ok) problems.push(`${file.source}: the content of ${resolved} ${parsed.problem}`);
+    values[valueKey] = { value: parsed.ok ? parsed.value : undefined, source: file.source };
+  }
+}
+
 export function loadConfigFile(
   cwd: string,
   explicitPath: string | undefined,
@@ -361,6 +419,7 @@ export function loadConfigFile(
 export function resolveRunConfig(sources: ConfigSources): RunConfig {
   const file = loadConfigFile(sources.cwd, sources.configPath);
   const { values, problems } = resolveOptions(RUN_OPTIONS, { flags: sources.flags, env: sources.env, file });
+  readSecretFiles(values, problems, sources.cwd);
   const get = <T>(key: string): T => values[key]!.value as T;
 
   const untilS = get<number | undefined>('until') ?? Math.floor(sources.nowMs / 1000);
@@ -469,6 +528,7 @@ export function resolveCommandOptions(
   };
   const resolved = resolveOptions(specs, { flags: sources.flags, env: sources.env, file: own });
   problems.push(...resolved.problems);
+  readSecretFiles(resolved.values, problems, sources.cwd);
   if (problems.length) throw new UsageError(problems, `Run \`waha-import ${helpCommand} --help\`.`);
   return Object.fromEntries(Object.entries(resolved.values).map(([key, option]) => [key, option.value]));
 }

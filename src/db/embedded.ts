@@ -16,7 +16,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DatabaseError } from '../errors.js';
+import { closeSync, writeSync } from 'node:fs';
+import { DatabaseError, LockedError } from '../errors.js';
+import { acquireLockFile, type HeldLock } from '../lock/lock-file.js';
+import { createExclusive, makeDirectories, unusablePath, writeFileAtomic } from '../util/private-file.js';
+import { currentIdentity, ownerState, parseIdentity } from '../util/process-identity.js';
 
 export interface EmbeddedPostgresOptions {
   /** The PostgreSQL data directory; `defaultDataDir()` when absent. */
@@ -91,26 +95,56 @@ export async function startEmbeddedPostgres(
   const runAs = isRoot() ? serverUser() : undefined;
   if (runAs) assertReachable(path.dirname(binaries.postgres), runAs, 'The embedded PostgreSQL binaries in');
 
-  await createParentDirectories(dataDir, runAs);
+  // A directory that cannot be created or written (a parent that is a file, no permission, a read-only
+  // file system) is a configuration problem, named with the way out, not a crash.
+  const unusable = (error: unknown): unknown =>
+    unusablePath(
+      error,
+      'the embedded PostgreSQL data directory (or a file beside it):',
+      dataDir,
+      'Choose a directory you can write with --data-dir (or WAHA_IMPORT_DATA_DIR), or use a PostgreSQL server of your own with --database-url.',
+    );
   const passwordFile = passwordFileFor(dataDir);
   let password: string;
-  if (await isInitialised(dataDir)) {
-    password = await readPassword(passwordFile, dataDir);
-    await clearStaleLock(dataDir);
-  } else {
-    password = randomBytes(24).toString('base64url');
-    await initialise(dataDir, binaries, runAs, password, passwordFile, log);
-  }
+  let starting: HeldLock | undefined;
+  try {
+    try {
+      await createParentDirectories(dataDir, runAs);
+      // One start at a time: two first runs must not both initialise the directory (the second would
+      // overwrite the password file of the first one's cluster). A second start while this one holds it
+      // exits 4, as it would a moment later on finding the server running.
+      starting = acquireLockFile(
+        `${path.resolve(dataDir)}.starting`,
+        `waha-import starting the embedded PostgreSQL in ${dataDir}`,
+      );
+      if (await isInitialised(dataDir)) {
+        password = await readPassword(passwordFile, dataDir);
+        await clearStaleLock(dataDir);
+      } else {
+        password = randomBytes(24).toString('base64url');
+        await initialise(dataDir, binaries, runAs, password, passwordFile, log);
+      }
+    } catch (error) {
+      throw unusable(error);
+    }
 
-  const { child, port } = await launch(dataDir, binaries, runAs, log);
-  // Who started it: if this process dies without stopping it (SIGKILL), the next start can tell the
-  // server left running is an orphan and take it over.
-  await writePrivateFile(
-    ownerFileFor(dataDir),
-    JSON.stringify({ pid: process.pid, host: os.hostname(), serverPid: child.pid }) + '\n',
-  );
-  const url = `postgres://${DATABASE_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE_NAME}`;
-  return { url, dataDir, port, stop: stopper(child) };
+    const { child, port } = await launch(dataDir, binaries, runAs, log);
+    // Who started it: if this process dies without stopping it (SIGKILL), the next start can tell the
+    // server left running is an orphan and take it over.
+    try {
+      await writePrivateFile(
+        ownerFileFor(dataDir),
+        JSON.stringify({ ...currentIdentity(), serverPid: child.pid }) + '\n',
+      );
+    } catch (error) {
+      await stopper(child)();
+      throw unusable(error);
+    }
+    const url = `postgres://${DATABASE_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE_NAME}`;
+    return { url, dataDir, port, stop: stopper(child) };
+  } finally {
+    starting?.release();
+  }
 }
 
 function isRoot(): boolean {
@@ -190,7 +224,7 @@ function assertReachable(directory: string, runAs: RunAs, what: string): void {
 /** Creates the data directory's parents; as root, makes new ones traversable whatever the umask. */
 async function createParentDirectories(dataDir: string, runAs: RunAs | undefined): Promise<void> {
   const parent = path.dirname(dataDir);
-  const firstCreated = await fs.mkdir(parent, { recursive: true, mode: 0o755 });
+  const firstCreated = makeDirectories(parent, 0o755);
   if (!runAs) return;
   if (firstCreated) {
     for (let dir = parent; dir.length >= firstCreated.length; dir = path.dirname(dir)) {
@@ -235,7 +269,7 @@ async function initialise(
   passwordFile: string,
   log: (line: string) => void,
 ): Promise<void> {
-  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  makeDirectories(dataDir, 0o700);
   const leftovers = await fs.readdir(dataDir);
   if (leftovers.length > 0) {
     throw new DatabaseError(
@@ -252,7 +286,12 @@ async function initialise(
   const scratch = await fs.mkdtemp(path.join(path.dirname(dataDir), '.waha-import-initdb-'));
   try {
     const initdbPasswordFile = path.join(scratch, 'password');
-    await fs.writeFile(initdbPasswordFile, `${password}\n`, { mode: 0o600 });
+    const fd = createExclusive(initdbPasswordFile);
+    try {
+      writeSync(fd, `${password}\n`);
+    } finally {
+      closeSync(fd);
+    }
     if (runAs) {
       await fs.chown(scratch, runAs.uid, runAs.gid);
       await fs.chown(initdbPasswordFile, runAs.uid, runAs.gid);
@@ -287,17 +326,9 @@ async function initialise(
   }
 }
 
-/** Written under a temporary name and renamed, so a crash never leaves half a password behind. */
+/** Written under an exclusively created temporary name and renamed: never half a password, never via a link. */
 async function writePrivateFile(file: string, content: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.tmp`;
-  const handle = await fs.open(temporary, 'w', 0o600);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(temporary, file);
+  writeFileAtomic(file, content);
 }
 
 /**
@@ -327,20 +358,17 @@ async function clearStaleLock(dataDir: string): Promise<void> {
 
 /**
  * A server is an orphan when the waha-import that started it, on this host, no longer runs: it was
- * killed before it could stop the server. Without an owner file, or with a live owner, it is not.
+ * killed before it could stop the server. Its pid alone does not say so (a pid is reused, and node is
+ * pid 1 in every container), so the owner is identified by its boot and start time too. Without an owner
+ * file, or with an owner still running, it is not an orphan.
  */
 async function isOrphan(dataDir: string, serverPid: number): Promise<boolean> {
   const text = await fs.readFile(ownerFileFor(dataDir), 'utf8').catch(() => undefined);
   if (text === undefined) return false;
   try {
-    const owner = JSON.parse(text) as { pid?: unknown; host?: unknown; serverPid?: unknown };
-    return (
-      owner.host === os.hostname() &&
-      owner.serverPid === serverPid &&
-      typeof owner.pid === 'number' &&
-      owner.pid !== process.pid &&
-      !isAlive(owner.pid)
-    );
+    const record = JSON.parse(text) as { serverPid?: unknown };
+    const owner = parseIdentity(record);
+    return owner !== undefined && record.serverPid === serverPid && ownerState(owner) === 'gone';
   } catch {
     return false;
   }
@@ -395,10 +423,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function alreadyRunning(dataDir: string, pid: number): DatabaseError {
-  return new DatabaseError(
+/**
+ * Another server runs on the directory: almost always another waha-import using it. Like every other
+ * "another run holds it" case this exits 4 at once, writing nothing; it neither waits (cron lines would
+ * pile up behind a long run) nor shares the server (its owner stops it when it finishes, mid-way through
+ * our run).
+ */
+function alreadyRunning(dataDir: string, pid: number): LockedError {
+  return new LockedError(
     `The embedded PostgreSQL data directory ${dataDir} is already in use by a running server (pid ${pid}).`,
-    `Another waha-import is probably using it: let it finish. If none is running, a killed run left its server behind: stop it with "kill -INT ${pid}" and try again.`,
+    `Another waha-import is probably using it: let it finish (nothing was written by this run), or give this one its own --data-dir. If none is running, a killed run left its server behind: stop it with "kill -INT ${pid}" and try again.`,
   );
 }
 

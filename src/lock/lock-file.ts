@@ -1,18 +1,24 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../errors.js';
+import { createExclusive, makeDirectories, unusablePath } from '../util/private-file.js';
+import {
+  currentIdentity,
+  ownerState,
+  parseIdentity,
+  type ProcessIdentity,
+} from '../util/process-identity.js';
 
 /**
  * A lock file beside the checkpoint, so two runs never read and write the same checkpoint. It holds the
- * owner's pid, host and start time. A lock left behind by a process that no longer exists on this host
- * is taken over; one held by a live process, or by another host (whose processes we cannot see), is
- * refused with the owner named.
+ * owner's identity (pid, host, and where Linux tells: boot id and the process's start time) and the time
+ * the lock was taken. A lock whose owner no longer runs on this host is taken over: its pid is dead, or
+ * names another process now (pid reuse, a container where node is always pid 1), or our own pid, or it was
+ * taken before the last boot. One held by a running owner, or by another host (whose processes we cannot
+ * see), is refused with the owner named.
  */
 
-export interface LockOwner {
-  pid: number;
-  host: string;
+export interface LockOwner extends ProcessIdentity {
   startedAt: string;
 }
 
@@ -23,52 +29,58 @@ export interface HeldLock {
   release(): void;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, it is just not ours to signal.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function readOwner(file: string): LockOwner | undefined {
   try {
-    const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockOwner>;
-    if (typeof owner.pid === 'number' && typeof owner.host === 'string') {
-      return { pid: owner.pid, host: owner.host, startedAt: String(owner.startedAt ?? 'unknown') };
-    }
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as { startedAt?: unknown };
+    const identity = parseIdentity(record);
+    if (identity) return { ...identity, startedAt: String(record.startedAt ?? 'unknown') };
   } catch {
     // Unreadable or half-written: treated as held by nobody we can identify (below).
   }
   return undefined;
 }
 
+const UNUSABLE_HINT =
+  'Run from a directory you can write (in a cron line: cd to one first), or choose a writable --checkpoint file; its lock is kept beside it.';
+
 export function acquireLockFile(file: string, what: string): HeldLock {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const me: LockOwner = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() };
+  try {
+    makeDirectories(path.dirname(file), 0o700);
+  } catch (error) {
+    throw unusablePath(error, 'the directory', path.dirname(file), UNUSABLE_HINT);
+  }
+  const me: LockOwner = { ...currentIdentity(), startedAt: new Date().toISOString() };
   let tookOverFrom: LockOwner | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = fs.openSync(file, 'wx', 0o600);
-      fs.writeSync(fd, JSON.stringify(me) + '\n');
-      fs.closeSync(fd);
+      const fd = createExclusive(file);
+      try {
+        fs.writeSync(fd, JSON.stringify(me) + '\n');
+      } finally {
+        fs.closeSync(fd);
+      }
       let released = false;
       const release = (): void => {
         if (released) return;
         released = true;
         process.off('exit', release);
         // Only our own lock is removed, never one a later run took over after declaring us dead.
-        if (readOwner(file)?.pid === me.pid) fs.rmSync(file, { force: true });
+        const owner = readOwner(file);
+        try {
+          if (owner?.pid === me.pid && owner.startedAt === me.startedAt) fs.rmSync(file, { force: true });
+        } catch {
+          // Its directory became unwritable: the next run takes the lock of a process gone over.
+        }
       };
       process.on('exit', release);
       return { file, tookOverFrom, release };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw unusablePath(error, 'the lock file', file, UNUSABLE_HINT);
+      }
     }
     const owner = readOwner(file);
-    if (owner && (owner.host !== me.host || isAlive(owner.pid))) {
+    if (owner && ownerState(owner) !== 'gone') {
       throw new LockedError(
         `another run of ${what} is going on (pid ${owner.pid} on ${owner.host}, started ${owner.startedAt})`,
         owner.host === me.host
@@ -78,7 +90,11 @@ export function acquireLockFile(file: string, what: string): HeldLock {
     }
     // The owner is dead (or the file is unreadable): take the lock over.
     tookOverFrom = owner;
-    fs.rmSync(file, { force: true });
+    try {
+      fs.rmSync(file, { force: true });
+    } catch (error) {
+      throw unusablePath(error, 'the lock file', file, UNUSABLE_HINT);
+    }
   }
   throw new LockedError(`could not take the lock ${file}`, 'Another run keeps taking it; try again later.');
 }

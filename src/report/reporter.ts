@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress';
 import ora, { type Ora } from 'ora';
 import type { TimeWindow } from '../domain.js';
 import { errorMessage, KnownError } from '../errors.js';
+import { jsonText, terminalText } from '../util/terminal-text.js';
 import {
   formatCount,
   formatWindow,
@@ -95,21 +96,38 @@ export function createReporter(options: ReporterOptions): Reporter {
 
   switch (options.mode) {
     case 'json':
-      return jsonReporter((event) => write(stdout, JSON.stringify(event)), now);
+      return jsonReporter((event) => write(stdout, jsonText(event)), now);
     case 'quiet':
       return {
         ...silentReporter(),
         error: (error) => write(stderr, formatError(error, colour)),
       };
     case 'plain':
-      return plainReporter(
-        (text) => write(stderr, `${now().toISOString()} ${text}`),
-        (text) => write(stdout, text),
-        colour,
+      return escapingText(
+        plainReporter(
+          (text) => write(stderr, `${now().toISOString()} ${text}`),
+          (text) => write(stdout, text),
+          colour,
+        ),
       );
     case 'tty':
-      return ttyReporter(stderr, stdout, mask, colour);
+      return escapingText(ttyReporter(stderr, stdout, mask, colour));
   }
+}
+
+/**
+ * Text handed to the reporter can come from WAHA (session names in warnings, error bodies): its control
+ * characters are shown, not obeyed. Errors and summaries are escaped where they are formatted.
+ */
+function escapingText(reporter: Reporter): Reporter {
+  return {
+    ...reporter,
+    step: (text) => reporter.step(terminalText(text)),
+    stepDone: (text) => reporter.stepDone(terminalText(text)),
+    info: (text) => reporter.info(terminalText(text)),
+    warn: (text) => reporter.warn(terminalText(text)),
+    importStarted: (info) => reporter.importStarted({ ...info, strategy: terminalText(info.strategy) }),
+  };
 }
 
 function silentReporter(): Reporter {
@@ -132,16 +150,18 @@ function silentReporter(): Reporter {
 export function formatError(error: unknown, colour: ChalkInstance): string {
   if (error instanceof KnownError) {
     return (
-      `${colour.red('error:')} ${error.message}` +
-      (error.hint ? `\n${colour.dim('hint:')} ${error.hint}` : '')
+      `${colour.red('error:')} ${terminalText(error.message)}` +
+      (error.hint ? `\n${colour.dim('hint:')} ${terminalText(error.hint)}` : '')
     );
   }
-  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const detail = terminalText(error instanceof Error ? (error.stack ?? error.message) : String(error));
   return `${colour.red('unexpected error:')} ${detail}\n${colour.dim('hint:')} this is a bug in waha-import; please report it with this output.`;
 }
 
 function totalsText(outcomes: SessionOutcome[], total: TotalSummary, colour: ChalkInstance): string {
-  const rows = totalRows(outcomes, total);
+  const rows = totalRows(outcomes, total).map((row) =>
+    row.map((cell) => terminalText(cell, { singleLine: true })),
+  );
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   const title =
     total.status === 'succeeded'
@@ -160,7 +180,7 @@ function totalsText(outcomes: SessionOutcome[], total: TotalSummary, colour: Cha
 }
 
 function summaryText(summary: ImportSummary, colour: ChalkInstance): string {
-  const rows = summaryRows(summary);
+  const rows = summaryRows(summary).map(([label, value]) => [label, terminalText(value)] as [string, string]);
   const width = Math.max(...rows.map(([label]) => label.length));
   const title =
     summary.status === 'succeeded'

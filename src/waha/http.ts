@@ -1,5 +1,6 @@
 import ky, { type KyInstance } from 'ky';
-import { WahaRefusedError, WahaResponseError, WahaUnavailableError } from '../errors.js';
+import { redactUrl } from '../util/redact.js';
+import { KnownError, WahaRefusedError, WahaResponseError, WahaUnavailableError } from '../errors.js';
 import {
   DEFAULT_RETRY_POLICY,
   isOverloadStatus,
@@ -67,6 +68,9 @@ export class HttpRefusal extends Error {
 
 class AttemptTimeout extends Error {}
 
+/** Redirects followed within WAHA's origin before giving up. */
+const MAX_REDIRECTS = 5;
+
 export interface WahaHttp {
   readonly stats: HttpStats;
   getJson(
@@ -82,12 +86,50 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.apiKey) headers['x-api-key'] = options.apiKey;
   const client: KyInstance = ky.create({
-    prefixUrl: options.baseUrl.replace(/\/+$/, ''),
     headers,
     retry: 0,
     timeout: false,
     throwHttpErrors: false,
+    // Redirects are followed here, not by fetch, which would send X-Api-Key to any origin it is sent to.
+    redirect: 'manual',
   });
+  const base = new URL(options.baseUrl);
+
+  /** The base URL's path prefix and query (a proxy's ?token=) are kept; the request's query is added. */
+  function urlFor(path: string, query: Record<string, string | number | boolean>): URL {
+    const url = new URL(base.href);
+    url.pathname = `${base.pathname.replace(/\/+$/, '')}/${path.replace(/^\//, '')}`;
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
+    return url;
+  }
+
+  /**
+   * Sends the request, following at most MAX_REDIRECTS redirects within WAHA's origin. A redirect to
+   * another origin (another host or port, or http <-> https) is refused: the API key would go with it.
+   */
+  async function send(path: string, url: URL, signal: AbortSignal): Promise<Response> {
+    for (let hops = 0; ; hops++) {
+      const response = await client.get(url, { signal });
+      const location = response.headers.get('location');
+      if (response.status < 300 || response.status > 399 || location === null) return response;
+      await response.body?.cancel();
+      const next = new URL(location, url);
+      if (next.origin !== url.origin) {
+        throw new WahaRefusedError(
+          `GET ${readablePath(path)} was redirected (HTTP ${response.status}) from ${redactUrl(url.origin)} to another origin, ${redactUrl(next.origin)}; the request was not followed, so the API key was not sent there`,
+          `If WAHA really is served there, set --waha-url to ${redactUrl(next.origin)}; otherwise check what answers at ${redactUrl(options.baseUrl)}.`,
+          response.status,
+        );
+      }
+      if (hops >= MAX_REDIRECTS) {
+        throw new WahaResponseError(
+          `GET ${readablePath(path)} was redirected more than ${MAX_REDIRECTS} times`,
+          'Check that --waha-url points at WAHA itself and not at something in front of it.',
+        );
+      }
+      url = next;
+    }
+  }
 
   async function attempt(
     path: string,
@@ -106,10 +148,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     let outcome: AttemptOutcome | null = null;
     try {
       stats.requests += 1;
-      const response = await client.get(path.replace(/^\//, ''), {
-        searchParams: query,
-        signal: controller.signal,
-      });
+      const response = await send(path, urlFor(path, query), controller.signal);
       const text = await readCapped(response, options.maxResponseBytes, path);
       outcome = attemptOutcome(response.status);
       return { status: response.status, retryAfter: response.headers.get('retry-after'), text };
@@ -152,7 +191,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
         retryAfterMs = parseRetryAfterMs(retryAfter);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        if (error instanceof HttpRefusal || error instanceof WahaResponseError) throw error;
+        if (error instanceof HttpRefusal || error instanceof KnownError) throw error;
         if (error instanceof ResponseTooLarge) throw error.toKnown();
         reason =
           error instanceof AttemptTimeout
@@ -162,7 +201,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
       if (retryNumber >= policy.maxRetries) {
         throw new WahaUnavailableError(
           `${endpoint} failed ${retryNumber === 0 ? 'once' : `${retryNumber + 1} times`}; last: ${reason}`,
-          `Is WAHA running and reachable at ${options.baseUrl}? Raise --max-retries or --request-timeout for a slow server.`,
+          `Is WAHA running and reachable at ${redactUrl(options.baseUrl)}? Raise --max-retries or --request-timeout for a slow server.`,
         );
       }
       const delayMs = retryDelayMs(policy, retryNumber + 1, retryAfterMs);
