@@ -134,6 +134,9 @@ export function resolvePageEnd(rule: PageEndRule, engine: string | undefined): '
  */
 export class ChatPagingError extends WahaResponseError {}
 
+/** The least time the one-request WEBJS chat list is given (whatever --request-timeout says). */
+export const CHAT_LIST_TIMEOUT_MS = 10 * 60_000;
+
 /** Passes over one dense second that may each find something new before the chat is failed as unstable. */
 export const MAX_SECOND_PASSES = 6;
 /** Times a chat may step back because rows vanished faster than pages overlap, before it is failed. */
@@ -151,9 +154,10 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     query: Record<string, string | number | boolean>,
     what: string,
     signal?: AbortSignal,
+    timeoutMs?: number,
   ) {
     try {
-      return await http.getJson(path, query, signal);
+      return await http.getJson(path, query, signal, timeoutMs);
     } catch (error) {
       if (error instanceof HttpRefusal) throw refusalToError(error, what, displayUrl);
       throw error;
@@ -306,9 +310,16 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         return listChatsById(sessionName, path, listOptions, signal);
       }
       // WEBJS lists chats in WhatsApp Web's own order whatever the sort asked for, and that order shifts
-      // as chats get messages: pages of it can skip a chat. Without a limit it sends every chat at once.
+      // as chats get messages: pages of it can skip a chat. Without a limit it sends every chat at once,
+      // which can take minutes past ~1,000 chats: that one request may take CHAT_LIST_TIMEOUT_MS.
       const chats = parseChats(
-        await get(path, {}, `session "${sessionName}"`, signal),
+        await get(
+          path,
+          {},
+          `session "${sessionName}"`,
+          signal,
+          Math.max(options.requestTimeoutMs, CHAT_LIST_TIMEOUT_MS),
+        ),
         `GET ${path}`,
         sessionName,
         listOptions.lids,

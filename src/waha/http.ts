@@ -73,10 +73,12 @@ const MAX_REDIRECTS = 5;
 
 export interface WahaHttp {
   readonly stats: HttpStats;
+  /** `timeoutMs` overrides the per-attempt timeout for a request known to be slow (a whole WEBJS chat list). */
   getJson(
     path: string,
     query: Record<string, string | number | boolean>,
     signal?: AbortSignal,
+    timeoutMs?: number,
   ): Promise<unknown>;
 }
 
@@ -135,12 +137,13 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     path: string,
     query: Record<string, string | number | boolean>,
     signal: AbortSignal | undefined,
+    timeoutMs: number,
   ): Promise<{ status: number; retryAfter: string | null; text: string }> {
     const observer = options.observer;
     // A global pause is waited out before the attempt's own timeout starts.
     if (observer) await observer.waitToSend(signal);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new AttemptTimeout()), options.requestTimeoutMs);
+    const timer = setTimeout(() => controller.abort(new AttemptTimeout()), timeoutMs);
     const onOuterAbort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onOuterAbort, { once: true });
     const finish = observer?.attemptStarted();
@@ -171,13 +174,14 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     path: string,
     query: Record<string, string | number | boolean>,
     signal?: AbortSignal,
+    timeoutMs: number = options.requestTimeoutMs,
   ): Promise<unknown> {
     const endpoint = `GET ${readablePath(path)}`;
     for (let retryNumber = 0; ; retryNumber++) {
       let reason: string;
       let retryAfterMs: number | undefined;
       try {
-        const { status, retryAfter, text } = await attempt(path, query, signal);
+        const { status, retryAfter, text } = await attempt(path, query, signal, timeoutMs);
         const outcome = status >= 200 && status < 300 ? 'ok' : outcomeForStatus(status);
         if (outcome === 'ok') return parseJson(text, endpoint);
         if (outcome === 'refuse') throw new HttpRefusal(status, safeParse(text), endpoint);
@@ -194,9 +198,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
         if (error instanceof HttpRefusal || error instanceof KnownError) throw error;
         if (error instanceof ResponseTooLarge) throw error.toKnown();
         reason =
-          error instanceof AttemptTimeout
-            ? `no answer within ${options.requestTimeoutMs} ms`
-            : describeNetworkError(error);
+          error instanceof AttemptTimeout ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
       }
       if (retryNumber >= policy.maxRetries) {
         throw new WahaUnavailableError(

@@ -33,7 +33,7 @@ export const FAST_RETRY = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 2, maxDelayMs:
 export async function importOnce(options: {
   sql: Sql;
   schema: string;
-  sim: Simulator;
+  sim: Pick<Simulator, 'url'>;
   strategy: StrategyName;
   window: TimeWindow;
   pageSize: number;
