@@ -381,6 +381,29 @@ describe('WAHA client against a broken server', () => {
     });
   }
 
+  it('lists every chat sorted by id although chats before the reader vanish mid-listing', async () => {
+    const ids = Array.from(
+      { length: 12 },
+      (_, i) => `55119000000${String(i).padStart(2, '0')}@s.whatsapp.net`,
+    );
+    let chats = ids.map((id) => ({ id, conversationTimestamp: 1_788_000_000 }));
+    const offsets: number[] = [];
+    const client = await serve((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const offset = Number(url.searchParams.get('offset'));
+      const limit = Number(url.searchParams.get('limit'));
+      offsets.push(offset);
+      // After the first page, three chats the reader has already passed are deleted: a plain offset
+      // listing would now skip three chats.
+      if (offsets.length === 2) chats = chats.filter((c) => !ids.slice(0, 3).includes(c.id));
+      res.end(JSON.stringify(chats.slice(offset, offset + limit)));
+    });
+    const listed = await client.listChats('default', { pageSize: 4, engine: 'NOWEB' });
+    expect(listed.map((c) => c.id).sort()).toEqual(ids);
+    // The page after the deletion did not hold the previous page's last chat: it was read again earlier.
+    expect(offsets.slice(0, 3)).toEqual([0, 3, 0]);
+  });
+
   it('names the endpoint when the JSON is malformed', async () => {
     const client = await serve((_req, res) => res.end('{"name": "default", '));
     await expect(client.session('default')).rejects.toThrow(
