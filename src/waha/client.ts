@@ -462,7 +462,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       }
       yield { messages: fresh, resumeAtS: cursor, last: false };
       paging.denseSeconds++;
-      yield* readSecond(fetchPage, take, cursor, L, opts.pageEnd, endpoint);
+      yield* readSecond(fetchPage, take, cursor, L, opts.pageEnd, extraEmptyPages, endpoint);
       cursor -= 1;
       if (cursor < fromS) {
         yield { messages: [], resumeAtS: cursor, last: true };
@@ -482,18 +482,19 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     secondS: number,
     L: number,
     pageEnd: 'empty' | 'short',
+    extraEmptyPages: number,
     endpoint: string,
   ): AsyncGenerator<MessagePage> {
     for (let pass = 1; pass <= MAX_SECOND_PASSES; pass++) {
       let brought = 0;
       let previousIds = '';
+      let emptyInARow = 0;
       for (let offset = 0; ; offset += L) {
+        const served = await fetchPage(secondS, offset, secondS);
         // A server ignoring lte sends newer rows too: they belong to seconds already read.
-        const rows = (await fetchPage(secondS, offset, secondS)).filter(
-          (m) => m.timestampS === null || m.timestampS === secondS,
-        );
-        const ids = rows.map((m) => m.id).join('\n');
-        if (rows.length === L && ids === previousIds) {
+        const rows = served.filter((m) => m.timestampS === null || m.timestampS === secondS);
+        const ids = served.map((m) => m.id).join('\n');
+        if (served.length === L && ids === previousIds) {
           throw new WahaResponseError(
             `${endpoint} answered offsets ${offset - L} and ${offset} with the same messages: it seems to ignore offset`,
             'Check the WAHA version, and that nothing between this tool and WAHA rewrites the query string.',
@@ -503,7 +504,9 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         const fresh = take(rows);
         brought += fresh.length;
         if (fresh.length > 0) yield { messages: fresh, resumeAtS: secondS, last: false };
-        if (rows.length === 0 || (pageEnd === 'short' && rows.length < L)) break;
+        // GOWS: a page of hidden rows comes back empty inside the second too; --empty-pages reads past it.
+        emptyInARow = served.length === 0 ? emptyInARow + 1 : 0;
+        if (emptyInARow > extraEmptyPages || (pageEnd === 'short' && served.length < L)) break;
       }
       if (brought === 0) return;
     }
