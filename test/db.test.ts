@@ -1,3 +1,4 @@
+import postgres from 'postgres';
 import type { MessageRecord, ChatRecord } from '../src/domain.js';
 import { DatabaseError, UsageError } from '../src/errors.js';
 import {
@@ -417,6 +418,31 @@ describe('the same message under @c.us and @lid ids', () => {
         form(3, '5511900000004@c.us').id,
       ].sort(),
     );
+  });
+});
+
+describe('the @lid/@c.us clean-up is planned with the table as it is', () => {
+  test('a connection that ran it on an empty table never reuses a generic plan for it', async () => {
+    await migrate(db.sql, db.schema);
+    // One connection, so the prepared statements seen below are the writer's own.
+    const one = postgres(testDatabaseUrl(), { max: 1, onnotice: () => {} });
+    try {
+      const writer = createBatchWriter(one, db.schema);
+      // More than the five custom plans after which PostgreSQL may switch a prepared statement to a
+      // generic plan, all while the table is nearly empty (the bench's recreated scratch schemas).
+      for (let batch = 0; batch < 8; batch++) {
+        await writer.writeBatch({ chats: [], messages: [message(batch * 2), message(batch * 2 + 1)] });
+      }
+      const plans = await one<Array<{ generic_plans: string; custom_plans: string }>>`
+        select generic_plans::text, custom_plans::text from pg_prepared_statements
+        where statement like '%delete from%messages m%using unnest%'
+          and statement not like '%pg_prepared_statements%'`;
+      expect(plans).toHaveLength(1);
+      expect(Number(plans[0]!.custom_plans)).toBe(8);
+      expect(Number(plans[0]!.generic_plans)).toBe(0);
+    } finally {
+      await one.end({ timeout: 5 });
+    }
   });
 });
 
