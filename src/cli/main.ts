@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT, KnownError } from '../errors.js';
 import { colourLevel, formatError } from '../report/reporter.js';
@@ -7,17 +8,33 @@ import { registerMigrate } from './migrate.js';
 import { registerSim } from './sim.js';
 import { registerBench } from './bench.js';
 import { registerStatus } from './status.js';
+import { registerData } from './data.js';
 
 /**
  * The entry point: builds the program, runs one command, and turns its outcome into an exit code.
  * Commands return their exit code; a known error maps to its own code; anything else is a bug (1).
  */
+/** The version in package.json (two levels up from src/cli and from dist/cli alike). */
+function packageVersion(): string {
+  const text = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+// Output piped into `head` or a closed pager: the reader has gone, which is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('waha-import')
     .description(
       'Copy WhatsApp chat history from a WAHA server into PostgreSQL: fast, resumable, idempotent.',
     )
+    .version(packageVersion(), '-V, --version', 'print the version of waha-import')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   let exitCode: number = EXIT.ok;
@@ -29,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   registerSim(program, setExit);
   registerBench(program, setExit);
   registerStatus(program, setExit);
+  registerData(program, setExit);
   program.addHelpText(
     'after',
     `

@@ -96,6 +96,14 @@ export function instant(raw: unknown): Parsed<number> {
     // A bare date or a time without offset is read as UTC, so cron on any server means the same window.
     const iso = /[T ]/.test(value) && !/(Z|[+-]\d{2}:?\d{2})$/.test(value) ? `${value}Z` : value;
     const ms = Date.parse(iso.replace(' ', 'T'));
+    // Date.parse rolls 2026-02-30 over to March 2: a date that does not exist is refused instead.
+    const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const calendar = new Date(Date.UTC(year, month - 1, day));
+    const real =
+      calendar.getUTCFullYear() === year &&
+      calendar.getUTCMonth() === month - 1 &&
+      calendar.getUTCDate() === day;
+    if (!real) return bad(`names a day that does not exist: ${JSON.stringify(raw)}`);
     if (!Number.isNaN(ms)) return ok(Math.floor(ms / 1000));
   }
   return bad(
