@@ -118,6 +118,23 @@ describe('run configuration', () => {
     expect(resolve({ since: '1790000000' }).window.fromS).toBe(1_790_000_000);
   });
 
+  it('refuses a day that does not exist instead of rolling it over', () => {
+    expect(problemsOf(() => resolve({ since: '2026-02-30' }))[0]).toBe(
+      '--since names a day that does not exist: "2026-02-30"',
+    );
+    expect(resolve({ since: '2024-02-29' }).window.fromS).toBe(Date.parse('2024-02-29T00:00:00Z') / 1000);
+  });
+
+  it("refuses session names that collapse a URL path and PostgreSQL's own schemas", () => {
+    for (const session of ['.', '..', 'a,..']) {
+      expect(problemsOf(() => resolve({ session }))[0]).toContain('--session must be a WAHA session name');
+    }
+    expect(resolve({ session: 'v1.2' }).sessions).toEqual(['v1.2']);
+    for (const schema of ['information_schema', 'pg_catalog', 'pg_temp']) {
+      expect(problemsOf(() => resolve({ schema }))[0]).toContain("not one of PostgreSQL's own");
+    }
+  });
+
   it('refuses a window that ends before it starts, and --days with --since', () => {
     expect(problemsOf(() => resolve({ since: '2026-10-02', until: '2026-10-01' }))[0]).toContain(
       'window starts after it ends',

@@ -18,7 +18,10 @@ import {
   type ResolvedOption,
 } from './options.js';
 
-const SESSION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A WAHA session name; `.` and `..` alone would collapse the URL path they are put in. */
+const SESSION_NAME = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$/;
+/** A schema of our own: not one of PostgreSQL's (pg_*, information_schema). */
+const SCHEMA_NAME = /^(?!pg_)(?!information_schema$)[a-z_][a-z0-9_]{0,62}$/;
 
 /** `a,b` (flag, environment) or `["a", "b"]` (.importrc): one or more session names, each once. */
 function sessionList(raw: unknown): Parsed<string[]> {
@@ -80,7 +83,7 @@ export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     env: 'WAHA_SESSION',
     description: 'WAHA session (WhatsApp number) to import',
     defaultValue: 'default',
-    parse: text(SESSION_NAME, 'must be a WAHA session name (letters, digits, _ . -)'),
+    parse: text(SESSION_NAME, 'must be a WAHA session name (letters, digits, _ . -; not . or ..)'),
   },
   {
     key: 'databaseUrl',
@@ -111,7 +114,10 @@ export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     env: 'WAHA_IMPORT_SCHEMA',
     description: 'PostgreSQL schema for the tables',
     defaultValue: 'waha',
-    parse: text(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (a-z, 0-9, _; at most 63)'),
+    parse: text(
+      SCHEMA_NAME,
+      "must be a lower-case SQL identifier (a-z, 0-9, _; at most 63) and not one of PostgreSQL's own (pg_*, information_schema)",
+    ),
   },
 ];
 
