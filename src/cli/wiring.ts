@@ -11,6 +11,9 @@ import {
   toDatabaseError,
   type AdvisoryLock,
 } from '../db/index.js';
+import { DEFAULT_TIMEOUTS, type DatabaseTimeouts, type Sql } from '../db/connect.js';
+import type { RunFinish } from '../db/runs.js';
+import { KnownError } from '../errors.js';
 import type { RunLog } from '../import/run-log.js';
 import { createFailedChatStore, type FailedChatStore } from '../db/failed-chats.js';
 import type { Reporter } from '../report/reporter.js';
@@ -30,15 +33,35 @@ export interface Store {
 
 /** Connects (or starts the embedded server), migrates, and hands out the writer and the run log. */
 export async function openStore(
-  config: Pick<ConnectionConfig, 'databaseUrl' | 'dataDir' | 'schema'>,
+  config: Pick<ConnectionConfig, 'databaseUrl' | 'dataDir' | 'schema'> & {
+    dbTimeouts?: Partial<DatabaseTimeouts> | undefined;
+  },
   reporter: Reporter,
 ): Promise<Store> {
   reporter.step(config.databaseUrl ? 'Connecting to PostgreSQL' : 'Starting the embedded PostgreSQL');
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    ...(config.dbTimeouts ? { timeouts: config.dbTimeouts } : {}),
+  });
+  // A statement refused or a connection lost after connecting becomes a DatabaseError saying what
+  // happened and what to do, not an "unexpected error". Every operation also ends when postgres.js is
+  // found writing to a closed connection (db.broken): its statement would never settle.
+  let connectionLost = false;
+  const explained = <T>(work: Promise<T>): Promise<T> =>
+    Promise.race([work, db.broken]).catch((error: unknown) => {
+      throw explain(error);
+    });
+  const explain = (error: unknown): KnownError => {
+    if (isConnectionGone(error) || db.brokenError) connectionLost = true;
+    // postgres.js reports a connection given up for want of an answer as merely closed: say why.
+    const cause = connectionLost && db.lastFault && !(error instanceof KnownError) ? db.lastFault : error;
+    return toDatabaseError(cause, { displayUrl: db.displayUrl, databaseUrl: config.databaseUrl });
+  };
   try {
     reporter.stepDone(`${db.embedded ? 'Embedded PostgreSQL' : 'PostgreSQL'} ready at ${db.displayUrl}`);
     reporter.step(`Applying migrations to schema "${config.schema}"`);
-    const { applied } = await migrate(db.sql, config.schema);
+    const { applied } = await explained(migrate(db.sql, config.schema));
     reporter.stepDone(
       applied.length
         ? `Schema "${config.schema}" migrated to version ${applied.at(-1)}`
@@ -51,17 +74,42 @@ export async function openStore(
   const runs = createRunLog(db.sql, config.schema);
   const writer = createBatchWriter(db.sql, config.schema);
   const failedChats = createFailedChatStore(db.sql, config.schema);
-  // A statement refused or a connection lost after connecting becomes a DatabaseError saying what
-  // happened and what to do, not an "unexpected error".
-  let connectionLost = false;
-  const explained = <T>(work: Promise<T>): Promise<T> =>
-    work.catch((error: unknown) => {
-      if (isConnectionGone(error)) connectionLost = true;
-      throw toDatabaseError(error, { displayUrl: db.displayUrl, databaseUrl: config.databaseUrl });
-    });
+  /** The lock of the session being imported: checked before every batch is written. */
+  let heldLock: AdvisoryLock | undefined;
+
+  /**
+   * After a lost connection the pool may hold connections postgres.js left half-closed: what must still
+   * be recorded goes over a new connection of its own, within a deadline.
+   */
+  const onFreshConnection = async <T>(work: (sql: Sql) => Promise<T>): Promise<T> => {
+    const single = db.openSingle('(recording the outcome)');
+    const timeouts = { ...DEFAULT_TIMEOUTS, ...config.dbTimeouts };
+    const deadlineMs = ((timeouts.connectS || DEFAULT_TIMEOUTS.connectS) + 5) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        work(single.sql),
+        new Promise<never>(
+          (_, reject) =>
+            (timer = setTimeout(
+              () => reject(Object.assign(new Error('no answer'), { code: 'CONNECT_TIMEOUT' })),
+              deadlineMs,
+            )),
+        ),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      await single.end().catch(() => undefined);
+    }
+  };
+
   return {
     writer: {
-      writeBatch: (batch) => explained(writer.writeBatch(batch)),
+      writeBatch: async (batch) => {
+        // A run that lost its lock stops before writing: another run may be importing by now.
+        if (heldLock) await explained(heldLock.check());
+        return explained(writer.writeBatch(batch));
+      },
       get transactions() {
         return writer.transactions;
       },
@@ -73,28 +121,40 @@ export async function openStore(
     },
     runLog: {
       start: (run) => explained(runs.start(run)),
-      finish: (runId, summary) =>
-        explained(
-          runs.finish(runId, {
-            status: summary.status === 'running' ? 'failed' : summary.status,
-            chats: summary.chats,
-            chatsFailed: summary.chatsFailed,
-            messagesFetched: summary.messagesFetched,
-            inserted: summary.inserted,
-            updated: summary.updated,
-            unchanged: summary.unchanged,
-            wahaRequests: summary.wahaRequests,
-            retries: summary.retries,
-            dbTransactions: summary.dbTransactions,
-            elapsedMs: summary.elapsedMs,
-            error: summary.error ?? undefined,
-          }),
-        ),
+      finish: async (runId, summary) => {
+        const outcome: RunFinish = {
+          status: summary.status === 'running' ? 'failed' : summary.status,
+          chats: summary.chats,
+          chatsFailed: summary.chatsFailed,
+          messagesFetched: summary.messagesFetched,
+          inserted: summary.inserted,
+          updated: summary.updated,
+          unchanged: summary.unchanged,
+          wahaRequests: summary.wahaRequests,
+          retries: summary.retries,
+          dbTransactions: summary.dbTransactions,
+          elapsedMs: summary.elapsedMs,
+          error: summary.error ?? undefined,
+        };
+        if (!connectionLost) {
+          try {
+            return await explained(runs.finish(runId, outcome));
+          } catch (error) {
+            if (!connectionLost) throw error;
+          }
+        }
+        // Not raced against db.broken: this connection is not the broken pool's.
+        return onFreshConnection((sql) => createRunLog(sql, config.schema).finish(runId, outcome)).catch(
+          (error: unknown) => {
+            throw explain(error);
+          },
+        );
+      },
     },
     lockImport: async (session) => {
-      const lock = await explained(acquireImportLock(db.sql, config.schema, session));
-      // With the server gone, an unlock on the lock's connection would crash inside postgres.js; the
-      // lock went with the connection anyway, and closing the pool tidies up.
+      const lock = await explained(
+        acquireImportLock(db.openSingle('(import lock)', { idle: false }), config.schema, session),
+      );
       // Holding the lock, no other run of this session is going on: a row still `running` is abandoned.
       try {
         await explained(runs.closeAbandoned(session));
@@ -102,9 +162,16 @@ export async function openStore(
         await lock.release();
         throw error;
       }
-      return { release: () => (connectionLost ? Promise.resolve() : lock.release()) };
+      heldLock = lock;
+      return {
+        check: () => lock.check(),
+        release: async () => {
+          if (heldLock === lock) heldLock = undefined;
+          await lock.release();
+        },
+      };
     },
-    close: () => db.close(),
+    close: () => db.close({ now: connectionLost }),
   };
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { WindowRequest } from '../checkpoint/checkpoint.js';
 import type { TimeWindow } from '../domain.js';
 import { UsageError } from '../errors.js';
+import { DEFAULT_TIMEOUTS, type DatabaseTimeouts } from '../db/connect.js';
 import { STRATEGY_NAMES, type StrategyName } from '../strategies/types.js';
 import {
   boolean,
@@ -272,6 +273,40 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     parse: integer(1, 4096),
   },
   {
+    key: 'dbConnectTimeout',
+    flag: '--db-connect-timeout <s>',
+    env: 'WAHA_IMPORT_DB_CONNECT_TIMEOUT',
+    description: 'seconds opening a PostgreSQL connection may take (TCP, TLS, login); 0 waits forever',
+    defaultValue: DEFAULT_TIMEOUTS.connectS,
+    parse: integer(0, 3600),
+  },
+  {
+    key: 'dbStatementTimeout',
+    flag: '--db-statement-timeout <s>',
+    env: 'WAHA_IMPORT_DB_STATEMENT_TIMEOUT',
+    description:
+      "seconds one SQL statement may take (the server's statement_timeout); a connection silent 5 s longer than that while awaiting an answer is dropped as dead; 0 waits forever",
+    defaultValue: DEFAULT_TIMEOUTS.statementS,
+    parse: integer(0, 86_400),
+  },
+  {
+    key: 'dbIdleTimeout',
+    flag: '--db-idle-timeout <s>',
+    env: 'WAHA_IMPORT_DB_IDLE_TIMEOUT',
+    description: "seconds an unused pooled PostgreSQL connection is kept open (not the lock's); 0 keeps it",
+    defaultValue: DEFAULT_TIMEOUTS.idleS,
+    parse: integer(0, 86_400),
+  },
+  {
+    key: 'dbKeepalive',
+    flag: '--db-keepalive <s>',
+    env: 'WAHA_IMPORT_DB_KEEPALIVE',
+    description:
+      'seconds without traffic before TCP keepalive probes start on PostgreSQL connections; 0 turns them off',
+    defaultValue: DEFAULT_TIMEOUTS.keepaliveS,
+    parse: integer(0, 86_400),
+  },
+  {
     key: 'checkpoint',
     flag: '--checkpoint <file>',
     description:
@@ -340,6 +375,8 @@ export interface RunConfig extends Omit<ConnectionConfig, 'session'> {
   requestTimeoutMs: number;
   maxRetries: number;
   maxResponseBytes: number;
+  /** PostgreSQL connect, statement and idle timeouts and TCP keepalive, in seconds (0 = off). */
+  dbTimeouts: DatabaseTimeouts;
   simulate: boolean;
   json: boolean;
   quiet: boolean;
@@ -499,6 +536,12 @@ export function resolveRunConfig(sources: ConfigSources): RunConfig {
     requestTimeoutMs: get<number>('requestTimeout') * 1000,
     maxRetries: get('maxRetries'),
     maxResponseBytes: get<number>('maxResponseMb') * 1024 * 1024,
+    dbTimeouts: {
+      connectS: get('dbConnectTimeout'),
+      statementS: get('dbStatementTimeout'),
+      idleS: get('dbIdleTimeout'),
+      keepaliveS: get('dbKeepalive'),
+    },
     simulate: get<boolean | undefined>('simulate') ?? false,
     json: get<boolean | undefined>('json') ?? false,
     quiet: get<boolean | undefined>('quiet') ?? false,

@@ -15,6 +15,42 @@ export interface OpenDatabaseOptions {
   maxConnections?: number;
   /** Receives the embedded server's log lines; silent without it. */
   log?: (line: string) => void;
+  /** Connect, statement and idle timeouts and TCP keepalive; DEFAULT_TIMEOUTS for what is left out. */
+  timeouts?: Partial<DatabaseTimeouts>;
+}
+
+/** How long PostgreSQL may take before a connection counts as dead, all in seconds (0 = never). */
+export interface DatabaseTimeouts {
+  /** Opening a connection: TCP, TLS and login. */
+  connectS: number;
+  /**
+   * One statement (server-side `statement_timeout`). A connection that has sent something and heard
+   * nothing back for this long plus a margin is closed as dead: that is what catches a connection
+   * black-holed by the network, which neither side would otherwise notice.
+   */
+  statementS: number;
+  /** A pooled connection left unused this long is closed (the import lock's connection is exempt). */
+  idleS: number;
+  /** TCP keepalive probes start after this long without traffic. */
+  keepaliveS: number;
+}
+
+export const DEFAULT_TIMEOUTS: DatabaseTimeouts = {
+  connectS: 15,
+  statementS: 300,
+  idleS: 60,
+  keepaliveS: 30,
+};
+
+/** A connection waiting for an answer is given up this much after its statement timeout. */
+const ANSWER_MARGIN_MS = 5000;
+
+/** A connection of its own, outside the pool (the import lock's). */
+export interface SingleConnection {
+  sql: Sql;
+  /** Set once its connection has closed (for whatever reason): a later statement runs in a new session. */
+  readonly closed: boolean;
+  end(): Promise<void>;
 }
 
 export interface Database {
@@ -23,12 +59,29 @@ export interface Database {
   embedded: boolean;
   /** The URL with its password replaced by `***`, fit for output. */
   displayUrl: string;
-  /** Closes the pool, then stops the embedded server if there is one. */
-  close(): Promise<void>;
+  /**
+   * Rejects (with a DatabaseError) when postgres.js was found writing to a connection it had already
+   * closed: after that its pool cannot be trusted, and a statement on it may never settle. Race every
+   * operation against it.
+   */
+  readonly broken: Promise<never>;
+  /** The DatabaseError `broken` rejected with, once it has. */
+  readonly brokenError: KnownError | undefined;
+  /**
+   * The last connection this process gave up on for want of an answer (code ANSWER_TIMEOUT): the cause
+   * behind the CONNECTION_CLOSED errors postgres.js then reports.
+   */
+  readonly lastFault: Error | undefined;
+  /** Opens one connection outside the pool, with the same settings; `label` goes into its application_name. */
+  openSingle(label: string, options?: { idle?: boolean }): SingleConnection;
+  /**
+   * Closes the pool, then stops the embedded server if there is one. `now`: without waiting for
+   * statements under way (after a connection was lost, they may never finish).
+   */
+  close(options?: { now?: boolean }): Promise<void>;
 }
 
 const DEFAULT_MAX_CONNECTIONS = 10;
-const CONNECT_TIMEOUT_S = 15;
 
 /** Connects (starting the embedded server when no URL is given) and checks that the server answers. */
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -49,31 +102,93 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   const displayUrl = redactUrl(url);
   const where = server ? `the embedded PostgreSQL in ${server.dataDir}` : displayUrl;
 
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  let brokenError: KnownError | undefined;
+  let lastFault: Error | undefined;
+  let markBroken: (error: KnownError) => void = () => undefined;
+  const broken = new Promise<never>((_, reject) => (markBroken = reject));
+  broken.catch(() => undefined);
+  const unguard = guardDriverCrashes((crash) => {
+    if (brokenError) return;
+    brokenError = toDatabaseError(crash, { displayUrl: where, databaseUrl: url });
+    markBroken(brokenError);
+  });
+
+  const answerTimeoutMs = timeouts.statementS > 0 ? timeouts.statementS * 1000 + ANSWER_MARGIN_MS : 0;
   // `socket` is supported by postgres.js but missing from its typings.
-  const clientOptions: postgres.Options<Record<string, never>> & { socket: typeof noDelaySocket } = {
-    max: maxConnections,
-    connect_timeout: CONNECT_TIMEOUT_S,
+  const clientOptions = (
+    extra: { max: number; idle_timeout: number; onclose?: () => void },
+    label?: string,
+  ): postgres.Options<Record<string, never>> & { socket: (o: SocketOptions) => net.Socket } => ({
+    ...extra,
+    // 0 turns each off in postgres.js as here.
+    connect_timeout: timeouts.connectS,
+    keep_alive: timeouts.keepaliveS,
     // `create ... if not exists` and friends would print NOTICEs on the user's terminal.
     onnotice: () => {},
-    connection: { application_name: 'waha-import' },
-    socket: noDelaySocket,
-  };
-  const sql = postgres(url, clientOptions);
-  const close = async (): Promise<void> => {
+    connection: {
+      // An application_name in the URL (?application_name=...) wins over this one.
+      application_name: label ? `waha-import ${label}` : 'waha-import',
+      ...(timeouts.statementS > 0 ? { statement_timeout: timeouts.statementS * 1000 } : {}),
+    },
+    socket: noDelaySocket(answerTimeoutMs, (fault) => (lastFault = fault)),
+  });
+  const sql = postgres(url, clientOptions({ max: maxConnections, idle_timeout: timeouts.idleS }));
+  const close = async (closing: { now?: boolean } = {}): Promise<void> => {
     try {
-      await sql.end({ timeout: 5 });
+      // A broken pool may never finish its statements: close it at once.
+      await sql.end({ timeout: brokenError || closing.now ? 0 : 5 });
     } finally {
-      await server?.stop();
+      try {
+        await server?.stop();
+      } finally {
+        unguard();
+      }
     }
   };
   try {
-    await answerWithin(sql, (CONNECT_TIMEOUT_S + 1) * 1000);
+    await answerWithin(sql, ((timeouts.connectS || DEFAULT_TIMEOUTS.connectS) + 1) * 1000);
   } catch (error) {
     await sql.end({ timeout: 0 }).catch(() => {});
     await server?.stop();
+    unguard();
     throw toDatabaseError(error, { displayUrl: where, databaseUrl: url });
   }
-  return { sql, embedded: server !== undefined, displayUrl, close };
+  const serverUrl = url;
+  return {
+    sql,
+    embedded: server !== undefined,
+    displayUrl,
+    broken,
+    get brokenError() {
+      return brokenError;
+    },
+    get lastFault() {
+      return lastFault;
+    },
+    openSingle(label, single = {}) {
+      let closed = false;
+      const one = postgres(
+        serverUrl,
+        clientOptions(
+          {
+            max: 1,
+            idle_timeout: single.idle === false ? 0 : timeouts.idleS,
+            onclose: () => (closed = true),
+          },
+          label,
+        ),
+      );
+      return {
+        sql: one,
+        get closed() {
+          return closed;
+        },
+        end: () => one.end({ timeout: 0 }),
+      };
+    },
+    close,
+  };
 }
 
 /**
@@ -116,19 +231,102 @@ const nextHostIndex = new WeakMap<SocketOptions, number>();
 /**
  * postgres.js never disables Nagle's algorithm, so a small query after a large write waits ~40 ms for a
  * delayed ACK, once per batch (measured with COPY batches: 45k -> 59k rows/s). This opens the socket
- * ourselves with TCP_NODELAY; postgres.js still does TLS, timeouts and the protocol on top of it. The
- * socket is returned still connecting, so that a refused host reaches postgres.js as an error and a close
- * on the socket, which is how it moves on to the next host of a multi-host URL.
+ * ourselves with TCP_NODELAY; postgres.js still does TLS, timeouts, keepalive and the protocol on top of
+ * it. The socket is returned still connecting, so that a refused host reaches postgres.js as an error and
+ * a close on the socket, which is how it moves on to the next host of a multi-host URL.
+ *
+ * With `answerTimeoutMs`, a socket that has sent something and heard nothing back for that long is
+ * destroyed with an ANSWER_TIMEOUT error (see watchAnswers).
  */
-function noDelaySocket(options: SocketOptions): net.Socket {
-  if (options.path) return net.connect({ path: options.path });
-  const index = nextHostIndex.get(options) ?? 0;
-  nextHostIndex.set(options, (index + 1) % Math.max(1, options.host.length));
-  const host = options.host[index] ?? 'localhost';
-  const port = options.port[index] ?? options.port[0] ?? 5432;
-  const socket = net.connect({ host, port, noDelay: true });
-  // postgres.js names the TLS server from this, as it does for the sockets it opens itself.
-  return Object.assign(socket, { host, port });
+function noDelaySocket(
+  answerTimeoutMs: number,
+  onFault: (fault: Error) => void,
+): (options: SocketOptions) => net.Socket {
+  return (options) => {
+    let socket: net.Socket;
+    if (options.path) {
+      socket = net.connect({ path: options.path });
+    } else {
+      const index = nextHostIndex.get(options) ?? 0;
+      nextHostIndex.set(options, (index + 1) % Math.max(1, options.host.length));
+      const host = options.host[index] ?? 'localhost';
+      const port = options.port[index] ?? options.port[0] ?? 5432;
+      // postgres.js names the TLS server from host, as it does for the sockets it opens itself.
+      socket = Object.assign(net.connect({ host, port, noDelay: true }), { host, port });
+    }
+    if (answerTimeoutMs > 0) watchAnswers(socket, answerTimeoutMs, onFault);
+    return socket;
+  };
+}
+
+/**
+ * A connection is idle when the last bytes PostgreSQL sent end with ReadyForQuery ('Z', length 5) and
+ * nothing was written since. Any other silence longer than `timeoutMs` means the statement timeout
+ * (server-side) should long have answered: the server or the path to it is gone, and TCP may take a
+ * quarter of an hour to say so. Reads and writes both count as activity (Node's socket timeout), so a
+ * long COPY being sent, or rows arriving, never trip it.
+ */
+function watchAnswers(socket: net.Socket, timeoutMs: number, onFault: (fault: Error) => void): void {
+  let idle = false;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((...args: unknown[]) => {
+    idle = false;
+    return write(...args);
+  }) as typeof socket.write;
+  socket.on('data', (chunk: Buffer) => {
+    const n = chunk.length;
+    idle = n >= 6 && chunk[n - 6] === 0x5a && chunk.readUInt32BE(n - 5) === 5;
+  });
+  socket.setTimeout(timeoutMs, () => {
+    if (idle || socket.destroyed) return;
+    const fault = Object.assign(
+      new Error(`PostgreSQL did not answer for ${Math.round(timeoutMs / 1000)} s`),
+      {
+        code: 'ANSWER_TIMEOUT',
+      },
+    );
+    onFault(fault);
+    socket.destroy(fault);
+  });
+}
+
+/**
+ * postgres.js 3.4.9 can write to a connection it has already closed: a statement issued on a reserved or
+ * transaction connection after its socket closed (a rollback after the backend was terminated, say)
+ * schedules a write that runs in a setImmediate and throws `TypeError: Cannot read properties of null
+ * (reading 'write')` in `nextWrite` (upstream issues #1154, #1208). It is thrown from a timer, so no
+ * await catches it, and the statement it belonged to never settles.
+ *
+ * While a Database is open, exactly that exception (a TypeError thrown by `nextWrite` in postgres.js's
+ * connection.js) is taken as "the connection was lost": `onCrash` is called and the process lives on to
+ * report it. Any other uncaught exception is rethrown at once, as if this listener were not there.
+ */
+function guardDriverCrashes(onCrash: (error: Error) => void): () => void {
+  const listener = (error: unknown): void => {
+    if (isDriverNullSocketWrite(error)) {
+      onCrash(
+        Object.assign(new Error('postgres.js wrote to a connection that had already closed'), {
+          code: 'CONNECTION_CLOSED',
+          cause: error,
+        }),
+      );
+      return;
+    }
+    process.off('uncaughtException', listener);
+    // The default handling: printed with its stack, exit 1.
+    setImmediate(() => {
+      throw error;
+    });
+  };
+  process.on('uncaughtException', listener);
+  return () => process.off('uncaughtException', listener);
+}
+
+export function isDriverNullSocketWrite(error: unknown): boolean {
+  if (!(error instanceof TypeError) || typeof error.stack !== 'string') return false;
+  const frames = error.stack.split('\n').filter((line) => line.trimStart().startsWith('at '));
+  const top = frames[0] ?? '';
+  return /\bnextWrite\b/.test(top) && /[\\/]postgres[\\/](cjs[\\/])?src[\\/]connection\.js:/.test(top);
 }
 
 export interface ErrorContext {
@@ -162,6 +360,11 @@ export function toDatabaseError(error: unknown, context: ErrorContext = {}): Kno
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return make(`Cannot connect to ${where}: the host name does not resolve.`, checkUrl);
+    case 'ANSWER_TIMEOUT':
+      return make(
+        `The connection to ${where} was lost: ${reason} (no answer, the connection is dead or black-holed).`,
+        'Run the same command again: committed batches are kept. --db-statement-timeout sets how long a statement may take.',
+      );
     case 'CONNECT_TIMEOUT':
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
@@ -196,7 +399,7 @@ export function toDatabaseError(error: unknown, context: ErrorContext = {}): Kno
         'The user needs CREATE on the database (for the schema) and on the schema.',
       );
   }
-  if (code === 'CONNECTION_CLOSED' || code === 'CONNECTION_ENDED' || code === 'ECONNRESET') {
+  if (isConnectionGone(error)) {
     return make(
       `The connection to ${where} was lost: ${reason}`,
       'Run the same command again: committed batches are kept. If it happens on connecting, check the URL, and its sslmode against the server.',
@@ -223,6 +426,15 @@ const CONNECTION_GONE = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  'ANSWER_TIMEOUT',
+  // The server ended the session: pg_terminate_backend (57P01), shutdown (57P02), idle_session_timeout
+  // (57P05), or the connection failing (class 08).
+  '57P01',
+  '57P02',
+  '57P05',
+  '08000',
+  '08003',
+  '08006',
 ]);
 
 export function isConnectionGone(error: unknown): boolean {
