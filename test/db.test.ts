@@ -421,6 +421,21 @@ describe('the same message under @c.us and @lid ids', () => {
   });
 });
 
+describe('a message too deep to clean', () => {
+  test('is refused by name with the SQLSTATE of a record PostgreSQL cannot hold, and nothing is written', async () => {
+    await migrate(db.sql, db.schema);
+    let raw: unknown = 'bottom';
+    for (let i = 0; i < 1_000_000; i++) raw = { next: raw };
+    const writer = createBatchWriter(db.sql, db.schema);
+    const error = await writer
+      .writeBatch({ chats: [], messages: [message(1), { ...message(2), raw }] })
+      .catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('54001');
+    expect((error as Error).message).toContain(`message ${message(2).id} is JSON nested too deeply to store`);
+    expect(await db.sql`select 1 from ${db.sql(db.schema)}.messages`).toHaveLength(0);
+  });
+});
+
 describe('the @lid/@c.us clean-up is planned with the table as it is', () => {
   test('a connection that ran it on an empty table never reuses a generic plan for it', async () => {
     await migrate(db.sql, db.schema);

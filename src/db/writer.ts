@@ -266,6 +266,26 @@ async function dropOtherIdForms(tx: TransactionSql, schema: string, rows: Messag
   return new Set(deleted.map((row) => row.id)).size;
 }
 
+/**
+ * A value PostgreSQL cannot hold, found before sending it. Carries SQLSTATE 54001 (what PostgreSQL says
+ * of JSON nested past its stack), so callers treat it like the server's own refusal of that record.
+ */
+export class RecordTooDeepError extends Error {
+  readonly code = '54001';
+}
+
+/** `raw` cleaned for storage; JSON nested thousands of levels deep is refused here, by name, not by a crash. */
+function cleanRaw(message: MessageRecord): { value: unknown; changed: boolean } {
+  try {
+    return cleanJson(message.raw ?? null);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new RecordTooDeepError(
+      `message ${message.id} is JSON nested too deeply to store (${error.message})`,
+    );
+  }
+}
+
 function messageRow(message: MessageRecord): MessageRow {
   let cleaned = false;
   const text = (value: string): string => {
@@ -278,7 +298,7 @@ function messageRow(message: MessageRecord): MessageRow {
     if (result.changed) cleaned = true;
     return result.value;
   };
-  const raw = cleanJson(message.raw ?? null);
+  const raw = cleanRaw(message);
   if (raw.changed) cleaned = true;
   return {
     session: text(message.session),
