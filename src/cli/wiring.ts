@@ -4,12 +4,16 @@ import {
   acquireImportLock,
   createBatchWriter,
   createRunLog,
+  databaseIdentity,
   isConnectionGone,
+  loadCheckpointProgress,
   loadSyncMarks,
   migrate,
   openDatabase,
   toDatabaseError,
   type AdvisoryLock,
+  type CheckpointProgress,
+  type DatabaseIdentity,
 } from '../db/index.js';
 import type { RunLog } from '../import/run-log.js';
 import { createFailedChatStore, type FailedChatStore } from '../db/failed-chats.js';
@@ -25,6 +29,10 @@ export interface Store {
   failedChats: FailedChatStore;
   /** Takes the database-wide lock for one session's import in this schema (LockedError when held). */
   lockImport(session: string): Promise<AdvisoryLock>;
+  /** Which database this is (the schema's instance token, the cluster's identifier). */
+  identity(): Promise<DatabaseIdentity>;
+  /** What the database holds of one checkpoint's commits. */
+  checkpointProgress(checkpointId: string): Promise<CheckpointProgress | undefined>;
   close(): Promise<void>;
 }
 
@@ -104,6 +112,8 @@ export async function openStore(
       }
       return { release: () => (connectionLost ? Promise.resolve() : lock.release()) };
     },
+    identity: () => explained(databaseIdentity(db.sql, config.schema)),
+    checkpointProgress: (id) => explained(loadCheckpointProgress(db.sql, config.schema, id)),
     close: () => db.close(),
   };
 }
