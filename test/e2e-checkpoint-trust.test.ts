@@ -246,3 +246,59 @@ describe('runs WAHA refuses before importing are recorded, and status shows them
     expect(shown.stdout).toMatch(/#1 \S+ default failed /);
   });
 });
+
+describe('--simulate never shares a checkpoint with real runs', () => {
+  it('by default it keeps its own file; given a real run’s file, it starts over with a warning', async () => {
+    const schema = db.newSchema();
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-simulate-'));
+    const realFile = path.join(cwd, '.waha-import', `checkpoint-default-${schema}.json`);
+    const windowArgs = ['--since', String(WINDOW.fromS), '--until', String(WINDOW.toS)];
+    const real = runArgs(sim.url, schema, [
+      '--api-key',
+      API_KEY,
+      '--concurrency',
+      '4',
+      '--batch-size',
+      '200',
+      ...windowArgs,
+    ]);
+    const { run, started } = runUntilImportStarts(real, { cwd });
+    await started;
+    let ended = false;
+    void run.then(() => (ended = true));
+    while (!ended && (readSaved(realFile)?.messagesCommitted ?? 0) < 1500) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    run.child.kill('SIGKILL');
+    expect((await run).signal).toBe('SIGKILL');
+    const before = fs.readFileSync(realFile, 'utf8');
+    const saved = readSaved(realFile)!;
+
+    // The same window request, schema and session, in the same directory: another file.
+    const simulateArgs = [
+      'run',
+      '--simulate',
+      '--database-url',
+      testDatabaseUrl(),
+      '--schema',
+      schema,
+      '--json',
+      ...windowArgs,
+    ];
+    const simulated = await runCli(simulateArgs, { cwd });
+    expect(simulated.code).toBe(0);
+    expect(simulated.stdout).not.toContain('Resuming the run started');
+    expect(fs.readFileSync(realFile, 'utf8')).toBe(before);
+    expect(fs.existsSync(path.join(cwd, '.waha-import', `checkpoint-simulate-default-${schema}.json`))).toBe(
+      true,
+    );
+
+    // Named explicitly, the real run's file is not continued from the simulator.
+    const explicit = await runCli([...simulateArgs, '--checkpoint', realFile], { cwd });
+    expect(explicit.code).toBe(0);
+    expect(explicit.stdout).not.toContain('Resuming the run started');
+    expect(explicit.stdout).toMatch(/Not resuming the run started [^\n]*: it belongs to another WAHA/);
+    expect(jsonSummary(explicit.stdout).summary.chatsResumed).toBe(0);
+    expect(saved.completedChats.length).toBeGreaterThan(0);
+  });
+});
