@@ -244,6 +244,12 @@ describe('runs WAHA refuses before importing are recorded, and status shows them
     const shown = await status(schema, cwd);
     expect(shown.code).toBe(1);
     expect(shown.stdout).toMatch(/#1 \S+ default failed /);
+    // --all-sessions fails before it knows a session: recorded as the session "*".
+    const all = await runCli(runArgs(url, schema, ['--max-retries', '0', '--all-sessions']), { cwd });
+    expect(all.code).toBe(3);
+    const shownAll = await status(schema, cwd);
+    expect(shownAll.code).toBe(1);
+    expect(shownAll.stdout).toMatch(/#2 \S+ \* failed /);
   });
 });
 

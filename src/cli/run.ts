@@ -117,9 +117,18 @@ async function runCommand(config: RunConfig): Promise<number> {
           `${event.endpoint}: ${event.reason}; retry ${event.retryNumber} in ${Math.round(event.delayMs)} ms`,
         ),
     });
-    const sessions = config.allSessions
-      ? await workingSessions(waha, reporter, controller.signal)
-      : config.sessions;
+    let sessions = config.sessions;
+    if (config.allSessions) {
+      try {
+        sessions = await workingSessions(waha, reporter, controller.signal);
+      } catch (error) {
+        // WAHA refused the listing: no session ran, but the night's run failed, and `status` must say so.
+        if (error instanceof KnownError && !(error instanceof InterruptedError)) {
+          await recordRefusedListing(config, reporter, error, Date.now() - startedMs, mask);
+        }
+        throw error;
+      }
+    }
 
     // Locks and checkpoints before the database: a second run exits here, before it could even
     // start an embedded PostgreSQL the first one is using.
@@ -325,6 +334,72 @@ async function importSession(
   } finally {
     await importLock?.release().catch(() => undefined);
   }
+}
+
+/**
+ * `--all-sessions` failed before any session was known (WAHA unreachable, the key refused, no session
+ * WORKING): recorded as one failed run of the session `*`, so `status` shows it and exits non-zero.
+ * Best effort: the database may be what is missing, and the error itself is what the user needs.
+ */
+async function recordRefusedListing(
+  config: RunConfig,
+  reporter: Reporter,
+  error: unknown,
+  elapsedMs: number,
+  mask: (text: string) => string,
+): Promise<void> {
+  let store: Store | undefined;
+  try {
+    store = await openStore(config, reporter);
+    const runId = await store.runLog.start({
+      session: '*',
+      strategy: config.strategy,
+      window: config.window,
+      options: { ...recordedOptions(config), allSessions: true },
+    });
+    await store.runLog.finish(runId, {
+      ...emptySummary(config),
+      status: 'failed',
+      elapsedMs,
+      error: mask(errorMessage(error)),
+    });
+  } catch (recordError) {
+    reporter.warn(`could not record the failed run in the runs table: ${errorMessage(recordError)}`);
+  } finally {
+    await store?.close().catch(() => undefined);
+  }
+}
+
+function emptySummary(config: RunConfig): ImportSummary {
+  return {
+    session: '*',
+    strategy: config.strategy,
+    window: config.window,
+    status: 'failed',
+    engine: null,
+    pageEnd: null,
+    chats: 0,
+    chatsImported: 0,
+    chatsResumed: 0,
+    chatsFailed: 0,
+    failedChats: [],
+    messagesWithoutTimestamp: 0,
+    paging: null,
+    incremental: null,
+    messagesFetched: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    cleaned: 0,
+    wahaRequests: 0,
+    retries: 0,
+    dbTransactions: 0,
+    elapsedMs: 0,
+    messagesPerSecond: 0,
+    error: null,
+    peakRssMb: 0,
+    concurrency: { mode: 'fixed', limit: 0 },
+  };
 }
 
 function exitCodeFor(error: unknown): number {
