@@ -65,6 +65,12 @@ export interface Batch {
   synced?: SyncMark[];
   /** Chats (ids as WAHA lists them) this batch finishes: no longer failed ones, cleared in the same commit. */
   completedListed?: Array<{ session: string; chatId: string }>;
+  /**
+   * The checkpoint this batch is recorded in: its counters in `checkpoint_progress` grow by one
+   * transaction and `messages.length` messages in the same transaction, so the database can later
+   * confirm (or not) what the checkpoint claims.
+   */
+  progress?: { checkpointId: string; session: string };
 }
 
 /** A chat known complete for a span of time (inclusive, unix seconds): what incremental runs build on. */

@@ -2,7 +2,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Checkpoint, readCheckpoint, type CheckpointKey } from '../src/checkpoint/checkpoint.js';
+import {
+  Checkpoint,
+  defaultCheckpointPath,
+  readCheckpoint,
+  type CheckpointKey,
+} from '../src/checkpoint/checkpoint.js';
 import { CheckpointError, LockedError } from '../src/errors.js';
 import { acquireLockFile } from '../src/lock/lock-file.js';
 import { processStartTicks } from '../src/util/process-identity.js';
@@ -13,7 +18,9 @@ const KEY: CheckpointKey = {
   windowRequest: { days: 30 },
   window: { fromS: 1_790_000_000, toS: 1_792_592_000 },
   pageSize: 100,
+  waha: { url: 'http://localhost:3000/', session: 'default' },
 };
+const DATABASE = { instance: 'token-1', systemIdentifier: '7312345678901234567' };
 
 function tempFile(): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-cp-')), 'sub', 'checkpoint.json');
@@ -25,6 +32,7 @@ describe('checkpoint', () => {
     const first = Checkpoint.open(file, KEY, { fresh: false, minIntervalMs: 0 });
     expect(first.resumed).toBeUndefined();
     expect(fs.existsSync(file)).toBe(false);
+    first.checkpoint.bind(DATABASE);
 
     await first.checkpoint.recordCommit({
       chatsCompleted: ['a@c.us'],
@@ -38,6 +46,10 @@ describe('checkpoint', () => {
       transactions: 1,
       messagesCommitted: 350,
       status: 'running',
+      version: 3,
+      id: first.checkpoint.id,
+      waha: KEY.waha,
+      database: DATABASE,
     });
 
     // A later run asks for "--days 30" again: its own window moved on, but it continues the stored one.
@@ -70,6 +82,7 @@ describe('checkpoint', () => {
   it('refuses an unfinished checkpoint of another window, and --fresh discards it', async () => {
     const file = tempFile();
     const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false });
+    checkpoint.bind(DATABASE);
     await checkpoint.recordCommit({ chatsCompleted: ['a@c.us'], chatsInProgress: [], messages: 1 });
     await checkpoint.flush();
     expect(() => Checkpoint.open(file, { ...KEY, windowRequest: { days: 7 } }, { fresh: false })).toThrow(
@@ -143,6 +156,146 @@ describe('checkpoint', () => {
     await expect(
       checkpoint.recordCommit({ chatsCompleted: [], chatsInProgress: [], messages: 0 }),
     ).rejects.toThrow(/cannot write the checkpoint/);
+  });
+});
+
+describe('a checkpoint is a hint, never the truth', () => {
+  /** An unfinished checkpoint of KEY, bound to DATABASE, with one commit; `edit` changes the saved JSON. */
+  async function saved(edit: (data: Record<string, unknown>) => void = () => undefined): Promise<string> {
+    const file = tempFile();
+    const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false, minIntervalMs: 0 });
+    checkpoint.bind(DATABASE);
+    await checkpoint.recordCommit({
+      chatsCompleted: ['a@c.us'],
+      chatsInProgress: [{ chatId: 'b@c.us', resumeAt: KEY.window.toS - 60 }],
+      messages: 120,
+    });
+    const data = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    edit(data);
+    fs.writeFileSync(file, JSON.stringify(data));
+    return file;
+  }
+
+  it('a forged or contradictory file is not resumed: the window starts over, with the reason', async () => {
+    const day = 86_400;
+    const forgeries: Array<[string, (data: Record<string, unknown>) => void, RegExp]> = [
+      [
+        'days: 30 but a window of three years',
+        (d) => (d.window = { fromS: KEY.window.toS - 3 * 365 * day, toS: KEY.window.toS, from: '', to: '' }),
+        /is not the --days 30 it records/,
+      ],
+      [
+        'an --until that is not the window end',
+        (d) => {
+          d.windowRequest = { sinceS: KEY.window.fromS, untilS: KEY.window.toS + 5 };
+        },
+        /not at the --until/,
+      ],
+      [
+        'a --since that is not the window start',
+        (d) => (d.windowRequest = { sinceS: KEY.window.fromS - 1 }),
+        /not at the --since/,
+      ],
+      ['negative transactions', (d) => (d.transactions = -3), /counts are not counts/],
+      ['absurd messages', (d) => (d.messagesCommitted = 1e300), /counts are not counts/],
+      [
+        'a window beyond the year 9999',
+        (d) => (d.window = { fromS: 1e15, toS: 1e15 + 30 * day, from: '', to: '' }),
+        /is not a window/,
+      ],
+      ['a window ending before it starts', (d) => (d.window = { fromS: 10, toS: 5 }), /is not a window/],
+      ['a chat completed twice', (d) => (d.completedChats = ['a@c.us', 'a@c.us']), /completed twice/],
+      ['both --days and --since', (d) => (d.windowRequest = { days: 30, sinceS: 1 }), /not one a run makes/],
+    ];
+    for (const [name, edit, reason] of forgeries) {
+      const file = await saved(edit);
+      // The key asks for what the forged file claims, so nothing but its own contradiction can refuse it.
+      const data = readCheckpoint(file)!;
+      const opened = Checkpoint.open(file, { ...KEY, windowRequest: data.windowRequest }, { fresh: false });
+      expect([name, opened.resumed]).toEqual([name, undefined]);
+      expect([name, opened.restarted?.reason]).toEqual([name, expect.stringMatching(reason)]);
+      expect(opened.window).toEqual(KEY.window);
+      expect(opened.checkpoint.isCompleted('a@c.us')).toBe(false);
+    }
+    // Unforged, the same file is resumed.
+    const honest = Checkpoint.open(await saved(), KEY, { fresh: false });
+    expect(honest.restarted).toBeUndefined();
+    expect(honest.resumed).toMatchObject({ completedChats: 1, inProgressChats: 1 });
+  });
+
+  it('a checkpoint of another WAHA (the simulator, another URL or session) starts over', async () => {
+    const file = await saved();
+    for (const waha of [
+      { url: 'simulator', session: 'default' },
+      { url: 'http://other:3000/', session: 'default' },
+    ]) {
+      const opened = Checkpoint.open(file, { ...KEY, waha }, { fresh: false });
+      expect(opened.resumed).toBeUndefined();
+      expect(opened.restarted?.reason).toMatch(
+        /belongs to another WAHA \(http:\/\/localhost:3000\/, session "default"/,
+      );
+    }
+  });
+
+  it('files of versions 1 and 2 name no database: read, but never resumed', async () => {
+    for (const version of [1, 2]) {
+      const file = await saved((d) => {
+        d.version = version;
+        delete d.id;
+        delete d.waha;
+        delete d.database;
+      });
+      expect(readCheckpoint(file)).toMatchObject({ completedChats: ['a@c.us'], database: null });
+      const opened = Checkpoint.open(file, KEY, { fresh: false });
+      expect(opened.resumed).toBeUndefined();
+      expect(opened.restarted?.reason).toMatch(/older waha-import/);
+    }
+  });
+
+  it('is believed only when the database confirms its instance, cluster and every commit', async () => {
+    const file = await saved((d) => {
+      d.transactions = 4;
+      d.messagesCommitted = 500;
+    });
+    const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false });
+    const evidence = {
+      schema: 'waha',
+      identity: DATABASE,
+      progress: { transactions: 4, messages: 500 },
+    };
+    expect(checkpoint.disbelief(evidence)).toBeUndefined();
+    // The checkpoint lags the database (saves are throttled): fine.
+    expect(
+      checkpoint.disbelief({ ...evidence, progress: { transactions: 5, messages: 510 } }),
+    ).toBeUndefined();
+    // The cluster's identifier unknown (not permitted to read): the token and the counters decide.
+    expect(
+      checkpoint.disbelief({ ...evidence, identity: { ...DATABASE, systemIdentifier: null } }),
+    ).toBeUndefined();
+    expect(checkpoint.disbelief({ ...evidence, identity: { ...DATABASE, instance: 'token-2' } })).toMatch(
+      /is not the one its commits went to/,
+    );
+    expect(checkpoint.disbelief({ ...evidence, identity: { ...DATABASE, systemIdentifier: '1' } })).toMatch(
+      /another PostgreSQL cluster/,
+    );
+    expect(checkpoint.disbelief({ ...evidence, progress: undefined })).toMatch(
+      /holds only 0 of the 4 transactions \(0 of 500 messages\)/,
+    );
+    expect(checkpoint.disbelief({ ...evidence, progress: { transactions: 3, messages: 400 } })).toMatch(
+      /holds only 3 of the 4 transactions/,
+    );
+    expect(checkpoint.disbelief({ ...evidence, progress: { transactions: 4, messages: 499 } })).toMatch(
+      /\(499 of 500 messages\)/,
+    );
+  });
+
+  it('--simulate runs have a default file of their own', () => {
+    expect(defaultCheckpointPath('/w', 'default', 'waha')).toBe(
+      '/w/.waha-import/checkpoint-default-waha.json',
+    );
+    expect(defaultCheckpointPath('/w', 'default', 'waha', { simulate: true })).toBe(
+      '/w/.waha-import/checkpoint-simulate-default-waha.json',
+    );
   });
 });
 

@@ -5,6 +5,8 @@ import {
   createBatchWriter,
   createRunLog,
   databaseChecksum,
+  databaseIdentity,
+  loadCheckpointProgress,
   loadSyncMarks,
   migrate,
   openDatabase,
@@ -101,7 +103,7 @@ describe('validateSchemaName', () => {
 
 describe('migrate', () => {
   test('creates the schema and its tables once, then has nothing left to do', async () => {
-    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3] });
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4] });
     expect(await migrate(db.sql, db.schema)).toEqual({ applied: [] });
 
     const tables = await db.sql<Array<{ table_name: string }>>`
@@ -109,13 +111,15 @@ describe('migrate', () => {
     expect(tables.map((t) => t.table_name)).toEqual([
       'chat_sync',
       'chats',
+      'checkpoint_progress',
       'failed_chats',
       'import_runs',
+      'instance',
       'messages',
       'schema_migrations',
     ]);
     const versions = await db.sql`select version, name from ${db.sql(db.schema)}.schema_migrations`;
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
     const indexes = await db.sql<Array<{ indexname: string }>>`
       select indexname from pg_indexes where schemaname = ${db.schema} and tablename = 'messages' order by 1`;
     expect(indexes.map((i) => i.indexname)).toEqual([
@@ -127,13 +131,56 @@ describe('migrate', () => {
 
   test('two processes migrating at once: one applies, the other waits and finds it done', async () => {
     const results = await Promise.all([migrate(db.sql, db.schema), migrate(db.sql, db.schema)]);
-    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3]]);
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4]]);
   });
 
   test('refuses a schema newer than it knows', async () => {
     await migrate(db.sql, db.schema);
     await db.sql`insert into ${db.sql(db.schema)}.schema_migrations (version, name) values (99, 'future')`;
     await expect(migrate(db.sql, db.schema)).rejects.toThrow(/version 99, newer than this waha-import knows/);
+  });
+});
+
+describe('what lets a run check a checkpoint against the database', () => {
+  test('each schema gets its own instance token, kept across migrations, new when created again', async () => {
+    await migrate(db.sql, db.schema);
+    const first = await databaseIdentity(db.sql, db.schema);
+    expect(first.instance).toMatch(/^[0-9a-f-]{36}$/);
+    // The test server lets its superuser read the cluster's identifier.
+    expect(first.systemIdentifier).toMatch(/^\d+$/);
+    await migrate(db.sql, db.schema);
+    expect(await databaseIdentity(db.sql, db.schema)).toEqual(first);
+    const other = db.newSchema();
+    await migrate(db.sql, other);
+    const second = await databaseIdentity(db.sql, other);
+    expect(second.instance).not.toBe(first.instance);
+    expect(second.systemIdentifier).toBe(first.systemIdentifier);
+    await db.sql`drop schema ${db.sql(db.schema)} cascade`;
+    await migrate(db.sql, db.schema);
+    expect((await databaseIdentity(db.sql, db.schema)).instance).not.toBe(first.instance);
+  });
+
+  test('every batch counts itself under its checkpoint, in its own transaction; a rolled-back one does not', async () => {
+    await migrate(db.sql, db.schema);
+    const writer = createBatchWriter(db.sql, db.schema);
+    const progress = { checkpointId: 'cp-1', session: 'default' };
+    expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-1')).toBeUndefined();
+    await writer.writeBatch({ chats: [chat(1)], messages: range(30).map((n) => message(n)), progress });
+    // A batch with nothing in it still counts: the checkpoint records it as a transaction.
+    await writer.writeBatch({ chats: [], messages: [], progress });
+    expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-1')).toEqual({
+      transactions: 2,
+      messages: 30,
+    });
+    // A time PostgreSQL cannot hold (its sent_at is out of range): the whole batch is rolled back.
+    await expect(
+      writer.writeBatch({ chats: [], messages: [message(40), message(41, { timestampS: 1e17 })], progress }),
+    ).rejects.toThrow(/out of range/);
+    expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-1')).toEqual({
+      transactions: 2,
+      messages: 30,
+    });
+    expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-2')).toBeUndefined();
   });
 });
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TimeWindow } from '../domain.js';
@@ -11,15 +12,44 @@ import { writeFileAtomic } from '../util/private-file.js';
  * - it is written atomically (temp file, fsync, rename, fsync of the directory) with mode 0600;
  * - saves are throttled (at most one every `minIntervalMs`, so per-chat strategies do not fsync a thousand
  *   times): a checkpoint that lags behind the database is harmless, and `flush()` brings it up to date
- *   before the process leaves.
+ *   before the process leaves;
+ * - it is a hint, the database is the truth: it names the database its commits went to (the schema's
+ *   instance token, the cluster's system identifier) and the WAHA they came from, and every batch counts
+ *   itself in `checkpoint_progress` under the checkpoint's `id`. A run resumes it only when the database
+ *   it writes to confirms all of that (`disbelief`); otherwise it warns and starts the window over.
  */
 
 export const CHECKPOINT_FORMAT = 'waha-import-checkpoint';
 /**
- * 2: `inProgress` holds time cursors (unix seconds, the `lte` a chat continues from), not offsets. A
- * version 1 file is read with its completed chats and without its offsets: those chats start over.
+ * 3: `id`, `database` and `waha`: the checkpoint is bound to the database its commits went to and the WAHA
+ * they came from. Versions 1 and 2 name neither, so no database can confirm them: they are read (`status`
+ * shows them) but a run starts their window over, with a warning.
+ * 2: `inProgress` holds time cursors (unix seconds, the `lte` a chat continues from), not offsets.
  */
-export const CHECKPOINT_VERSION = 2;
+export const CHECKPOINT_VERSION = 3;
+
+/** The WAHA a checkpoint's messages came from: its base URL without secrets, and the session. */
+export interface WahaIdentity {
+  url: string;
+  session: string;
+}
+
+/** The database a checkpoint's commits went to (see src/db/identity.ts). */
+export interface DatabaseIdentity {
+  instance: string;
+  systemIdentifier: string | null;
+}
+
+/** What the database says of a checkpoint, for `disbelief`. */
+export interface DatabaseEvidence {
+  schema: string;
+  identity: DatabaseIdentity;
+  /** The checkpoint's row in `checkpoint_progress`; undefined when the database has none. */
+  progress: { transactions: number; messages: number } | undefined;
+}
+
+/** 9999-12-31T23:59:59Z: no window of a real run reaches further. */
+const MAX_TIME_S = 253_402_300_799;
 
 /** What the user asked for, as opposed to the window it resolved to: `--days 30` moves with time. */
 export interface WindowRequest {
@@ -33,6 +63,8 @@ export interface WindowRequest {
 export interface CheckpointData {
   format: typeof CHECKPOINT_FORMAT;
   version: typeof CHECKPOINT_VERSION;
+  /** Random; the key of this checkpoint's counters in `checkpoint_progress`. */
+  id: string;
   session: string;
   schema: string;
   windowRequest: WindowRequest;
@@ -50,6 +82,10 @@ export interface CheckpointData {
   inProgress: Record<string, number>;
   transactions: number;
   messagesCommitted: number;
+  /** Where the messages came from. Null only in a file of version 1 or 2. */
+  waha: WahaIdentity | null;
+  /** Where the commits went; bound before the first commit. Null only in a file of version 1 or 2. */
+  database: DatabaseIdentity | null;
 }
 
 export interface CheckpointKey {
@@ -58,10 +94,21 @@ export interface CheckpointKey {
   windowRequest: WindowRequest;
   window: TimeWindow;
   pageSize: number;
+  waha: WahaIdentity;
 }
 
-export function defaultCheckpointPath(cwd: string, session: string, schema: string): string {
-  return path.join(cwd, '.waha-import', `checkpoint-${session}-${schema}.json`);
+/**
+ * `.waha-import/checkpoint-<session>-<schema>.json`; for `--simulate` runs
+ * `checkpoint-simulate-<session>-<schema>.json`, so a try-out never continues (or spoils) a real run.
+ */
+export function defaultCheckpointPath(
+  cwd: string,
+  session: string,
+  schema: string,
+  options: { simulate?: boolean } = {},
+): string {
+  const prefix = options.simulate ? 'checkpoint-simulate' : 'checkpoint';
+  return path.join(cwd, '.waha-import', `${prefix}-${session}-${schema}.json`);
 }
 
 const iso = (s: number): string => new Date(s * 1000).toISOString();
@@ -107,10 +154,15 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
   if (!record || typeof record !== 'object' || record.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${file} is not a waha-import checkpoint`, hint);
   }
-  if ((record.version as number) === 1) {
-    // Offsets of version 1 mean nothing to time paging: completed chats stay done, partial ones restart.
+  const version = record.version as number;
+  if (version === 1 || version === 2) {
+    // Bound to no database: shown by `status`, never resumed (`disbelief` says why).
     record.version = CHECKPOINT_VERSION;
-    record.inProgress = {};
+    record.id = '';
+    record.waha = null;
+    record.database = null;
+    // Offsets of version 1 mean nothing to time paging.
+    if (version === 1) record.inProgress = {};
   }
   if (record.version !== CHECKPOINT_VERSION) {
     throw new CheckpointError(
@@ -131,7 +183,18 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
     record.completedChats.every((id) => typeof id === 'string') &&
     record.inProgress !== null &&
     typeof record.inProgress === 'object' &&
-    Object.values(record.inProgress).every((cursor) => Number.isInteger(cursor) && cursor >= 0);
+    Object.values(record.inProgress).every((cursor) => Number.isInteger(cursor) && cursor >= 0) &&
+    typeof record.transactions === 'number' &&
+    typeof record.messagesCommitted === 'number' &&
+    typeof record.id === 'string' &&
+    (record.waha === null ||
+      (typeof record.waha === 'object' &&
+        typeof record.waha.url === 'string' &&
+        typeof record.waha.session === 'string')) &&
+    (record.database === null ||
+      (typeof record.database === 'object' &&
+        typeof record.database.instance === 'string' &&
+        (record.database.systemIdentifier === null || typeof record.database.systemIdentifier === 'string')));
   if (!valid)
     throw new CheckpointError(
       `the checkpoint ${file} is damaged: a required field is missing or wrong`,
@@ -140,12 +203,65 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
   return record as CheckpointData;
 }
 
+const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/**
+ * Why a checkpoint cannot be believed without asking the database: written by an older version (bound
+ * to no database), for another WAHA, or inconsistent in itself (a forged or damaged file). Undefined when
+ * nothing is wrong with it as such; the database must still confirm it (`Checkpoint.disbelief`).
+ */
+export function distrust(data: CheckpointData, key: CheckpointKey): string | undefined {
+  if (data.database === null || data.waha === null || data.id === '') {
+    return 'it was written by an older waha-import, which did not record the database it wrote to, so no database can confirm it';
+  }
+  if (data.waha.url !== key.waha.url || data.waha.session !== key.waha.session) {
+    return `it belongs to another WAHA (${data.waha.url}, session "${data.waha.session}"; this run reads ${key.waha.url}, session "${key.waha.session}")`;
+  }
+  const { fromS, toS } = data.window;
+  if (!isCount(fromS) || !isCount(toS) || fromS > toS || toS > MAX_TIME_S) {
+    return `its window (${String(fromS)} .. ${String(toS)}) is not a window`;
+  }
+  const request = data.windowRequest;
+  const numberOrAbsent = (n: unknown): boolean => n === undefined || isCount(n);
+  if (
+    !numberOrAbsent(request.days) ||
+    !numberOrAbsent(request.sinceS) ||
+    !numberOrAbsent(request.untilS) ||
+    !numberOrAbsent(request.incrementalOverlapS) ||
+    (request.days === undefined) === (request.sinceS === undefined)
+  ) {
+    return 'its window request is not one a run makes';
+  }
+  if (request.sinceS !== undefined && request.sinceS !== fromS) {
+    return `its window starts at ${iso(fromS)}, not at the --since ${iso(request.sinceS)} it records`;
+  }
+  if (request.untilS !== undefined && request.untilS !== toS) {
+    return `its window ends at ${iso(toS)}, not at the --until ${iso(request.untilS)} it records`;
+  }
+  if (request.days !== undefined && toS - fromS !== request.days * 86_400) {
+    return `its window (${iso(fromS)} .. ${iso(toS)}) is not the --days ${request.days} it records`;
+  }
+  if (!isCount(data.transactions) || !isCount(data.messagesCommitted) || !isCount(data.pageSize)) {
+    return 'its counts are not counts (negative, fractional or too large)';
+  }
+  if (new Set(data.completedChats).size !== data.completedChats.length) {
+    return 'it lists a chat as completed twice';
+  }
+  if (Number.isNaN(Date.parse(data.startedAt))) return 'its start time is not a time';
+  return undefined;
+}
+
 export interface OpenedCheckpoint {
   checkpoint: Checkpoint;
   /** The window to use: the stored one when resuming, else the requested one. */
   window: TimeWindow;
   /** Set when an unfinished earlier run is being continued. */
   resumed: { completedChats: number; inProgressChats: number; startedAt: string } | undefined;
+  /**
+   * Set when an unfinished run's checkpoint was found but not believed (see `distrust`): why, and when
+   * that run started. The window starts over; the caller warns.
+   */
+  restarted?: { reason: string; startedAt: string };
 }
 
 export class Checkpoint {
@@ -174,12 +290,19 @@ export class Checkpoint {
     const existing = options.fresh ? undefined : readCheckpoint(file);
     const minIntervalMs = options.minIntervalMs ?? 200;
     // An unfinished run that committed nothing has nothing to protect: start over without a word.
-    if (existing && existing.status === 'running' && existing.transactions > 0) {
+    if (existing && existing.status === 'running' && existing.transactions !== 0) {
       if (existing.session !== key.session || existing.schema !== key.schema) {
         throw new CheckpointError(
           `the checkpoint ${file} belongs to session "${existing.session}" and schema "${existing.schema}", not "${key.session}" and "${key.schema}"`,
           'Give each session and schema its own --checkpoint file, or run with --fresh to discard it.',
         );
+      }
+      const reason = distrust(existing, key);
+      if (reason !== undefined) {
+        return {
+          ...Checkpoint.open(file, key, { ...options, fresh: true }),
+          restarted: { reason, startedAt: existing.startedAt },
+        };
       }
       if (!sameRequest(existing.windowRequest, key.windowRequest) || existing.pageSize !== key.pageSize) {
         throw new CheckpointError(
@@ -204,6 +327,7 @@ export class Checkpoint {
     const data: CheckpointData = {
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
+      id: randomUUID(),
       session: key.session,
       schema: key.schema,
       windowRequest: key.windowRequest,
@@ -216,9 +340,59 @@ export class Checkpoint {
       inProgress: {},
       transactions: 0,
       messagesCommitted: 0,
+      waha: key.waha,
+      database: null,
     };
     // Written at the first commit: a run that fails before committing anything leaves no file behind.
     return { checkpoint: new Checkpoint(file, data, minIntervalMs), window: key.window, resumed: undefined };
+  }
+
+  /** The key of this checkpoint's counters in `checkpoint_progress`. */
+  get id(): string {
+    return this.data.id;
+  }
+
+  get startedAt(): string {
+    return this.data.startedAt;
+  }
+
+  /**
+   * Why the database a resumed run writes to does not confirm this checkpoint: another schema instance
+   * or cluster, or fewer commits than it claims (a backup restored to a moment before some of them).
+   * Undefined when it does.
+   */
+  disbelief(evidence: DatabaseEvidence): string | undefined {
+    const claimed = this.data.database;
+    if (!claimed) return 'it names no database';
+    const { identity, progress } = evidence;
+    if (claimed.instance !== identity.instance) {
+      return (
+        `the schema "${evidence.schema}" this run writes to is not the one its commits went to ` +
+        '(another instance token: the schema was created anew, or it is another database)'
+      );
+    }
+    if (
+      claimed.systemIdentifier !== null &&
+      identity.systemIdentifier !== null &&
+      claimed.systemIdentifier !== identity.systemIdentifier
+    ) {
+      return `this is another PostgreSQL cluster (system identifier ${identity.systemIdentifier}, not ${claimed.systemIdentifier})`;
+    }
+    const transactions = progress?.transactions ?? 0;
+    const messages = progress?.messages ?? 0;
+    if (transactions < this.data.transactions || messages < this.data.messagesCommitted) {
+      return (
+        `the database holds only ${transactions} of the ${this.data.transactions} transactions ` +
+        `(${messages} of ${this.data.messagesCommitted} messages) it records ` +
+        '(restored from a backup taken before some of them?)'
+      );
+    }
+    return undefined;
+  }
+
+  /** Records the database the commits go to; call before the first commit (a resumed run: after `disbelief`). */
+  bind(identity: DatabaseIdentity): void {
+    this.data.database = { instance: identity.instance, systemIdentifier: identity.systemIdentifier };
   }
 
   isCompleted(chatId: string): boolean {

@@ -1,6 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { Checkpoint, defaultCheckpointPath, type OpenedCheckpoint } from '../checkpoint/checkpoint.js';
+import {
+  Checkpoint,
+  defaultCheckpointPath,
+  type CheckpointKey,
+  type OpenedCheckpoint,
+} from '../checkpoint/checkpoint.js';
 import type { AdvisoryLock } from '../db/index.js';
 import { acquireLockFile, type HeldLock } from '../lock/lock-file.js';
 import {
@@ -15,7 +20,7 @@ import { errorMessage, EXIT, InterruptedError, KnownError, WahaRefusedError } fr
 import { runImport } from '../import/runner.js';
 import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
 import { availableStrategies, strategyNamed } from '../strategies/registry.js';
-import { secretMasker, urlPassword, urlSecrets } from '../util/redact.js';
+import { redactUrl, secretMasker, urlPassword, urlSecrets } from '../util/redact.js';
 import { createWahaClient, type WahaClient } from '../waha/client.js';
 import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
 import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
@@ -112,9 +117,18 @@ async function runCommand(config: RunConfig): Promise<number> {
           `${event.endpoint}: ${event.reason}; retry ${event.retryNumber} in ${Math.round(event.delayMs)} ms`,
         ),
     });
-    const sessions = config.allSessions
-      ? await workingSessions(waha, reporter, controller.signal)
-      : config.sessions;
+    let sessions = config.sessions;
+    if (config.allSessions) {
+      try {
+        sessions = await workingSessions(waha, reporter, controller.signal);
+      } catch (error) {
+        // WAHA refused the listing: no session ran, but the night's run failed, and `status` must say so.
+        if (error instanceof KnownError && !(error instanceof InterruptedError)) {
+          await recordRefusedListing(config, reporter, error, Date.now() - startedMs, mask);
+        }
+        throw error;
+      }
+    }
 
     // Locks and checkpoints before the database: a second run exits here, before it could even
     // start an embedded PostgreSQL the first one is using.
@@ -176,6 +190,8 @@ async function runCommand(config: RunConfig): Promise<number> {
 interface SessionJob {
   session: string;
   fileLock?: HeldLock | undefined;
+  checkpointFile?: string;
+  checkpointKey?: CheckpointKey;
   opened?: OpenedCheckpoint;
   /** Set when the session cannot run (its lock is held, its checkpoint refused). */
   error?: { error: unknown; summary?: undefined };
@@ -207,8 +223,10 @@ function prepareSession(config: RunConfig, session: string, reporter: Reporter):
   const job: SessionJob = { session };
   try {
     const checkpointFile = path.resolve(
-      config.checkpoint ?? defaultCheckpointPath(process.cwd(), session, config.schema),
+      config.checkpoint ??
+        defaultCheckpointPath(process.cwd(), session, config.schema, { simulate: config.simulate }),
     );
+    job.checkpointFile = checkpointFile;
     // One run per checkpoint: taken before the checkpoint is read, so two runs never share one.
     job.fileLock = acquireLockFile(
       `${checkpointFile}.lock`,
@@ -220,17 +238,16 @@ function prepareSession(config: RunConfig, session: string, reporter: Reporter):
         `took over the lock left by pid ${dead.pid} (started ${dead.startedAt}), which no longer runs`,
       );
     }
-    job.opened = Checkpoint.open(
-      checkpointFile,
-      {
-        session,
-        schema: config.schema,
-        windowRequest: config.windowRequest,
-        window: config.window,
-        pageSize: config.pageSize,
-      },
-      { fresh: config.fresh },
-    );
+    job.checkpointKey = {
+      session,
+      schema: config.schema,
+      windowRequest: config.windowRequest,
+      window: config.window,
+      pageSize: config.pageSize,
+      // The simulator listens on a new port each time; what matters is that it is the simulator.
+      waha: { url: config.simulate ? 'simulator' : redactUrl(config.wahaUrl), session },
+    };
+    job.opened = Checkpoint.open(checkpointFile, job.checkpointKey, { fresh: config.fresh });
   } catch (error) {
     job.fileLock?.release();
     job.fileLock = undefined;
@@ -247,18 +264,38 @@ async function importSession(
   signal: AbortSignal,
 ): Promise<{ error?: unknown; summary?: ImportSummary | undefined }> {
   const { store, waha } = shared;
-  const opened = job.opened!;
-  if (opened.resumed) {
-    reporter.info(
-      `Resuming the run started ${opened.resumed.startedAt} (session "${job.session}", window ${formatWindow(opened.window)}): ` +
-        `${formatCount(opened.resumed.completedChats)} chats done, ${formatCount(opened.resumed.inProgressChats)} part-way. ` +
-        `--fresh starts over.`,
+  let opened = job.opened!;
+  const notResuming = (startedAt: string, reason: string): void =>
+    reporter.warn(
+      `Not resuming the run started ${startedAt} (checkpoint ${job.checkpointFile}): ${reason}. ` +
+        `Starting the window over instead (re-importing is idempotent: nothing is duplicated).`,
     );
-  }
+  if (opened.restarted) notResuming(opened.restarted.startedAt, opened.restarted.reason);
   let importLock: AdvisoryLock | undefined;
   try {
     // One run per session and schema across every host writing to this database.
     importLock = await store.lockImport(job.session);
+    // The database is the truth: a checkpoint is continued only when it confirms every commit it claims.
+    const identity = await store.identity();
+    if (opened.resumed) {
+      const reason = opened.checkpoint.disbelief({
+        schema: config.schema,
+        identity,
+        progress: await store.checkpointProgress(opened.checkpoint.id),
+      });
+      if (reason !== undefined) {
+        notResuming(opened.resumed.startedAt, reason);
+        opened = Checkpoint.open(job.checkpointFile!, job.checkpointKey!, { fresh: true });
+      }
+    }
+    opened.checkpoint.bind(identity);
+    if (opened.resumed) {
+      reporter.info(
+        `Resuming the run started ${opened.resumed.startedAt} (session "${job.session}", window ${formatWindow(opened.window)}): ` +
+          `${formatCount(opened.resumed.completedChats)} chats done, ${formatCount(opened.resumed.inProgressChats)} part-way. ` +
+          `--fresh starts over.`,
+      );
+    }
     const outcome = await runImport(
       {
         waha,
@@ -297,6 +334,72 @@ async function importSession(
   } finally {
     await importLock?.release().catch(() => undefined);
   }
+}
+
+/**
+ * `--all-sessions` failed before any session was known (WAHA unreachable, the key refused, no session
+ * WORKING): recorded as one failed run of the session `*`, so `status` shows it and exits non-zero.
+ * Best effort: the database may be what is missing, and the error itself is what the user needs.
+ */
+async function recordRefusedListing(
+  config: RunConfig,
+  reporter: Reporter,
+  error: unknown,
+  elapsedMs: number,
+  mask: (text: string) => string,
+): Promise<void> {
+  let store: Store | undefined;
+  try {
+    store = await openStore(config, reporter);
+    const runId = await store.runLog.start({
+      session: '*',
+      strategy: config.strategy,
+      window: config.window,
+      options: { ...recordedOptions(config), allSessions: true },
+    });
+    await store.runLog.finish(runId, {
+      ...emptySummary(config),
+      status: 'failed',
+      elapsedMs,
+      error: mask(errorMessage(error)),
+    });
+  } catch (recordError) {
+    reporter.warn(`could not record the failed run in the runs table: ${errorMessage(recordError)}`);
+  } finally {
+    await store?.close().catch(() => undefined);
+  }
+}
+
+function emptySummary(config: RunConfig): ImportSummary {
+  return {
+    session: '*',
+    strategy: config.strategy,
+    window: config.window,
+    status: 'failed',
+    engine: null,
+    pageEnd: null,
+    chats: 0,
+    chatsImported: 0,
+    chatsResumed: 0,
+    chatsFailed: 0,
+    failedChats: [],
+    messagesWithoutTimestamp: 0,
+    paging: null,
+    incremental: null,
+    messagesFetched: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    cleaned: 0,
+    wahaRequests: 0,
+    retries: 0,
+    dbTransactions: 0,
+    elapsedMs: 0,
+    messagesPerSecond: 0,
+    error: null,
+    peakRssMb: 0,
+    concurrency: { mode: 'fixed', limit: 0 },
+  };
 }
 
 function exitCodeFor(error: unknown): number {

@@ -35,11 +35,15 @@ function describeCheckpoint(file: string, data: CheckpointData | undefined): str
   if (data.status === 'complete') {
     return `Checkpoint ${file}: the last run that committed anything finished (window ${formatWindow(data.window)}); nothing pending.`;
   }
+  const next =
+    data.database === null
+      ? 'It names no database (written by an older waha-import): the next `run` starts its window over.'
+      : 'The next `run` with the same window continues it, if the database confirms what it claims.';
   return (
     `Checkpoint ${file}: an unfinished run started ${data.startedAt}, window ${formatWindow(data.window)}: ` +
     `${formatCount(data.completedChats.length)} chats done, ${formatCount(Object.keys(data.inProgress).length)} part-way, ` +
     `${formatCount(data.messagesCommitted)} messages committed in ${formatCount(data.transactions)} transactions. ` +
-    'The next `run` with the same window continues it.'
+    next
   );
 }
 

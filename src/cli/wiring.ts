@@ -4,12 +4,16 @@ import {
   acquireImportLock,
   createBatchWriter,
   createRunLog,
+  databaseIdentity,
   isConnectionGone,
+  loadCheckpointProgress,
   loadSyncMarks,
   migrate,
   openDatabase,
   toDatabaseError,
   type AdvisoryLock,
+  type CheckpointProgress,
+  type DatabaseIdentity,
 } from '../db/index.js';
 import { DEFAULT_TIMEOUTS, type DatabaseTimeouts, type Sql } from '../db/connect.js';
 import type { RunFinish } from '../db/runs.js';
@@ -28,6 +32,10 @@ export interface Store {
   failedChats: FailedChatStore;
   /** Takes the database-wide lock for one session's import in this schema (LockedError when held). */
   lockImport(session: string): Promise<AdvisoryLock>;
+  /** Which database this is (the schema's instance token, the cluster's identifier). */
+  identity(): Promise<DatabaseIdentity>;
+  /** What the database holds of one checkpoint's commits. */
+  checkpointProgress(checkpointId: string): Promise<CheckpointProgress | undefined>;
   close(): Promise<void>;
 }
 
@@ -171,6 +179,8 @@ export async function openStore(
         },
       };
     },
+    identity: () => explained(databaseIdentity(db.sql, config.schema)),
+    checkpointProgress: (id) => explained(loadCheckpointProgress(db.sql, config.schema, id)),
     close: () => db.close({ now: connectionLost }),
   };
 }

@@ -310,7 +310,8 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     key: 'checkpoint',
     flag: '--checkpoint <file>',
     description:
-      'resume cursor (default: .waha-import/checkpoint-<session>-<schema>.json in the working directory)',
+      'resume cursor (default: .waha-import/checkpoint-<session>-<schema>.json in the working directory; ' +
+      'checkpoint-simulate-<session>-<schema>.json with --simulate)',
     parse: text(),
   },
   {

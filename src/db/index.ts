@@ -15,3 +15,5 @@ export { cleanJson, cleanText, isStorableText, REPLACEMENT_CHARACTER } from './t
 export { acquireImportLock } from './lock.js';
 export { loadSyncMarks } from './sync.js';
 export type { AdvisoryLock } from './lock.js';
+export { databaseIdentity, loadCheckpointProgress } from './identity.js';
+export type { CheckpointProgress, DatabaseIdentity } from './identity.js';

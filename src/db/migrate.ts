@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { TransactionSql } from 'postgres';
 import { DatabaseError } from '../errors.js';
 import type { Sql } from './connect.js';
@@ -124,6 +125,32 @@ const MIGRATIONS: readonly Migration[] = [
       await tx`alter table ${tx(schema)}.import_runs add column chats_failed int`;
       // No engine field at all held the time (see src/waha/parse.ts): stored, counted, never dropped.
       await tx`alter table ${tx(schema)}.messages alter column timestamp_s drop not null`;
+    },
+  },
+  {
+    version: 4,
+    name: 'instance token and checkpoint_progress: what lets a run check a checkpoint against the database',
+    async up(tx, schema) {
+      // One row, a random token made when the schema's tables are created. A schema dropped and created
+      // again, or another database, has another token: a checkpoint naming the old one is not believed.
+      await tx`
+        create table ${tx(schema)}.instance (
+          token text primary key,
+          created_at timestamptz not null default now()
+        )`;
+      await tx`insert into ${tx(schema)}.instance (token) values (${randomUUID()})`;
+      // Per checkpoint (its random id), the transactions and messages committed under it, counted in the
+      // transaction of every batch. A checkpoint claiming more than this (a backup restored to a moment
+      // before some of its commits) is not believed.
+      await tx`
+        create table ${tx(schema)}.checkpoint_progress (
+          checkpoint_id text primary key,
+          session text not null,
+          transactions bigint not null default 0,
+          messages bigint not null default 0,
+          started_at timestamptz not null default now(),
+          updated_at timestamptz not null default now()
+        )`;
     },
   },
 ];

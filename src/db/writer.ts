@@ -100,7 +100,8 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       batch.chats.length === 0 &&
       batch.messages.length === 0 &&
       synced.length === 0 &&
-      cleared.length === 0
+      cleared.length === 0 &&
+      !batch.progress
     )
       return result;
 
@@ -131,6 +132,16 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
           using unnest(${cleared.map((c) => c.session)}::text[], ${cleared.map((c) => c.chatId)}::text[])
             as v(session, chat_id)
           where f.session = v.session and f.chat_id = v.chat_id`;
+      }
+      // Last, so the row is locked only for the end of the transaction: concurrent batches queue briefly.
+      if (batch.progress) {
+        await tx`
+          insert into ${tx(schema)}.checkpoint_progress (checkpoint_id, session, transactions, messages)
+          values (${batch.progress.checkpointId}, ${cleanText(batch.progress.session)}, 1, ${batch.messages.length})
+          on conflict (checkpoint_id) do update set
+            transactions = checkpoint_progress.transactions + 1,
+            messages = checkpoint_progress.messages + excluded.messages,
+            updated_at = now()`;
       }
     });
     transactions++;

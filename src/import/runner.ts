@@ -42,6 +42,8 @@ export interface ImportPlan {
 
 /** The resume cursor as the runner uses it (src/checkpoint implements it). */
 export interface ResumeCursor {
+  /** Every batch is counted under this id in the database, in its own transaction (`checkpoint_progress`). */
+  readonly id: string;
   isCompleted(chatId: string): boolean;
   resumeAt(chatId: string): number | undefined;
   /** Called after each commit, never before. */
@@ -270,6 +272,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
           ...windowOf(listedId),
         })),
         completedListed: unit.chatsCompleted.map((chatId) => ({ session: plan.session, chatId })),
+        ...(deps.checkpoint ? { progress: { checkpointId: deps.checkpoint.id, session: plan.session } } : {}),
       });
       // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
       summary.inserted += result.inserted;
@@ -370,7 +373,28 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       reporter.warn(errorMessage(flushError));
     }
     settle();
-    if (runId === null) return { summary, error };
+    if (runId === null) {
+      // Refused before importing (WAHA unreachable, the API key refused, the session unknown or not
+      // WORKING) or the listing failed: recorded all the same, so `status` shows it and exits non-zero.
+      // The summary keeps status `running` for the caller: nothing was imported, there is nothing to sum up.
+      try {
+        const id = await deps.runLog.start({
+          session: plan.session,
+          strategy: plan.strategy.name,
+          window: plan.window,
+          options: { ...plan.recordedOptions, pageEnd: summary.pageEnd, engine: summary.engine },
+        });
+        await deps.runLog.finish(id, {
+          ...summary,
+          chats: 0,
+          status: interrupted ? 'interrupted' : 'failed',
+          error: errorMessage(error),
+        });
+      } catch (logError) {
+        reporter.warn(`could not record the failed run in the runs table: ${errorMessage(logError)}`);
+      }
+      return { summary, error };
+    }
     summary.status = interrupted ? 'interrupted' : 'failed';
     summary.error = errorMessage(error);
     try {
