@@ -117,6 +117,31 @@ describe('failures a user meets, each with a clear message and its own exit code
     expect(result.stderr + result.stdout).not.toContain(API_KEY);
   });
 
+  it('a WAHA port fetch refuses (a "bad port"), and sim on a port in use: usage errors, not retries or stacks', async () => {
+    const badPort = await runCli([
+      'run',
+      '--waha-url',
+      'http://127.0.0.1:9',
+      '--database-url',
+      testDatabaseUrl(),
+    ]);
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toContain('--waha-url uses port 9, which fetch refuses to connect to');
+    expect(badPort.stderr).not.toContain('retry');
+
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as net.AddressInfo;
+      const sim = await runCli(['sim', '--port', String(port)]);
+      expect(sim.code).toBe(2);
+      expect(sim.stderr).toContain(`--port ${port}: another program already listens on it`);
+      expect(sim.stderr).not.toMatch(/this is a bug|\n\s+at /);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
   it('--quiet prints nothing when all is well', async () => {
     const result = await run(['--quiet']);
     expect(result.code).toBe(0);

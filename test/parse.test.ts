@@ -178,6 +178,24 @@ describe('engine differences in message records', () => {
     expect(direct).toMatchObject({ chatId: '5527907218827@c.us', sender: '5527907218827@c.us', waId: 'DDD' });
   });
 
+  it('stores a message under the chat its id names, whichever chat (or merged history) brought it', () => {
+    const message = {
+      id: 'false_210054939833983@lid_EEE',
+      timestamp: 1_727_745_026,
+      from: '210054939833983@lid',
+      fromMe: false,
+    };
+    // Read through the person's @c.us chat (merge) and through the @lid chat: one stored chat either way.
+    const viaPhone = parseMessages([message], endpoint, context('5527907218827@c.us'))[0]!;
+    const viaLid = parseMessages([message], endpoint, context('210054939833983@lid'))[0]!;
+    const viaOther = parseMessages([message], endpoint, context('5599999999999@c.us'))[0]!;
+    expect([viaPhone.chatId, viaLid.chatId, viaOther.chatId]).toEqual([
+      '5527907218827@c.us',
+      '5527907218827@c.us',
+      '5527907218827@c.us',
+    ]);
+  });
+
   it('reads the session engine from engine.engine, and the old string form', () => {
     const session = (engine: unknown) =>
       parseSession({ name: 'default', status: 'WORKING', me: null, engine }, 'GET /api/sessions/default')

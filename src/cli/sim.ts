@@ -21,6 +21,15 @@ export function registerSim(program: Command, setExit: (code: number) => void): 
       ...config.simulator,
       port: port.value,
       sessions: [{ name: 'default', dataset }],
+    }).catch((error: unknown) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' || code === 'EACCES') {
+        throw new UsageError(
+          `--port ${port.value}: ${code === 'EADDRINUSE' ? 'another program already listens on it' : 'not allowed for this user'}`,
+          'Choose another port with --port, or --port 0 for any free one.',
+        );
+      }
+      throw error;
     });
     const counts = countMessages(dataset);
     process.stdout.write(
