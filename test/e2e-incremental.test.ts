@@ -32,8 +32,8 @@ describe('run --incremental', () => {
     const newChatId = smallChat(DATASET);
     // Before the first run WAHA does not list the new chat yet.
     const before = { ...DATASET, chats: DATASET.chats.filter((chat) => chat.id !== newChatId) };
-    const args = (url: string): string[] =>
-      runArgs(url, db.schema, ['--incremental', '--since', String(SINCE_S), '--concurrency', '8']);
+    const args = (url: string, extra: string[] = []): string[] =>
+      runArgs(url, db.schema, ['--incremental', '--since', String(SINCE_S), '--concurrency', '8', ...extra]);
 
     const first = await startSimulator({ sessions: [{ name: 'default', dataset: before }] });
     let firstToS: number;
@@ -69,7 +69,8 @@ describe('run --incremental', () => {
       // is what catches it.
       second.addMessages('default', late.id, 1, firstToS - 600);
 
-      const result = await runCli(args(second.url));
+      // The second run's window must end after the first's, even when both runs fall in one second.
+      const result = await runCli(args(second.url, ['--until', String(Math.max(nowS, firstToS) + 1)]));
       expect(result.code).toBe(0);
       const { summary } = jsonSummary(result.stdout);
       const window = summary.window as unknown as { fromS: number; toS: number };
