@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateDataset, startSimulator, type Simulator } from '../src/sim/index.js';
-import { jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
+import { committedAtLeast, jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
 import { expectDatabaseMatches } from './support/truth.js';
 
@@ -77,11 +77,7 @@ async function runKilledAt(
 ): Promise<SavedCheckpoint> {
   const { run, started } = runUntilImportStarts(runArgv);
   await started;
-  let ended = false;
-  void run.then(() => (ended = true));
-  while (!ended && (readSaved(checkpoint)?.messagesCommitted ?? 0) < messages) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await committedAtLeast(checkpoint, messages, run);
   run.child.kill('SIGKILL');
   const killed = await run;
   expect(killed.signal).toBe('SIGKILL');
@@ -270,11 +266,7 @@ describe('--simulate never shares a checkpoint with real runs', () => {
     ]);
     const { run, started } = runUntilImportStarts(real, { cwd });
     await started;
-    let ended = false;
-    void run.then(() => (ended = true));
-    while (!ended && (readSaved(realFile)?.messagesCommitted ?? 0) < 1500) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await committedAtLeast(realFile, 1500, run);
     run.child.kill('SIGKILL');
     expect((await run).signal).toBe('SIGKILL');
     const before = fs.readFileSync(realFile, 'utf8');

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { generateDataset, startSimulator, type Engine, type Simulator } from '../src/sim/index.js';
 import { contractProblems, seeded } from './support/contract.js';
-import { jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
+import { committedAtLeast, jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
 import { useTestDatabase } from './support/db.js';
 
 /**
@@ -23,20 +23,6 @@ const DATASET = generateDataset({
 });
 const ANCHOR_S = DATASET.options.anchorS!;
 const WINDOW = { fromS: ANCHOR_S - 40 * 86_400, toS: ANCHOR_S };
-
-async function committedAtLeast(checkpoint: string, messages: number, run: Promise<unknown>): Promise<void> {
-  let ended = false;
-  void run.then(() => (ended = true));
-  while (!ended) {
-    try {
-      const saved = JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { messagesCommitted: number };
-      if (saved.messagesCommitted >= messages) return;
-    } catch {
-      // Not written yet (the first commit writes it).
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe.each<[Engine, string]>([
   ['NOWEB', 'streaming'],

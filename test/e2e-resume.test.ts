@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { databaseChecksum } from '../src/db/index.js';
 import { generateDataset, startSimulator, type Simulator } from '../src/sim/index.js';
-import { jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
+import { committedAtLeast, jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
 import { useTestDatabase } from './support/db.js';
 
 /**
@@ -50,21 +50,6 @@ function args(schema: string, checkpoint: string, strategy: string): string[] {
     '50',
     ...WINDOW,
   ]);
-}
-
-/** Resolves once the checkpoint file counts `messages` committed, or when the run ends first. */
-async function committedAtLeast(checkpoint: string, messages: number, run: Promise<unknown>): Promise<void> {
-  let ended = false;
-  void run.then(() => (ended = true));
-  while (!ended) {
-    try {
-      const saved = JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { messagesCommitted: number };
-      if (saved.messagesCommitted >= messages) return;
-    } catch {
-      // Not written yet (the first commit writes it).
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function tempCheckpoint(): string {

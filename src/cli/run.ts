@@ -11,6 +11,7 @@ import { acquireLockFile, type HeldLock } from '../lock/lock-file.js';
 import {
   formatCount,
   formatWindow,
+  startingSummary,
   totalSummary,
   type ImportSummary,
   type SessionOutcome,
@@ -371,35 +372,14 @@ async function recordRefusedListing(
 }
 
 function emptySummary(config: RunConfig): ImportSummary {
-  return {
+  return startingSummary({
     session: '*',
     strategy: config.strategy,
     window: config.window,
     status: 'failed',
-    engine: null,
-    pageEnd: null,
-    chats: 0,
-    chatsImported: 0,
-    chatsResumed: 0,
-    chatsFailed: 0,
-    failedChats: [],
-    messagesWithoutTimestamp: 0,
-    paging: null,
     incremental: null,
-    messagesFetched: 0,
-    inserted: 0,
-    updated: 0,
-    unchanged: 0,
-    cleaned: 0,
-    wahaRequests: 0,
-    retries: 0,
-    dbTransactions: 0,
-    elapsedMs: 0,
-    messagesPerSecond: 0,
-    error: null,
-    peakRssMb: 0,
     concurrency: { mode: 'fixed', limit: 0 },
-  };
+  });
 }
 
 function exitCodeFor(error: unknown): number {

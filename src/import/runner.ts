@@ -18,7 +18,7 @@ import type {
 import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
 import type { Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
-import { formatCount, type ConcurrencySummary, type ImportSummary } from './summary.js';
+import { formatCount, startingSummary, type ConcurrencySummary, type ImportSummary } from './summary.js';
 import { currentLimit, type ConcurrencyController, type ConcurrencyLimit } from '../concurrency/limiter.js';
 
 export interface ImportPlan {
@@ -87,37 +87,16 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   const now = deps.now ?? Date.now;
   const startedMs = now();
   const { waha, reporter, signal } = deps;
-  const summary: ImportSummary = {
+  const summary: ImportSummary = startingSummary({
     session: plan.session,
     strategy: plan.strategy.name,
     window: plan.window,
     status: 'running',
-    engine: null,
-    pageEnd: null,
-    chats: 0,
-    chatsImported: 0,
-    chatsResumed: 0,
-    chatsFailed: 0,
-    failedChats: [],
-    messagesWithoutTimestamp: 0,
-    paging: null,
     incremental: plan.incremental
       ? { overlapS: plan.incremental.overlapS, chatsQuiet: 0, chatsNew: 0 }
       : null,
-    messagesFetched: 0,
-    inserted: 0,
-    updated: 0,
-    unchanged: 0,
-    cleaned: 0,
-    wahaRequests: 0,
-    retries: 0,
-    dbTransactions: 0,
-    elapsedMs: 0,
-    messagesPerSecond: 0,
-    error: null,
-    peakRssMb: 0,
     concurrency: describeConcurrency(plan.strategyOptions.concurrency),
-  };
+  });
   const requestsAtStart = waha.stats.requests;
   const retriesAtStart = waha.stats.retries;
   const transactionsAtStart = deps.writer.transactions;

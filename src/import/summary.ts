@@ -46,6 +46,36 @@ export interface ImportSummary {
   concurrency: ConcurrencySummary;
 }
 
+/** A summary before anything happened: every count zero. The runner fills it in as the run goes. */
+export function startingSummary(
+  fields: Pick<ImportSummary, 'session' | 'strategy' | 'window' | 'status' | 'incremental' | 'concurrency'>,
+): ImportSummary {
+  return {
+    ...fields,
+    engine: null,
+    pageEnd: null,
+    chats: 0,
+    chatsImported: 0,
+    chatsResumed: 0,
+    chatsFailed: 0,
+    failedChats: [],
+    messagesWithoutTimestamp: 0,
+    paging: null,
+    messagesFetched: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    cleaned: 0,
+    wahaRequests: 0,
+    retries: 0,
+    dbTransactions: 0,
+    elapsedMs: 0,
+    messagesPerSecond: 0,
+    error: null,
+    peakRssMb: 0,
+  };
+}
+
 /**
  * Chats fetched at once: a fixed number, or what `--concurrency auto` did: the limit at the end, the
  * time-weighted mean over the second half of the run (where it settled), its range, and the overload

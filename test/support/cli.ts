@@ -102,3 +102,22 @@ export function runUntilImportStarts(
   void run.then(() => markStarted());
   return { run, started };
 }
+
+/** Resolves once the checkpoint file counts `messages` committed, or when the run ends first. */
+export async function committedAtLeast(
+  checkpoint: string,
+  messages: number,
+  run: Promise<unknown>,
+): Promise<void> {
+  let ended = false;
+  void run.then(() => (ended = true));
+  while (!ended) {
+    try {
+      const saved = JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { messagesCommitted: number };
+      if (saved.messagesCommitted >= messages) return;
+    } catch {
+      // Not written yet (the first commit writes it).
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

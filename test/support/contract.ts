@@ -197,14 +197,5 @@ function canonical(value: unknown): string {
   );
 }
 
-/** A small seeded generator (mulberry32): the same seed always makes the same mid-run changes. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's own seeded generator: the same seed always makes the same mid-run changes. */
+export { mulberry32 as seeded } from '../../src/sim/random.js';
