@@ -249,7 +249,11 @@ describe('a server-wide idle_session_timeout', () => {
   const role = `waha_import_idle_${process.pid}`;
   beforeAll(async () => {
     await db.sql.unsafe(`drop role if exists ${role}`);
-    await db.sql.unsafe(`create role ${role} login superuser`);
+    // The embedded server checks passwords: the role gets the one the test URL carries.
+    const password = decodeURIComponent(new URL(testDatabaseUrl()).password);
+    await db.sql.unsafe(
+      `create role ${role} login superuser${password ? ` password '${password.replaceAll("'", "''")}'` : ''}`,
+    );
     await db.sql.unsafe(`alter role ${role} set idle_session_timeout = '1s'`);
   });
   afterAll(async () => {
@@ -263,7 +267,13 @@ describe('a server-wide idle_session_timeout', () => {
     url.username = role;
     const hold = holdRequest(sim, (r) => r.chatId === CHAT_ORDER[2]);
     const running = run(url.toString(), db.schema, checkpointFile());
-    await hold.reached;
+    // A run that ends before the held request (it could not log in, say) fails here, with its output.
+    await Promise.race([
+      hold.reached,
+      running.then((ended) => {
+        throw new Error(`the run ended before the held request: ${ended.stdout}\n${ended.stderr}`);
+      }),
+    ]);
     const lock = await lockHolder(db.schema);
     // Until the server has ended every idle connection of the run but the lock's.
     while (
