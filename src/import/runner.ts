@@ -16,6 +16,7 @@ import type {
   MessageSource,
 } from '../strategies/types.js';
 import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
+import type { SessionInfo, VersionInfo } from '../waha/parse.js';
 import type { Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
 import { formatCount, type ConcurrencySummary, type ImportSummary } from './summary.js';
@@ -31,6 +32,11 @@ export interface ImportPlan {
   /** Empty pages in a row that end a chat under the `empty` rule (see ChatPagingOptions). */
   emptyPagesToEnd?: number;
   chatPageSize: number;
+  /**
+   * WAHA's version and the session, when the caller has checked them already (the CLI does so before it
+   * opens the database); absent: the runner checks them first.
+   */
+  checked?: { version: VersionInfo | null; session: SessionInfo };
   /**
    * Fetch each chat only from where its last completed import ended (`chat_sync`), minus `overlapS`
    * seconds; chats with no such record (new ones, or a first run) use `window`.
@@ -158,19 +164,12 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   };
 
   try {
-    reporter.step(`Checking WAHA session "${plan.session}" at ${waha.displayUrl}`);
-    const version = await waha.version(signal);
-    const session = await waha.requireWorkingSession(plan.session, signal);
+    const { version, session } = plan.checked ?? (await checkSession(waha, plan.session, reporter, signal));
     // The session's own engine decides paging and ids; the server's default engine may be another.
     const engine = session.engine ?? version?.engine ?? null;
     summary.engine = engine;
     const pageEnd = resolvePageEnd(plan.pageEnd, engine ?? undefined);
     summary.pageEnd = pageEnd;
-    reporter.stepDone(
-      `Session "${session.name}" is WORKING` +
-        (session.me ? ` as ${session.me.pushName ?? session.me.id}` : '') +
-        (version ? ` (WAHA ${version.version}, ${engine ?? version.engine})` : ''),
-    );
 
     reporter.step('Listing chats');
     // Hidden-number ids (@lid) are stored as the phone number's id wherever WAHA knows it.
@@ -411,6 +410,25 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     return { summary, error: logError };
   }
   return { summary };
+}
+
+/** Asks WAHA its version and whether the session is WORKING (throws a WahaRefusedError when it is not). */
+export async function checkSession(
+  waha: WahaClient,
+  sessionName: string,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<{ version: VersionInfo | null; session: SessionInfo }> {
+  reporter.step(`Checking WAHA session "${sessionName}" at ${waha.displayUrl}`);
+  const version = await waha.version(signal);
+  const session = await waha.requireWorkingSession(sessionName, signal);
+  const engine = session.engine ?? version?.engine ?? null;
+  reporter.stepDone(
+    `Session "${session.name}" is WORKING` +
+      (session.me ? ` as ${session.me.pushName ?? session.me.id}` : '') +
+      (version ? ` (WAHA ${version.version}, ${engine ?? version.engine})` : ''),
+  );
+  return { version, session };
 }
 
 /**
