@@ -122,7 +122,9 @@ Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings
         else if (!json) process.stderr.write(`${new Date().toISOString()} ${terminalText(text)}\n`);
       },
     }).finally(() => spinner?.stop());
-    process.stdout.write(json ? jsonText(report, 2) + '\n' : terminalText(renderTable(report)) + '\n');
+    process.stdout.write(
+      json ? jsonText({ type: 'bench', ...report }) + '\n' : terminalText(renderTable(report)) + '\n',
+    );
     const out = get<string | undefined>('out');
     if (out) {
       const svg = renderSvg(report);

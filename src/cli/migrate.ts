@@ -3,6 +3,7 @@ import { CONNECTION_OPTIONS, resolveCommandOptions, type ConnectionConfig } from
 import { EXIT } from '../errors.js';
 import { chooseOutputMode, createReporter, isLiveTerminal } from '../report/reporter.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
+import { jsonText } from '../util/terminal-text.js';
 import { addOptions } from './options.js';
 import { openStore } from './wiring.js';
 
@@ -32,6 +33,18 @@ export function registerMigrate(program: Command, setExit: (code: number) => voi
     });
     const store = await openStore(config, reporter);
     await store.close();
+    if (flags.json) {
+      // The last line, as every --json command ends: what was done.
+      process.stdout.write(
+        jsonText({
+          type: 'migrated',
+          time: new Date().toISOString(),
+          schema: config.schema,
+          version: store.migration.version,
+          applied: store.migration.applied,
+        }) + '\n',
+      );
+    }
     setExit(EXIT.ok);
   });
 }

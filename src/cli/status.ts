@@ -99,8 +99,13 @@ export function registerStatus(program: Command, setExit: (code: number) => void
 
     if (flags.json) {
       process.stdout.write(
-        jsonText({ schema, runs, failedChats, checkpoint: { file: checkpointFile, ...checkpoint } }, 2) +
-          '\n',
+        jsonText({
+          type: 'status',
+          schema,
+          runs,
+          failedChats,
+          checkpoint: { file: checkpointFile, ...checkpoint },
+        }) + '\n',
       );
     } else {
       const lines = [`Runs in schema "${schema}" of ${db.displayUrl}, newest first:`];

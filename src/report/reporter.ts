@@ -244,15 +244,22 @@ function jsonReporter(emit: (event: Record<string, unknown>) => void, now: () =>
     sessionSummary: (summary) => event('session-summary', { summary }),
     // The final line, like `summary` for one session: the sums, with every session's outcome.
     totals: (outcomes, total) => event('summary', { summary: total, sessions: outcomes }),
-    error: (error) =>
-      event('error', {
-        error: {
-          name: error instanceof Error ? error.name : 'Error',
-          message: errorMessage(error),
-          hint: error instanceof KnownError ? (error.hint ?? null) : null,
-        },
-      }),
+    error: (error) => event('error', { error: jsonError(error) }),
   };
+}
+
+/** An error as `--json` output carries it: `{"type":"error","time":...,"error":{name,message,hint}}`. */
+export function jsonError(error: unknown): { name: string; message: string; hint: string | null } {
+  return {
+    name: error instanceof Error ? error.name : 'Error',
+    message: errorMessage(error),
+    hint: error instanceof KnownError ? (error.hint ?? null) : null,
+  };
+}
+
+/** The `error` event as one line, for failures that come before (or outside) a command's reporter. */
+export function jsonErrorLine(error: unknown, now: Date = new Date()): string {
+  return jsonText({ type: 'error', time: now.toISOString(), error: jsonError(error) });
 }
 
 /** A person at a terminal: a spinner for setup steps, a bar over chats, colour. */
