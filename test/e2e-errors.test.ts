@@ -146,6 +146,9 @@ describe('failures a user meets, each with a clear message and its own exit code
     expect(result.stderr + result.stdout).not.toContain(String.fromCharCode(27));
     expect(result.stderr).toMatch(/^\d{4}-\d{2}-\d{2}T[\d:.]+Z Checking WAHA session "default"/m);
     expect(result.stdout).toContain('messages written  40 inserted, 0 updated, 0 unchanged');
+    expect(result.stderr).toMatch(
+      /Z progress: 5\/5 chats fetched, 5 committed, 40 messages fetched, \d+ at once$/m,
+    );
     expect(result.stdout).toMatch(/elapsed +[\d.]+ (ms|s) \([\d,]+ msgs\/s, peak memory \d+ MB\)/);
     expect(result.stdout).toMatch(/concurrency +auto: settled at \d+/);
     expect(result.stderr + result.stdout).not.toContain(API_KEY);

@@ -17,7 +17,7 @@ import type {
 } from '../strategies/types.js';
 import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
 import type { SessionInfo, VersionInfo } from '../waha/parse.js';
-import type { Reporter } from '../report/reporter.js';
+import type { Progress, Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
 import { formatCount, type ConcurrencySummary, type ImportSummary } from './summary.js';
 import { currentLimit, type ConcurrencyController, type ConcurrencyLimit } from '../concurrency/limiter.js';
@@ -144,6 +144,19 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   let refusedInARow = 0;
   /** Chats that failed in this run, by listed id: nothing more of theirs is fetched or committed. */
   const failed = new Map<string, ChatFailure>();
+  /** Chats of this run fetched to their last page, or failed: what the progress line counts. */
+  const settled = new Set<string>();
+  let settledBefore = 0;
+  const progressNow = (): Progress => ({
+    chatsDone: summary.chatsImported,
+    chatsFetched: settledBefore + settled.size,
+    chatsTotal: summary.chats,
+    messagesFetched: summary.messagesFetched,
+    messagesWritten: summary.inserted + summary.updated + summary.unchanged,
+    concurrency: currentLimit(plan.strategyOptions.concurrency),
+  });
+  // Progress moves with pages fetched, not only with commits (a batch can take seconds to fill).
+  let pageProgressMs = 0;
   const failChat = async (chat: ChatRecord, reason: ChatFailureReason, error: unknown): Promise<void> => {
     if (failed.has(chat.id)) return;
     const failure: ChatFailure = {
@@ -153,6 +166,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       error: errorMessage(error),
     };
     failed.set(chat.id, failure);
+    settled.add(chat.id);
     summary.chatsFailed = failed.size;
     summary.failedChats.push({ chatId: chat.id, reason, error: failure.error });
     reporter.warn(`chat ${chat.id} failed (${describeReason(reason)}): ${failure.error}`);
@@ -229,6 +243,11 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
             if (page.last) failuresInARow = 0;
             summary.messagesFetched += page.messages.length;
             summary.messagesWithoutTimestamp += page.messages.filter((m) => m.timestampS === null).length;
+            if (page.last) settled.add(chat.id);
+            if (Date.now() - pageProgressMs >= PAGE_PROGRESS_MS) {
+              pageProgressMs = Date.now();
+              reporter.progress(progressNow());
+            }
             yield { messages: page.messages, resumeAt: page.resumeAtS, last: page.last };
           }
         } catch (error) {
@@ -313,13 +332,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
             }
           }
         }
-        reporter.progress({
-          chatsDone: summary.chatsImported,
-          chatsTotal: summary.chats,
-          messagesFetched: summary.messagesFetched,
-          messagesWritten: summary.inserted + summary.updated + summary.unchanged,
-          concurrency: currentLimit(plan.strategyOptions.concurrency),
-        });
+        reporter.progress(progressNow());
         return result;
       },
     };
@@ -330,19 +343,14 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.chatsResumed = unquiet.length - todo.length;
     // Quiet chats are done without a request: nothing of theirs can be in the window they would use.
     summary.chatsImported = summary.chatsResumed + quiet.size;
+    settledBefore = summary.chatsImported;
     if (summary.chatsResumed > 0) {
       reporter.info(
         `${formatCount(summary.chatsResumed)} chats were already imported by the interrupted run; skipping them`,
       );
     }
     reporter.importStarted({ chats: chats.length, strategy: plan.strategy.name, window: plan.window });
-    reporter.progress({
-      chatsDone: summary.chatsImported,
-      chatsTotal: chats.length,
-      messagesFetched: 0,
-      messagesWritten: 0,
-      concurrency: currentLimit(plan.strategyOptions.concurrency),
-    });
+    reporter.progress(progressNow());
     await plan.strategy.run({
       chats: todo.map((chat) => ({ chat, resumeAt: cursor?.resumeAt(chat.id) })),
       source,
@@ -484,6 +492,9 @@ function describeConcurrency(concurrency: number | ConcurrencyLimit): Concurrenc
  * fails every chat, not one.
  */
 export const MAX_CHAT_FAILURES_IN_A_ROW = 5;
+
+/** The least time between two progress reports made by fetched pages (commits always report). */
+const PAGE_PROGRESS_MS = 250;
 
 /** SQLSTATE classes of a value PostgreSQL will not hold: data exceptions, constraints, program limits. */
 function isRefusedRecord(error: unknown): boolean {
