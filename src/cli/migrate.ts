@@ -4,7 +4,7 @@ import { EXIT } from '../errors.js';
 import { chooseOutputMode, createReporter, isLiveTerminal } from '../report/reporter.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
 import { jsonText } from '../util/terminal-text.js';
-import { addOptions } from './options.js';
+import { addOptions, examplesAndExitCodes } from './options.js';
 import { openStore } from './wiring.js';
 
 export function registerMigrate(program: Command, setExit: (code: number) => void): void {
@@ -17,6 +17,20 @@ export function registerMigrate(program: Command, setExit: (code: number) => voi
     command,
     CONNECTION_OPTIONS.filter((spec) =>
       ['databaseUrl', 'databaseUrlFile', 'dataDir', 'schema'].includes(spec.key),
+    ),
+  );
+  command.addHelpText(
+    'after',
+    examplesAndExitCodes(
+      [
+        'waha-import migrate                                   the embedded database, schema waha',
+        'DATABASE_URL=postgres://... waha-import migrate --schema crm_waha',
+      ],
+      [
+        EXIT.ok,
+        [EXIT.importFailed, 'the database failed, or its schema is newer than this waha-import'],
+        EXIT.usage,
+      ],
     ),
   );
   command.action(async (flags: Record<string, unknown>) => {

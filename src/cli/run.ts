@@ -28,6 +28,16 @@ import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
 import { addOptions } from './options.js';
 import { openStore, startDemoSimulator, type Store } from './wiring.js';
 
+const RUN_EXIT_MEANING: Record<number, string> = {
+  [EXIT.ok]: 'success',
+  [EXIT.importFailed]: 'the import failed (WAHA sent something unusable, PostgreSQL failed, or a bug)',
+  [EXIT.usage]: 'a flag, environment variable or config value is wrong',
+  [EXIT.wahaRefused]: 'WAHA unreachable or refused (API key, unknown session, session not WORKING)',
+  [EXIT.locked]: "another run holds the lock (or the embedded PostgreSQL's data directory)",
+  [EXIT.chatsFailed]: 'finished, but some chats could not be imported (the next run retries them)',
+  [EXIT.interrupted]: 'interrupted (Ctrl-C); run again to continue',
+};
+
 export function registerRun(program: Command, setExit: (code: number) => void): void {
   const command = program
     .command('run')
@@ -48,7 +58,12 @@ Examples:
   waha-import run --simulate                     try it on the built-in simulator and an embedded database
   waha-import run --days 30 --chunk 50 --strategy chunked
   WAHA_URL=http://waha:3000 WAHA_API_KEY=... DATABASE_URL=postgres://... waha-import run --quiet
-  waha-import run --all-sessions --incremental --quiet    nightly: what is new, every WhatsApp number`,
+  waha-import run --all-sessions --incremental --quiet    nightly: what is new, every WhatsApp number
+
+Exit codes:
+${[EXIT.ok, EXIT.importFailed, EXIT.usage, EXIT.wahaRefused, EXIT.locked, EXIT.chatsFailed, EXIT.interrupted]
+  .map((code) => `  ${String(code).padEnd(4)} ${RUN_EXIT_MEANING[code]}`)
+  .join('\n')}`,
   );
   command.action(async (flags: Record<string, unknown>) => {
     const config = resolveRunConfig({
