@@ -47,6 +47,40 @@ describe('failures a user meets, each with a clear message and its own exit code
     expect(await messageCount()).toBe(0);
   });
 
+  it('no API key given where WAHA wants one: exit 3, says so and where a key goes', async () => {
+    const result = await run([], {});
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('no API key given (401 Unauthorized)');
+    expect(result.stderr).not.toContain('refused the API key');
+    expect(result.stderr).toContain('--api-key, WAHA_API_KEY, or WAHA_API_KEY_FILE');
+  });
+
+  it('WAHA is checked before the database is opened; a refusal is said even when the database is away', async () => {
+    const ok = await run([]);
+    expect(ok.code).toBe(0);
+    const working = ok.stderr.indexOf('Session "default" is WORKING');
+    expect(working).toBeGreaterThan(-1);
+    expect(working).toBeLessThan(ok.stderr.indexOf('Connecting to PostgreSQL'));
+
+    // Nothing listens on port 1: the refusal is the error, the database only a warning about recording it.
+    const refused = await runCli(
+      [
+        'run',
+        '--waha-url',
+        sim.url,
+        '--database-url',
+        'postgres://app@127.0.0.1:1/crm',
+        '--session',
+        'sleepy',
+      ],
+      { env: { WAHA_API_KEY: API_KEY } },
+    );
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('could not record the failed run');
+    const lines = refused.stderr.trim().split('\n');
+    expect(lines.at(-2)).toContain('error: WAHA session "sleepy" is SCAN_QR_CODE, not WORKING');
+  });
+
   it('an unknown session: exit 3, names it', async () => {
     const result = await run(['--session', 'nobody']);
     expect(result.code).toBe(3);
@@ -112,6 +146,9 @@ describe('failures a user meets, each with a clear message and its own exit code
     expect(result.stderr + result.stdout).not.toContain(String.fromCharCode(27));
     expect(result.stderr).toMatch(/^\d{4}-\d{2}-\d{2}T[\d:.]+Z Checking WAHA session "default"/m);
     expect(result.stdout).toContain('messages written  40 inserted, 0 updated, 0 unchanged');
+    expect(result.stderr).toMatch(
+      /Z progress: 5\/5 chats fetched, 5 committed, 40 messages fetched, \d+ at once$/m,
+    );
     expect(result.stdout).toMatch(/elapsed +[\d.]+ (ms|s) \([\d,]+ msgs\/s, peak memory \d+ MB\)/);
     expect(result.stdout).toMatch(/concurrency +auto: settled at \d+/);
     expect(result.stderr + result.stdout).not.toContain(API_KEY);

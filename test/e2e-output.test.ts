@@ -160,6 +160,29 @@ describe('colour', () => {
     expect(uncoloured.stdout).toContain('Import finished');
   });
 
+  it('on an 80-column terminal the progress line and the summary fit', async () => {
+    const result = await runOnTerminal(runArgsWith(testDatabaseUrl(), db.schema), {
+      env: { ...env, NO_COLOR: '1' },
+      cwd: scratch(),
+      columns: 80,
+    });
+    expect(result.code).toBe(0);
+    // What each redraw and each line leaves on the screen, without the cursor moves.
+    const shown = result.stdout
+      .replace(new RegExp(`${ESC}(\\[[0-9;?]*[A-Za-z]|[78])`, 'g'), '\n')
+      .split(/\r\n|\r|\n/)
+      .filter(Boolean);
+    const progress = shown.filter((line) => line.includes(' chats | '));
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toMatch(/ 6\/6 chats \| 60 msgs, [\d,]+\/s \| \d+ at once \| ETA 0s$/);
+    // The progress line is redrawn in place: wrapped, it would leave a trail. The summary's rows too.
+    const tooWide = shown.filter(
+      (line) => (line.includes(' chats | ') || /^ {2}\S/.test(line)) && line.length > 80,
+    );
+    expect(shown.filter((line) => /^ {2}(concurrency|overloads) /.test(line))).toHaveLength(2);
+    expect(tooWide).toEqual([]);
+  });
+
   it('a terminal that reports no size gets the plain lines, not a display that never stops redrawing', async () => {
     const result = await runOnTerminal(runArgsWith(testDatabaseUrl(), db.schema), {
       env,

@@ -11,7 +11,7 @@ import { resolveSimConfig, SIM_OPTIONS } from '../config/sim-config.js';
 import { httpUrl, integer, postgresUrl, resolveOptions, text, type OptionSpec } from '../config/options.js';
 import { EXIT, UsageError } from '../errors.js';
 import { isLiveTerminal } from '../report/reporter.js';
-import { addOptions } from './options.js';
+import { addOptions, examplesAndExitCodes } from './options.js';
 
 const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   {
@@ -77,7 +77,7 @@ export function registerBench(program: Command, setExit: (code: number) => void)
   const command = program
     .command('bench')
     .description(
-      "compare the study's V1 with the V3 strategies side by side, against the simulator or a real WAHA",
+      'measure the import strategies side by side (rows below), against the simulator or a real WAHA',
     )
     .option('--sequential', 'also run the sequential strategy (slow)')
     .option('--json', 'print the results as JSON');
@@ -94,7 +94,20 @@ D = chunked, chunk 50 at 50, C = streaming at 100. The capacity scenario instead
 concurrency (S = streaming, K = chunked, at C/2 .. 8C of WAHA's capacity C) with auto (adaptive).
 Each row runs on a freshly reset scratch schema;
 every row must leave the same database (checksum), or the bench fails with exit 1.
-Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings.`,
+Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings.
+${examplesAndExitCodes(
+  [
+    'waha-import bench                                     every row on the seed dataset',
+    'waha-import bench --scenario flaky --out flaky.svg',
+    'waha-import bench --waha-url http://waha:3000 --api-key ... --session default   a real WAHA (read-only)',
+  ],
+  [
+    EXIT.ok,
+    [EXIT.importFailed, 'a row failed, or rows left different databases'],
+    EXIT.usage,
+    EXIT.wahaRefused,
+  ],
+)}`,
   );
   command.action(async (flags: Record<string, unknown>) => {
     const { values, problems } = resolveOptions(BENCH_OPTIONS, { flags, env: process.env });
@@ -122,7 +135,9 @@ Simulator flags (--latency-ms, --capacity, ...) override the scenario's settings
         else if (!json) process.stderr.write(`${new Date().toISOString()} ${terminalText(text)}\n`);
       },
     }).finally(() => spinner?.stop());
-    process.stdout.write(json ? jsonText(report, 2) + '\n' : terminalText(renderTable(report)) + '\n');
+    process.stdout.write(
+      json ? jsonText({ type: 'bench', ...report }) + '\n' : terminalText(renderTable(report)) + '\n',
+    );
     const out = get<string | undefined>('out');
     if (out) {
       const svg = renderSvg(report);

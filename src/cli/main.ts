@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { EXIT, KnownError } from '../errors.js';
-import { colourLevel, formatError } from '../report/reporter.js';
+import { EXIT, KnownError, UsageError } from '../errors.js';
+import { colourLevel, formatError, jsonErrorLine } from '../report/reporter.js';
 import { Chalk } from 'chalk';
 import { registerRun } from './run.js';
 import { registerMigrate } from './migrate.js';
@@ -59,18 +59,40 @@ Exit codes:
   ${EXIT.chatsFailed}    finished, but some chats could not be imported (listed by status; the next run retries them)
   ${EXIT.interrupted}  interrupted (Ctrl-C / SIGINT); run again to continue`,
   );
+  // A command asked for --json ends with one JSON line on stdout whatever happens: a failure before
+  // (or outside) its own output, a usage error included, is an `error` event there too.
+  const json = wantsJson(program, argv);
   try {
     await program.parseAsync(argv);
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; anything else is a usage error already printed.
-      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (error.exitCode === 0) return EXIT.ok;
+      if (json) {
+        const usage = new UsageError(error.message.replace(/^error: /, ''), 'Add --help for usage.');
+        process.stdout.write(jsonErrorLine(usage) + '\n');
+      }
+      return EXIT.usage;
     }
     const colour = new Chalk({ level: colourLevel(process.env, Boolean(process.stderr.isTTY)) });
     process.stderr.write(formatError(error, colour) + '\n');
+    if (json) process.stdout.write(jsonErrorLine(error) + '\n');
     return error instanceof KnownError ? error.exitCode : EXIT.importFailed;
   }
+}
+
+/** `--json` among the arguments (before a `--`) of a command that has it. */
+function wantsJson(program: Command, argv: string[]): boolean {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  const own = end === -1 ? args : args.slice(0, end);
+  const command = program.commands.find((c) => c.name() === own[0]);
+  return (
+    command !== undefined &&
+    command.options.some((option) => option.long === '--json') &&
+    own.includes('--json')
+  );
 }
 
 const code = await main(process.argv);

@@ -3,7 +3,8 @@ import { CONNECTION_OPTIONS, resolveCommandOptions, type ConnectionConfig } from
 import { EXIT } from '../errors.js';
 import { chooseOutputMode, createReporter, isLiveTerminal } from '../report/reporter.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
-import { addOptions } from './options.js';
+import { jsonText } from '../util/terminal-text.js';
+import { addOptions, examplesAndExitCodes } from './options.js';
 import { openStore } from './wiring.js';
 
 export function registerMigrate(program: Command, setExit: (code: number) => void): void {
@@ -16,6 +17,20 @@ export function registerMigrate(program: Command, setExit: (code: number) => voi
     command,
     CONNECTION_OPTIONS.filter((spec) =>
       ['databaseUrl', 'databaseUrlFile', 'dataDir', 'schema'].includes(spec.key),
+    ),
+  );
+  command.addHelpText(
+    'after',
+    examplesAndExitCodes(
+      [
+        'waha-import migrate                                   the embedded database, schema waha',
+        'DATABASE_URL=postgres://... waha-import migrate --schema crm_waha',
+      ],
+      [
+        EXIT.ok,
+        [EXIT.importFailed, 'the database failed, or its schema is newer than this waha-import'],
+        EXIT.usage,
+      ],
     ),
   );
   command.action(async (flags: Record<string, unknown>) => {
@@ -32,6 +47,18 @@ export function registerMigrate(program: Command, setExit: (code: number) => voi
     });
     const store = await openStore(config, reporter);
     await store.close();
+    if (flags.json) {
+      // The last line, as every --json command ends: what was done.
+      process.stdout.write(
+        jsonText({
+          type: 'migrated',
+          time: new Date().toISOString(),
+          schema: config.schema,
+          version: store.migration.version,
+          applied: store.migration.applied,
+        }) + '\n',
+      );
+    }
     setExit(EXIT.ok);
   });
 }

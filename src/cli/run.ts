@@ -18,7 +18,8 @@ import {
 } from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
 import { errorMessage, EXIT, InterruptedError, KnownError, WahaRefusedError } from '../errors.js';
-import { runImport } from '../import/runner.js';
+import { checkSession, runImport } from '../import/runner.js';
+import type { SessionInfo, VersionInfo } from '../waha/parse.js';
 import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
 import { availableStrategies, strategyNamed } from '../strategies/registry.js';
 import { redactUrl, secretMasker, urlPassword, urlSecrets } from '../util/redact.js';
@@ -27,6 +28,16 @@ import { createConcurrencyController, type ConcurrencyController } from '../conc
 import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
 import { addOptions } from './options.js';
 import { openStore, startDemoSimulator, type Store } from './wiring.js';
+
+const RUN_EXIT_MEANING: Record<number, string> = {
+  [EXIT.ok]: 'success',
+  [EXIT.importFailed]: 'the import failed (WAHA sent something unusable, PostgreSQL failed, or a bug)',
+  [EXIT.usage]: 'a flag, environment variable or config value is wrong',
+  [EXIT.wahaRefused]: 'WAHA unreachable or refused (API key, unknown session, session not WORKING)',
+  [EXIT.locked]: "another run holds the lock (or the embedded PostgreSQL's data directory)",
+  [EXIT.chatsFailed]: 'finished, but some chats could not be imported (the next run retries them)',
+  [EXIT.interrupted]: 'interrupted (Ctrl-C); run again to continue',
+};
 
 export function registerRun(program: Command, setExit: (code: number) => void): void {
   const command = program
@@ -48,7 +59,12 @@ Examples:
   waha-import run --simulate                     try it on the built-in simulator and an embedded database
   waha-import run --days 30 --chunk 50 --strategy chunked
   WAHA_URL=http://waha:3000 WAHA_API_KEY=... DATABASE_URL=postgres://... waha-import run --quiet
-  waha-import run --all-sessions --incremental --quiet    nightly: what is new, every WhatsApp number`,
+  waha-import run --all-sessions --incremental --quiet    nightly: what is new, every WhatsApp number
+
+Exit codes:
+${[EXIT.ok, EXIT.importFailed, EXIT.usage, EXIT.wahaRefused, EXIT.locked, EXIT.chatsFailed, EXIT.interrupted]
+  .map((code) => `  ${String(code).padEnd(4)} ${RUN_EXIT_MEANING[code]}`)
+  .join('\n')}`,
   );
   command.action(async (flags: Record<string, unknown>) => {
     const config = resolveRunConfig({
@@ -134,7 +150,22 @@ async function runCommand(config: RunConfig): Promise<number> {
     // Locks and checkpoints before the database: a second run exits here, before it could even
     // start an embedded PostgreSQL the first one is using.
     for (const session of sessions) jobs.push(prepareSession(config, session, reporter));
-    if (jobs.some((job) => job.error === undefined)) store = await openStore(config, reporter);
+    // WAHA before the database: a missing key or a session that is not WORKING is said in a second,
+    // not after the embedded PostgreSQL has started and migrated.
+    for (const job of jobs) {
+      if (job.error !== undefined || controller.signal.aborted) continue;
+      try {
+        job.checked = await checkSession(waha, job.session, reporter, controller.signal);
+      } catch (error) {
+        job.refused = controller.signal.aborted && !isOwnFailure(error) ? new InterruptedError() : error;
+      }
+    }
+    if (jobs.some((job) => job.checked !== undefined)) store = await openStore(config, reporter);
+    else if (jobs.some((job) => job.refused !== undefined)) {
+      // Nothing to import: the database is opened only to record the refusal, without a word unless
+      // that fails, so the refusal itself is what the user reads last.
+      store = await openStoreQuietly(config, reporter, mask);
+    }
 
     const outcomes: SessionOutcome[] = [];
     const several = sessions.length > 1;
@@ -143,9 +174,19 @@ async function runCommand(config: RunConfig): Promise<number> {
         outcomes.push({ session: job.session, status: 'skipped', error: 'not started: interrupted' });
         continue;
       }
-      const outcome =
+      const outcome: { error?: unknown; summary?: ImportSummary | undefined } =
         job.error ??
-        (await importSession(job, config, { store: store!, waha, concurrency }, reporter, controller.signal));
+        (job.refused !== undefined
+          ? await recordRefusedSession(job, config, store, reporter, Date.now() - startedMs, mask)
+          : job.checked === undefined
+            ? { error: new InterruptedError('not started: interrupted') }
+            : await importSession(
+                job,
+                config,
+                { store: store!, waha, concurrency },
+                reporter,
+                controller.signal,
+              ));
       job.fileLock?.release();
       job.fileLock = undefined;
       if (outcome.error !== undefined) reporter.error(outcome.error);
@@ -196,6 +237,10 @@ interface SessionJob {
   opened?: OpenedCheckpoint;
   /** Set when the session cannot run (its lock is held, its checkpoint refused). */
   error?: { error: unknown; summary?: undefined };
+  /** WAHA's version and the session, checked WORKING before the database was opened. */
+  checked?: { version: VersionInfo | null; session: SessionInfo };
+  /** Why WAHA would not serve the session (unreachable, the key, the session); recorded as a failed run. */
+  refused?: unknown;
   outcome?: { error?: unknown; summary?: ImportSummary | undefined };
 }
 
@@ -324,6 +369,7 @@ async function importSession(
         chatPageSize: config.chatPageSize,
         incremental: config.incremental,
         recordedOptions: recordedOptions(config),
+        ...(job.checked ? { checked: job.checked } : {}),
       },
     );
     return {
@@ -335,6 +381,59 @@ async function importSession(
   } finally {
     await importLock?.release().catch(() => undefined);
   }
+}
+
+/** A failure of our own, as opposed to whatever an operation stopped by Ctrl-C happened to throw. */
+function isOwnFailure(error: unknown): boolean {
+  return error instanceof KnownError && !(error instanceof InterruptedError);
+}
+
+/** Opens the database without a word (it is only there to record a refusal); undefined when it fails. */
+async function openStoreQuietly(
+  config: RunConfig,
+  reporter: Reporter,
+  mask: (text: string) => string,
+): Promise<Store | undefined> {
+  try {
+    return await openStore(config, createReporter({ mode: 'quiet', mask }));
+  } catch (error) {
+    reporter.warn(`could not record the failed run in the runs table: ${errorMessage(error)}`);
+    return undefined;
+  }
+}
+
+/**
+ * WAHA refused the session before anything was imported (unreachable, the API key, the session unknown
+ * or not WORKING): recorded as a failed run with 0 chats all the same, so `status` shows it and exits 1.
+ */
+async function recordRefusedSession(
+  job: SessionJob,
+  config: RunConfig,
+  store: Store | undefined,
+  reporter: Reporter,
+  elapsedMs: number,
+  mask: (text: string) => string,
+): Promise<{ error: unknown }> {
+  const error = job.refused;
+  if (!store) return { error };
+  try {
+    const runId = await store.runLog.start({
+      session: job.session,
+      strategy: config.strategy,
+      window: config.window,
+      options: { ...recordedOptions(config), pageEnd: null, engine: null },
+    });
+    await store.runLog.finish(runId, {
+      ...emptySummary(config),
+      session: job.session,
+      status: error instanceof InterruptedError ? 'interrupted' : 'failed',
+      elapsedMs,
+      error: mask(errorMessage(error)),
+    });
+  } catch (recordError) {
+    reporter.warn(`could not record the failed run in the runs table: ${errorMessage(recordError)}`);
+  }
+  return { error };
 }
 
 /**
@@ -351,7 +450,8 @@ async function recordRefusedListing(
 ): Promise<void> {
   let store: Store | undefined;
   try {
-    store = await openStore(config, reporter);
+    // Quietly: the refusal, printed after this, is what the user must read last.
+    store = await openStore(config, createReporter({ mode: 'quiet', mask }));
     const runId = await store.runLog.start({
       session: '*',
       strategy: config.strategy,

@@ -4,7 +4,7 @@ import { integer } from '../config/options.js';
 import { EXIT, UsageError } from '../errors.js';
 import { countMessages, generateDataset, startSimulator } from '../sim/index.js';
 import { formatCount } from '../import/summary.js';
-import { addOptions } from './options.js';
+import { addOptions, examplesAndExitCodes } from './options.js';
 
 export function registerSim(program: Command, setExit: (code: number) => void): void {
   const command = program
@@ -12,6 +12,21 @@ export function registerSim(program: Command, setExit: (code: number) => void): 
     .description('run the built-in WAHA simulator (a real HTTP server on 127.0.0.1) until Ctrl-C')
     .option('--port <n>', 'port to listen on, 0 for any free one (default: 3000)');
   addOptions(command, SIM_OPTIONS);
+  command.addHelpText(
+    'after',
+    examplesAndExitCodes(
+      [
+        "waha-import sim                                       the study's dataset on port 3000",
+        'waha-import sim --engine GOWS --api-key secret --latency-ms 200 --capacity 50',
+        'waha-import sim --error-rate 0.05 --rate-limit-rate 0.02 --retry-after 1   a flaky WAHA',
+      ],
+      [
+        [EXIT.ok, 'stopped with Ctrl-C'],
+        [EXIT.importFailed, 'it could not start (the port is taken)'],
+        EXIT.usage,
+      ],
+    ),
+  );
   command.action(async (flags: Record<string, unknown>) => {
     const port = integer(0, 65_535)(flags.port ?? 3000);
     if (!port.ok) throw new UsageError(`--port ${port.problem}`);

@@ -8,13 +8,21 @@ import { createFailedChatStore, type FailedChatRecord } from '../db/failed-chats
 import { EXIT } from '../errors.js';
 import { formatCount, formatDuration, formatWindow } from '../import/summary.js';
 import { jsonText, terminalText } from '../util/terminal-text.js';
-import { addOptions } from './options.js';
+import { addOptions, examplesAndExitCodes } from './options.js';
 
 const STATUS_OPTIONS = [
   // Without --session (or WAHA_SESSION, or .importrc), every session's runs are shown.
   ...CONNECTION_OPTIONS.filter((spec) =>
     ['session', 'databaseUrl', 'databaseUrlFile', 'dataDir', 'schema'].includes(spec.key),
-  ).map((spec) => (spec.key === 'session' ? { ...spec, defaultValue: undefined } : spec)),
+  ).map((spec) =>
+    spec.key === 'session'
+      ? {
+          ...spec,
+          defaultValue: undefined,
+          description: 'show only the runs and failed chats of this session (default: every session)',
+        }
+      : spec,
+  ),
   {
     key: 'limit',
     flag: '--limit <n>',
@@ -68,6 +76,21 @@ export function registerStatus(program: Command, setExit: (code: number) => void
     .option('--config <file>', 'JSON config file (default: .importrc in the working directory when present)')
     .option('--json', 'print as JSON');
   addOptions(command, STATUS_OPTIONS);
+  command.addHelpText(
+    'after',
+    examplesAndExitCodes(
+      [
+        'waha-import status                                    runs of the embedded database, schema waha',
+        'waha-import status --session sales --limit 3 --json   for a monitor',
+      ],
+      [
+        [EXIT.ok, 'the newest run succeeded (or none is recorded)'],
+        [EXIT.importFailed, 'the newest run failed or was interrupted, or the database failed'],
+        EXIT.usage,
+        [EXIT.chatsFailed, 'the newest run was partial, or chats still wait to be imported again'],
+      ],
+    ),
+  );
   command.action(async (flags: Record<string, unknown>) => {
     const values = resolveCommandOptions(
       STATUS_OPTIONS,
@@ -99,8 +122,13 @@ export function registerStatus(program: Command, setExit: (code: number) => void
 
     if (flags.json) {
       process.stdout.write(
-        jsonText({ schema, runs, failedChats, checkpoint: { file: checkpointFile, ...checkpoint } }, 2) +
-          '\n',
+        jsonText({
+          type: 'status',
+          schema,
+          runs,
+          failedChats,
+          checkpoint: { file: checkpointFile, ...checkpoint },
+        }) + '\n',
       );
     } else {
       const lines = [`Runs in schema "${schema}" of ${db.displayUrl}, newest first:`];

@@ -8,6 +8,7 @@ import {
   isConnectionGone,
   loadCheckpointProgress,
   loadSyncMarks,
+  LATEST_SCHEMA_VERSION,
   migrate,
   openDatabase,
   toDatabaseError,
@@ -25,6 +26,8 @@ import { countMessages, generateDataset, startSimulator } from '../sim/index.js'
 import { formatCount } from '../import/summary.js';
 
 export interface Store {
+  /** The schema's migrations: the versions applied by this opening (empty: it was up to date). */
+  migration: { applied: number[]; version: number };
   writer: BatchWriter;
   /** Per chat of a session, the span of time already complete in the database. */
   syncMarks(session: string): Promise<Map<string, TimeWindow>>;
@@ -66,10 +69,11 @@ export async function openStore(
     const cause = connectionLost && db.lastFault && !(error instanceof KnownError) ? db.lastFault : error;
     return toDatabaseError(cause, { displayUrl: db.displayUrl, databaseUrl: config.databaseUrl });
   };
+  let applied: number[] = [];
   try {
     reporter.stepDone(`${db.embedded ? 'Embedded PostgreSQL' : 'PostgreSQL'} ready at ${db.displayUrl}`);
     reporter.step(`Applying migrations to schema "${config.schema}"`);
-    const { applied } = await explained(migrate(db.sql, config.schema));
+    ({ applied } = await explained(migrate(db.sql, config.schema)));
     reporter.stepDone(
       applied.length
         ? `Schema "${config.schema}" migrated to version ${applied.at(-1)}`
@@ -112,6 +116,7 @@ export async function openStore(
   };
 
   return {
+    migration: { applied, version: LATEST_SCHEMA_VERSION },
     writer: {
       writeBatch: async (batch) => {
         // A run that lost its lock stops before writing: another run may be importing by now.

@@ -191,9 +191,15 @@ export function resolveOptions(
 }
 
 /** The help line for a spec: description, default and environment variable. */
+/** A default as help shows it: `unlimited` rather than Infinity, lists as a,b. */
+function shownDefault(value: unknown): string {
+  return value === Infinity ? 'unlimited' : String(value);
+}
+
 export function helpText(spec: OptionSpec<unknown>): string {
   const extras: string[] = [];
-  if (spec.defaultValue !== undefined && !spec.secret) extras.push(`default: ${String(spec.defaultValue)}`);
+  if (spec.defaultValue !== undefined && !spec.secret)
+    extras.push(`default: ${shownDefault(spec.defaultValue)}`);
   if (spec.env) extras.push(`env: ${spec.env}`);
   return extras.length ? `${spec.description} (${extras.join(', ')})` : spec.description;
 }

@@ -106,7 +106,8 @@ export const CONNECTION_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     key: 'dataDir',
     flag: '--data-dir <dir>',
     env: 'WAHA_IMPORT_DATA_DIR',
-    description: 'data directory of the embedded PostgreSQL (default: ~/.local/share/waha-import/postgres)',
+    description:
+      'data directory of the embedded PostgreSQL; default ~/.local/share/waha-import/postgres ($XDG_DATA_HOME/waha-import/postgres when set), as root /var/lib/waha-import/postgres',
     parse: text(),
   },
   {
@@ -152,7 +153,7 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   {
     key: 'days',
     flag: '--days <n>',
-    description: 'import the last N days (ignored when --since is given)',
+    description: 'import the last N days (not together with --since)',
     defaultValue: 30,
     parse: integer(1, 36_500),
   },

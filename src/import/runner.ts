@@ -16,7 +16,8 @@ import type {
   MessageSource,
 } from '../strategies/types.js';
 import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
-import type { Reporter } from '../report/reporter.js';
+import type { SessionInfo, VersionInfo } from '../waha/parse.js';
+import type { Progress, Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
 import { formatCount, startingSummary, type ConcurrencySummary, type ImportSummary } from './summary.js';
 import { currentLimit, type ConcurrencyController, type ConcurrencyLimit } from '../concurrency/limiter.js';
@@ -31,6 +32,11 @@ export interface ImportPlan {
   /** Empty pages in a row that end a chat under the `empty` rule (see ChatPagingOptions). */
   emptyPagesToEnd?: number;
   chatPageSize: number;
+  /**
+   * WAHA's version and the session, when the caller has checked them already (the CLI does so before it
+   * opens the database); absent: the runner checks them first.
+   */
+  checked?: { version: VersionInfo | null; session: SessionInfo };
   /**
    * Fetch each chat only from where its last completed import ended (`chat_sync`), minus `overlapS`
    * seconds; chats with no such record (new ones, or a first run) use `window`.
@@ -117,6 +123,19 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   let refusedInARow = 0;
   /** Chats that failed in this run, by listed id: nothing more of theirs is fetched or committed. */
   const failed = new Map<string, ChatFailure>();
+  /** Chats of this run fetched to their last page, or failed: what the progress line counts. */
+  const settled = new Set<string>();
+  let settledBefore = 0;
+  const progressNow = (): Progress => ({
+    chatsDone: summary.chatsImported,
+    chatsFetched: settledBefore + settled.size,
+    chatsTotal: summary.chats,
+    messagesFetched: summary.messagesFetched,
+    messagesWritten: summary.inserted + summary.updated + summary.unchanged,
+    concurrency: currentLimit(plan.strategyOptions.concurrency),
+  });
+  // Progress moves with pages fetched, not only with commits (a batch can take seconds to fill).
+  let pageProgressMs = 0;
   const failChat = async (chat: ChatRecord, reason: ChatFailureReason, error: unknown): Promise<void> => {
     if (failed.has(chat.id)) return;
     const failure: ChatFailure = {
@@ -126,6 +145,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       error: errorMessage(error),
     };
     failed.set(chat.id, failure);
+    settled.add(chat.id);
     summary.chatsFailed = failed.size;
     summary.failedChats.push({ chatId: chat.id, reason, error: failure.error });
     reporter.warn(`chat ${chat.id} failed (${describeReason(reason)}): ${failure.error}`);
@@ -137,19 +157,12 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   };
 
   try {
-    reporter.step(`Checking WAHA session "${plan.session}" at ${waha.displayUrl}`);
-    const version = await waha.version(signal);
-    const session = await waha.requireWorkingSession(plan.session, signal);
+    const { version, session } = plan.checked ?? (await checkSession(waha, plan.session, reporter, signal));
     // The session's own engine decides paging and ids; the server's default engine may be another.
     const engine = session.engine ?? version?.engine ?? null;
     summary.engine = engine;
     const pageEnd = resolvePageEnd(plan.pageEnd, engine ?? undefined);
     summary.pageEnd = pageEnd;
-    reporter.stepDone(
-      `Session "${session.name}" is WORKING` +
-        (session.me ? ` as ${session.me.pushName ?? session.me.id}` : '') +
-        (version ? ` (WAHA ${version.version}, ${engine ?? version.engine})` : ''),
-    );
 
     reporter.step('Listing chats');
     // Hidden-number ids (@lid) are stored as the phone number's id wherever WAHA knows it.
@@ -209,6 +222,11 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
             if (page.last) failuresInARow = 0;
             summary.messagesFetched += page.messages.length;
             summary.messagesWithoutTimestamp += page.messages.filter((m) => m.timestampS === null).length;
+            if (page.last) settled.add(chat.id);
+            if (Date.now() - pageProgressMs >= PAGE_PROGRESS_MS) {
+              pageProgressMs = Date.now();
+              reporter.progress(progressNow());
+            }
             yield { messages: page.messages, resumeAt: page.resumeAtS, last: page.last };
           }
         } catch (error) {
@@ -293,13 +311,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
             }
           }
         }
-        reporter.progress({
-          chatsDone: summary.chatsImported,
-          chatsTotal: summary.chats,
-          messagesFetched: summary.messagesFetched,
-          messagesWritten: summary.inserted + summary.updated + summary.unchanged,
-          concurrency: currentLimit(plan.strategyOptions.concurrency),
-        });
+        reporter.progress(progressNow());
         return result;
       },
     };
@@ -310,19 +322,14 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.chatsResumed = unquiet.length - todo.length;
     // Quiet chats are done without a request: nothing of theirs can be in the window they would use.
     summary.chatsImported = summary.chatsResumed + quiet.size;
+    settledBefore = summary.chatsImported;
     if (summary.chatsResumed > 0) {
       reporter.info(
         `${formatCount(summary.chatsResumed)} chats were already imported by the interrupted run; skipping them`,
       );
     }
     reporter.importStarted({ chats: chats.length, strategy: plan.strategy.name, window: plan.window });
-    reporter.progress({
-      chatsDone: summary.chatsImported,
-      chatsTotal: chats.length,
-      messagesFetched: 0,
-      messagesWritten: 0,
-      concurrency: currentLimit(plan.strategyOptions.concurrency),
-    });
+    reporter.progress(progressNow());
     await plan.strategy.run({
       chats: todo.map((chat) => ({ chat, resumeAt: cursor?.resumeAt(chat.id) })),
       source,
@@ -392,6 +399,25 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   return { summary };
 }
 
+/** Asks WAHA its version and whether the session is WORKING (throws a WahaRefusedError when it is not). */
+export async function checkSession(
+  waha: WahaClient,
+  sessionName: string,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<{ version: VersionInfo | null; session: SessionInfo }> {
+  reporter.step(`Checking WAHA session "${sessionName}" at ${waha.displayUrl}`);
+  const version = await waha.version(signal);
+  const session = await waha.requireWorkingSession(sessionName, signal);
+  const engine = session.engine ?? version?.engine ?? null;
+  reporter.stepDone(
+    `Session "${session.name}" is WORKING` +
+      (session.me ? ` as ${session.me.pushName ?? session.me.id}` : '') +
+      (version ? ` (WAHA ${version.version}, ${engine ?? version.engine})` : ''),
+  );
+  return { version, session };
+}
+
 /**
  * Each chat's window in an incremental run. A chat with a sync mark continues from the mark's end minus
  * the overlap (late messages and messages sharing the last second are fetched again and written
@@ -445,6 +471,9 @@ function describeConcurrency(concurrency: number | ConcurrencyLimit): Concurrenc
  * fails every chat, not one.
  */
 export const MAX_CHAT_FAILURES_IN_A_ROW = 5;
+
+/** The least time between two progress reports made by fetched pages (commits always report). */
+const PAGE_PROGRESS_MS = 250;
 
 /** SQLSTATE classes of a value PostgreSQL will not hold: data exceptions, constraints, program limits. */
 function isRefusedRecord(error: unknown): boolean {

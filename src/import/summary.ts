@@ -98,8 +98,14 @@ export type ConcurrencySummary =
 export function formatConcurrency(c: ConcurrencySummary): string {
   if (c.mode === 'fixed') return `${c.limit} (fixed)`;
   if (c.settled === undefined) return `auto, ${c.limit} at the end`;
+  // Short enough for an 80-column terminal beside its label; the overloads get a row of their own.
+  return `auto: settled at ${c.settled} (range ${c.lowest}..${c.highest} of ${c.max}, ${c.limit} at the end)`;
+}
+
+/** What pushed `auto` back: overload answers and Retry-After pauses (undefined for a fixed value). */
+export function formatOverloads(c: ConcurrencySummary): string | undefined {
+  if (c.mode === 'fixed' || c.settled === undefined) return undefined;
   return (
-    `auto: settled at ${c.settled} (range ${c.lowest}..${c.highest} of at most ${c.max}, ${c.limit} at the end); ` +
     `${formatCount(c.overloads ?? 0)} overload answers, ${formatCount(c.pauses ?? 0)} Retry-After pauses` +
     (c.pausedMs ? ` (${formatDuration(c.pausedMs)})` : '')
   );
@@ -171,6 +177,9 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
     ],
     ['WAHA requests', `${formatCount(summary.wahaRequests)} (${formatCount(summary.retries)} retries)`],
     ['concurrency', formatConcurrency(summary.concurrency)],
+    ...(formatOverloads(summary.concurrency) === undefined
+      ? []
+      : [['overloads', formatOverloads(summary.concurrency)!] as [string, string]]),
     ['DB transactions', formatCount(summary.dbTransactions)],
     [
       'elapsed',

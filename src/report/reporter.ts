@@ -15,7 +15,10 @@ import {
 } from '../import/summary.js';
 
 export interface Progress {
+  /** Chats whose messages in the window are all committed. */
   chatsDone: number;
+  /** Chats fetched to their last page (or failed), committed or not yet: moves ahead of chatsDone. */
+  chatsFetched: number;
   chatsTotal: number;
   messagesFetched: number;
   messagesWritten: number;
@@ -211,7 +214,8 @@ function plainReporter(
       if (nowMs - lastProgressMs < intervalMs && p.chatsDone < p.chatsTotal) return;
       lastProgressMs = nowMs;
       log(
-        `progress: ${formatCount(p.chatsDone)}/${formatCount(p.chatsTotal)} chats, ${formatCount(p.messagesFetched)} messages fetched, ${p.concurrency} at once`,
+        `progress: ${formatCount(p.chatsFetched)}/${formatCount(p.chatsTotal)} chats fetched, ${formatCount(p.chatsDone)} committed, ` +
+          `${formatCount(p.messagesFetched)} messages fetched, ${p.concurrency} at once`,
       );
     },
     importFinished: () => undefined,
@@ -244,15 +248,42 @@ function jsonReporter(emit: (event: Record<string, unknown>) => void, now: () =>
     sessionSummary: (summary) => event('session-summary', { summary }),
     // The final line, like `summary` for one session: the sums, with every session's outcome.
     totals: (outcomes, total) => event('summary', { summary: total, sessions: outcomes }),
-    error: (error) =>
-      event('error', {
-        error: {
-          name: error instanceof Error ? error.name : 'Error',
-          message: errorMessage(error),
-          hint: error instanceof KnownError ? (error.hint ?? null) : null,
-        },
-      }),
+    error: (error) => event('error', { error: jsonError(error) }),
   };
+}
+
+/** An error as `--json` output carries it: `{"type":"error","time":...,"error":{name,message,hint}}`. */
+export function jsonError(error: unknown): { name: string; message: string; hint: string | null } {
+  return {
+    name: error instanceof Error ? error.name : 'Error',
+    message: errorMessage(error),
+    hint: error instanceof KnownError ? (error.hint ?? null) : null,
+  };
+}
+
+/** The `error` event as one line, for failures that come before (or outside) a command's reporter. */
+export function jsonErrorLine(error: unknown, now: Date = new Date()): string {
+  return jsonText({ type: 'error', time: now.toISOString(), error: jsonError(error) });
+}
+
+/** The live progress line after its bar: chats fetched (to their last page), messages, speed, limit. */
+export const PROGRESS_FORMAT =
+  '{fetched}/{chats} chats | {messages} msgs, {rate}/s | {limit} at once | ETA {left}';
+/** PROGRESS_FORMAT's width for 1,172 chats, 99,999 messages, 9,999 a second, 100 at once, ETA 59m 59s. */
+const PROGRESS_TEXT_WIDTH = 68;
+
+/**
+ * Time left at the rate chats were fetched so far in this run; `-` until one chat has been (the first
+ * seconds say nothing about the rest).
+ */
+export function formatEta(chatsLeft: number, chatsFetched: number, elapsedS: number): string {
+  if (chatsLeft <= 0) return '0s';
+  if (chatsFetched <= 0) return '-';
+  const s = Math.round((chatsLeft * elapsedS) / chatsFetched);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  if (s < 100 * 3600) return `${Math.floor(s / 3600)}h ${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+  return '>99h';
 }
 
 /** A person at a terminal: a spinner for setup steps, a bar over chats, colour. */
@@ -265,6 +296,8 @@ function ttyReporter(
   let spinner: Ora | undefined;
   let bar: cliProgress.SingleBar | undefined;
   let startedMs = 0;
+  /** Chats already settled when the bar started (resumed, quiet): not counted in the rate. */
+  let fetchedAtStart: number | undefined;
   const line = (text: string): void => {
     if (bar) bar.stop();
     stderr.write(mask(text) + '\n');
@@ -291,24 +324,38 @@ function ttyReporter(
       spinner?.stop();
       spinner = undefined;
       startedMs = Date.now();
+      fetchedAtStart = undefined;
+      stderr.write(mask(`Importing ${formatCount(chats)} chats with strategy ${strategy}`) + '\n');
+      const columns = (stderr as NodeJS.WriteStream).columns || 80;
       bar = new cliProgress.SingleBar(
         {
           stream: stderr as NodeJS.WriteStream,
-          format: `${strategy} ${colour.cyan('{bar}')} {value}/{total} chats | {messages} msgs | {rate} msgs/s | {limit} at once | ETA {eta_formatted}`,
+          // Fits 80 columns: the bar takes what the text (68 characters at most, usually) leaves.
+          format: `${colour.cyan('{bar}')} ${PROGRESS_FORMAT}`,
+          barsize: Math.max(10, Math.min(40, columns - 2 - PROGRESS_TEXT_WIDTH)),
           hideCursor: true,
           clearOnComplete: false,
-          etaBuffer: 50,
         },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(chats, 0, { messages: '0', rate: '0', limit: '-' });
+      bar.start(chats, 0, {
+        fetched: '0',
+        chats: formatCount(chats),
+        messages: '0',
+        rate: '0',
+        limit: '-',
+        left: '-',
+      });
     },
     progress: (p) => {
+      fetchedAtStart ??= p.chatsFetched;
       const elapsedS = Math.max(0.001, (Date.now() - startedMs) / 1000);
-      bar?.update(p.chatsDone, {
+      bar?.update(p.chatsFetched, {
+        fetched: formatCount(p.chatsFetched),
         messages: formatCount(p.messagesFetched),
         rate: formatCount(Math.round(p.messagesFetched / elapsedS)),
         limit: String(p.concurrency),
+        left: formatEta(p.chatsTotal - p.chatsFetched, p.chatsFetched - fetchedAtStart, elapsedS),
       });
     },
     importFinished: () => {

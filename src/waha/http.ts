@@ -61,6 +61,8 @@ export class HttpRefusal extends Error {
     readonly status: number,
     readonly body: unknown,
     readonly endpoint: string,
+    /** Whether the request carried an API key: a 401 without one means "give a key", not "wrong key". */
+    readonly apiKeyGiven = true,
   ) {
     super(`${endpoint} answered ${status}`);
   }
@@ -184,7 +186,8 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
         const { status, retryAfter, text } = await attempt(path, query, signal, timeoutMs);
         const outcome = status >= 200 && status < 300 ? 'ok' : outcomeForStatus(status);
         if (outcome === 'ok') return parseJson(text, endpoint);
-        if (outcome === 'refuse') throw new HttpRefusal(status, safeParse(text), endpoint);
+        if (outcome === 'refuse')
+          throw new HttpRefusal(status, safeParse(text), endpoint, Boolean(options.apiKey));
         if (outcome === 'malformed') {
           throw new WahaResponseError(
             `${endpoint} answered HTTP ${status}, which WAHA does not send`,
@@ -302,6 +305,13 @@ export function refusalToError(refusal: HttpRefusal, what: string, baseUrl: stri
   const detail = describeBody(refusal.body);
   switch (refusal.status) {
     case 401:
+      if (!refusal.apiKeyGiven) {
+        return new WahaRefusedError(
+          `WAHA at ${baseUrl} wants an API key: no API key given (401 Unauthorized)`,
+          'Give the key WAHA was started with (its WAHA_API_KEY): --api-key, WAHA_API_KEY, or WAHA_API_KEY_FILE (a file holding it).',
+          401,
+        );
+      }
       return new WahaRefusedError(
         `WAHA at ${baseUrl} refused the API key (401 Unauthorized)`,
         'Set the key WAHA was started with: --api-key or WAHA_API_KEY.',
