@@ -248,7 +248,7 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     key: 'emptyPages',
     flag: '--empty-pages <n>',
     description:
-      'with the empty rule: empty pages in a row that end a chat; 2 or more also reads past a page made only of hidden rows (reactions, protocol messages), one request more per chat',
+      'with the empty rule: pages bringing nothing new that end a chat; 2 or more looks one page (or more) further by offset first, past runs of hidden rows (GOWS reactions, edits), one request more per chat',
     defaultValue: 1,
     parse: integer(1, 10),
   },
