@@ -1,6 +1,7 @@
 import { generateDataset, startSimulator, type Simulator } from '../src/sim/index.js';
 import net from 'node:net';
-import { runCli } from './support/cli.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, runCli } from './support/cli.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
 
 const db = useTestDatabase();
@@ -177,6 +178,21 @@ describe('failures a user meets, each with a clear message and its own exit code
     } finally {
       await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
+  });
+
+  it('--version, and help piped into a reader that stops early (head): no EPIPE crash', async () => {
+    const version = await runCli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const piped = spawnSync(
+      'bash',
+      ['-c', `node ${JSON.stringify(BIN)} run --help | head -c 1 > /dev/null; exit \${PIPESTATUS[0]}`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(piped.stderr).not.toContain('EPIPE');
+    expect(piped.status).toBe(0);
   });
 
   it('--quiet prints nothing when all is well', async () => {

@@ -381,6 +381,23 @@ describe('WAHA client against a broken server', () => {
     });
   }
 
+  it('gives the one-request WEBJS chat list more than --request-timeout: WEBJS is slow to list', async () => {
+    let requests = 0;
+    const client = await serve((_req, res) => {
+      requests++;
+      // Slower than the client's 1 s request timeout, as WEBJS is past ~1,000 chats.
+      setTimeout(
+        () =>
+          res.end(JSON.stringify([{ id: { _serialized: '5511900000001@c.us' }, timestamp: 1_788_000_000 }])),
+        1500,
+      );
+    });
+    const chats = await client.listChats('default', { pageSize: 100, engine: 'WEBJS' });
+    expect(chats.map((c) => c.chatId)).toEqual(['5511900000001@c.us']);
+    expect(requests).toBe(1);
+    expect(client.stats.retries).toBe(0);
+  });
+
   it('lists every chat sorted by id although chats before the reader vanish mid-listing', async () => {
     const ids = Array.from(
       { length: 12 },

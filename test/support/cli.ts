@@ -5,7 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testDatabaseUrl } from './db.js';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/waha-import.js');
+/** The built CLI, as `npx waha-import` runs it. */
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/waha-import.js');
 
 /** Runs happen in a scratch directory, so their checkpoints (.waha-import/) never land in the repository. */
 let scratchDir: string | undefined;
