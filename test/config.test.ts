@@ -144,6 +144,11 @@ describe('run configuration', () => {
     );
   });
 
+  it('starts a window reaching back before 1970 at 0: WAHA answers a negative timestamp.gte with 400', () => {
+    expect(resolve({ days: '36500' }).window).toEqual({ fromS: 0, toS: NOW_MS / 1000 });
+    expect(resolve({ since: '1960-01-01', until: '2026-10-01' }).window.fromS).toBe(0);
+  });
+
   it('refuses a config file that is not JSON, naming the file', () => {
     const cwd = tempDir({ '.importrc': '{ days: 3 ' });
     expect(() => resolve({}, {}, cwd)).toThrow(/\.importrc is not valid JSON/);

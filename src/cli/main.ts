@@ -9,6 +9,7 @@ import { registerSim } from './sim.js';
 import { registerBench } from './bench.js';
 import { registerStatus } from './status.js';
 import { registerData } from './data.js';
+import { registerQueue } from './queue.js';
 
 /**
  * The entry point: builds the program, runs one command, and turns its outcome into an exit code.
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   registerBench(program, setExit);
   registerStatus(program, setExit);
   registerData(program, setExit);
+  registerQueue(program, setExit);
   program.addHelpText(
     'after',
     `

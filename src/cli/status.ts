@@ -9,6 +9,7 @@ import { EXIT } from '../errors.js';
 import { formatCount, formatDuration, formatWindow } from '../import/summary.js';
 import { jsonText, terminalText } from '../util/terminal-text.js';
 import { addOptions, examplesAndExitCodes } from './options.js';
+import { queueStatusLines, readQueueStatus, type QueueStatus } from '../queue/status.js';
 
 const STATUS_OPTIONS = [
   // Without --session (or WAHA_SESSION, or .importrc), every session's runs are shown.
@@ -110,12 +111,14 @@ export function registerStatus(program: Command, setExit: (code: number) => void
     const db = await openDatabase({ databaseUrl: get('databaseUrl'), dataDir: get('dataDir') });
     let runs: RunRecord[] = [];
     let failedChats: FailedChatRecord[] = [];
+    let queue: QueueStatus | undefined;
     try {
       const [table] = await db.sql<[{ runs: boolean; failed: boolean }]>`
         select to_regclass(${`${schema}.import_runs`}) is not null as runs,
           to_regclass(${`${schema}.failed_chats`}) is not null as failed`;
       if (table?.runs) runs = await createRunLog(db.sql, schema).recent(get<number>('limit'), session);
       if (table?.failed) failedChats = await createFailedChatStore(db.sql, schema).list(session);
+      queue = await readQueueStatus(db.sql, schema, get<number>('limit'), session);
     } finally {
       await db.close();
     }
@@ -128,6 +131,7 @@ export function registerStatus(program: Command, setExit: (code: number) => void
           runs,
           failedChats,
           checkpoint: { file: checkpointFile, ...checkpoint },
+          ...(queue ? { queue } : {}),
         }) + '\n',
       );
     } else {
@@ -146,15 +150,24 @@ export function registerStatus(program: Command, setExit: (code: number) => void
         }
       }
       lines.push('', describeCheckpoint(checkpointFile, checkpoint));
+      if (queue) lines.push('', ...queueStatusLines(queue, schema));
       // Rows hold text from WAHA (session names, its error messages): shown, never obeyed by the terminal.
       process.stdout.write(terminalText(lines.join('\n')) + '\n');
     }
     // A failed or interrupted last run is worth a non-zero exit for monitoring; chats still failing too.
+    // With a queue, its newest plan counts as well: a job failed for good fails, a partial one is 5.
     const newest = runs[0];
+    const newestPlan = queue?.plans[0];
     setExit(
-      newest && newest.status !== 'succeeded' && newest.status !== 'running' && newest.status !== 'partial'
+      (newest &&
+        newest.status !== 'succeeded' &&
+        newest.status !== 'running' &&
+        newest.status !== 'partial') ||
+        (newestPlan !== undefined && newestPlan.jobs.failed > 0)
         ? EXIT.importFailed
-        : (newest && newest.status === 'partial') || failedChats.length > 0
+        : (newest && newest.status === 'partial') ||
+            failedChats.length > 0 ||
+            (newestPlan !== undefined && newestPlan.jobs.partial > 0)
           ? EXIT.chatsFailed
           : EXIT.ok,
     );

@@ -26,6 +26,10 @@ import { countMessages, generateDataset, startSimulator } from '../sim/index.js'
 import { formatCount } from '../import/summary.js';
 
 export interface Store {
+  /** The pool, for the queue's own bookkeeping (src/queue). */
+  sql: Sql;
+  /** The connection URL, password included, for another client of the same server: never print it. */
+  url: string;
   /** The schema's migrations: the versions applied by this opening (empty: it was up to date). */
   migration: { applied: number[]; version: number };
   writer: BatchWriter;
@@ -116,6 +120,8 @@ export async function openStore(
   };
 
   return {
+    sql: db.sql,
+    url: db.url,
     migration: { applied, version: LATEST_SCHEMA_VERSION },
     writer: {
       writeBatch: async (batch) => {

@@ -352,6 +352,8 @@ export interface ConnectionConfig {
 }
 
 export interface RunConfig extends Omit<ConnectionConfig, 'session'> {
+  /** Every WAHA server named (`enqueue --waha-url a,b`); `[wahaUrl]` for the commands that take one. */
+  wahaUrls: string[];
   /** The sessions to import, in order (ignored with allSessions). */
   sessions: string[];
   /** Import every session WAHA lists as WORKING. */
@@ -391,6 +393,8 @@ export interface ConfigSources {
   /** --config: a file that must exist; otherwise `.importrc` in cwd is read when present. */
   configPath?: string | undefined;
   nowMs: number;
+  /** The command whose --help the usage error points to (default run). */
+  helpCommand?: string;
 }
 
 /** Settings that may instead be read from a file: value key, file key, how the file's content is checked. */
@@ -461,9 +465,28 @@ export function loadConfigFile(
   return { path: path.relative(cwd, file) || file, values: values as Record<string, unknown> };
 }
 
-export function resolveRunConfig(sources: ConfigSources): RunConfig {
+/** `--waha-url a,b`: one or more WAHA servers (enqueue and schedule plan over several). */
+export function httpUrlList(raw: unknown): Parsed<string[]> {
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [raw];
+  const urls: string[] = [];
+  for (const item of items) {
+    const parsed = httpUrl(typeof item === 'string' ? item.trim() : item);
+    if (!parsed.ok) return { ok: false, problem: `${JSON.stringify(item)} ${parsed.problem}` };
+    urls.push(parsed.value);
+  }
+  return urls.length > 0 ? { ok: true, value: [...new Set(urls)] } : { ok: false, problem: 'names no URL' };
+}
+
+/**
+ * The settings of `run`; `specs` replaces RUN_OPTIONS for commands that plan the same import (enqueue,
+ * schedule: several WAHA URLs, options of their own), which must hold every key of RUN_OPTIONS.
+ */
+export function resolveRunConfig(
+  sources: ConfigSources,
+  specs: ReadonlyArray<OptionSpec<unknown>> = RUN_OPTIONS,
+): RunConfig & { extra: Record<string, unknown> } {
   const file = loadConfigFile(sources.cwd, sources.configPath);
-  const { values, problems } = resolveOptions(RUN_OPTIONS, { flags: sources.flags, env: sources.env, file });
+  const { values, problems } = resolveOptions(specs, { flags: sources.flags, env: sources.env, file });
   readSecretFiles(values, problems, sources.cwd);
   const get = <T>(key: string): T => values[key]!.value as T;
 
@@ -474,7 +497,8 @@ export function resolveRunConfig(sources: ConfigSources): RunConfig {
       `${values.since!.source} and ${values.days!.source} both set the window start; give one of them`,
     );
   }
-  const fromS = sinceS ?? untilS - get<number>('days') * 86_400;
+  // WAHA refuses a negative filter.timestamp.gte (HTTP 400), and nothing is older than 1970 anyway.
+  const fromS = Math.max(0, sinceS ?? untilS - get<number>('days') * 86_400);
   if (problems.length === 0 && fromS > untilS) {
     problems.push(
       `the window starts after it ends (${values.since!.source} is later than ${values.until!.source})`,
@@ -505,11 +529,19 @@ export function resolveRunConfig(sources: ConfigSources): RunConfig {
   if (problems.length > 0) {
     throw new UsageError(
       problems,
-      'Run `waha-import run --help` for every flag, its default and its environment variable.',
+      `Run \`waha-import ${sources.helpCommand ?? 'run'} --help\` for every flag, its default and its environment variable.`,
     );
   }
+  const runKeys = new Set(RUN_OPTIONS.map((spec) => spec.key));
+  const wahaUrl = get<string | string[]>('wahaUrl');
   return {
-    wahaUrl: get('wahaUrl'),
+    wahaUrl: Array.isArray(wahaUrl) ? wahaUrl[0]! : wahaUrl,
+    wahaUrls: Array.isArray(wahaUrl) ? wahaUrl : [wahaUrl],
+    extra: Object.fromEntries(
+      Object.entries(values)
+        .filter(([key]) => !runKeys.has(key))
+        .map(([key, option]) => [key, option.value]),
+    ),
     apiKey: get('apiKey'),
     sessions,
     allSessions,

@@ -59,6 +59,8 @@ export interface Database {
   embedded: boolean;
   /** The URL with its password replaced by `***`, fit for output. */
   displayUrl: string;
+  /** The URL with its password, for another client of the same server (the job queue's): never print it. */
+  url: string;
   /**
    * Rejects (with a DatabaseError) when postgres.js was found writing to a connection it had already
    * closed: after that its pool cannot be trusted, and a statement on it may never settle. Race every
@@ -159,6 +161,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     sql,
     embedded: server !== undefined,
     displayUrl,
+    url: serverUrl,
     broken,
     get brokenError() {
       return brokenError;

@@ -153,6 +153,75 @@ const MIGRATIONS: readonly Migration[] = [
         )`;
     },
   },
+  {
+    version: 5,
+    name: 'queue_plans, queue_units, queue_workers, queue_firings: the books of `enqueue` and `worker`',
+    async up(tx, schema) {
+      // The job queue itself is pg-boss's (its own schema, <schema>_queue); these tables are what the
+      // importer keeps of it: which plan a job belongs to, what each unit did, and which workers live.
+      // One plan per session of one WAHA server and one enqueue (or scheduled firing).
+      await tx`
+        create table ${tx(schema)}.queue_plans (
+          id bigserial primary key,
+          plan_key text not null,
+          trigger text not null,
+          waha_url text not null,
+          session text not null,
+          window_from_s bigint not null,
+          window_to_s bigint not null,
+          options jsonb not null,
+          units int not null,
+          chats int not null,
+          created_at timestamptz not null default now()
+        )`;
+      await tx`create index on ${tx(schema)}.queue_plans (plan_key)`;
+      // One job of pg-boss per unit: a group of chats of the plan, fetched and written by one worker.
+      await tx`
+        create table ${tx(schema)}.queue_units (
+          plan_id bigint not null references ${tx(schema)}.queue_plans (id) on delete cascade,
+          unit int not null,
+          job_id uuid not null unique,
+          chats int not null,
+          state text not null default 'waiting'
+            check (state in ('waiting', 'running', 'done', 'partial', 'failed')),
+          worker text,
+          attempts int not null default 0,
+          started_at timestamptz,
+          finished_at timestamptz,
+          messages_fetched bigint not null default 0,
+          inserted bigint not null default 0,
+          updated bigint not null default 0,
+          unchanged bigint not null default 0,
+          chats_failed int not null default 0,
+          waha_requests bigint not null default 0,
+          error text,
+          primary key (plan_id, unit)
+        )`;
+      // Each worker process, its heartbeat, and the WAHA servers it is talking to.
+      await tx`
+        create table ${tx(schema)}.queue_workers (
+          id text primary key,
+          host text not null,
+          pid int not null,
+          state text not null check (state in ('running', 'stopping', 'stopped')),
+          started_at timestamptz not null default now(),
+          last_seen_at timestamptz not null default now(),
+          waha_urls text[] not null default '{}',
+          jobs_done int not null default 0
+        )`;
+      // Each firing of a schedule a worker handled, once per pg-boss job (a retried firing is not counted twice).
+      await tx`
+        create table ${tx(schema)}.queue_firings (
+          job_id uuid primary key,
+          schedule text not null,
+          worker text not null,
+          fired_at timestamptz not null default now(),
+          plans_added int not null default 0,
+          plans_pending int not null default 0,
+          error text
+        )`;
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

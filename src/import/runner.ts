@@ -44,12 +44,20 @@ export interface ImportPlan {
   incremental?: { overlapS: number };
   /** Recorded in the runs table; must hold no secrets. */
   recordedOptions: Record<string, unknown>;
+  /**
+   * The chats to import, as an earlier listing found them (a queued job carries its share of a plan):
+   * WAHA's chat list is not asked again. Absent: every chat WAHA lists.
+   */
+  chats?: ChatRecord[];
 }
 
 /** The resume cursor as the runner uses it (src/checkpoint implements it). */
 export interface ResumeCursor {
-  /** Every batch is counted under this id in the database, in its own transaction (`checkpoint_progress`). */
-  readonly id: string;
+  /**
+   * Every batch is counted under this id in the database, in its own transaction (`checkpoint_progress`);
+   * undefined for a cursor read from the database itself (a queued job's, from `chat_sync`).
+   */
+  readonly id: string | undefined;
   isCompleted(chatId: string): boolean;
   resumeAt(chatId: string): number | undefined;
   /** Called after each commit, never before. */
@@ -164,16 +172,14 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     const pageEnd = resolvePageEnd(plan.pageEnd, engine ?? undefined);
     summary.pageEnd = pageEnd;
 
-    reporter.step('Listing chats');
+    reporter.step(plan.chats ? 'Asking WAHA which hidden numbers it knows' : 'Listing chats');
     // Hidden-number ids (@lid) are stored as the phone number's id wherever WAHA knows it.
     const lids = await waha.lids(plan.session, signal);
-    const chats = await waha.listChats(
-      plan.session,
-      { pageSize: plan.chatPageSize, engine, lids: lids.map },
-      signal,
-    );
+    const chats =
+      plan.chats ??
+      (await waha.listChats(plan.session, { pageSize: plan.chatPageSize, engine, lids: lids.map }, signal));
     summary.chats = chats.length;
-    reporter.stepDone(`${formatCount(chats.length)} chats listed`);
+    reporter.stepDone(`${formatCount(chats.length)} chats ${plan.chats ? 'to import' : 'listed'}`);
 
     const windows = new Map<string, TimeWindow>();
     const quiet = new Set<string>();
@@ -269,7 +275,9 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
           ...windowOf(listedId),
         })),
         completedListed: unit.chatsCompleted.map((chatId) => ({ session: plan.session, chatId })),
-        ...(deps.checkpoint ? { progress: { checkpointId: deps.checkpoint.id, session: plan.session } } : {}),
+        ...(deps.checkpoint?.id === undefined
+          ? {}
+          : { progress: { checkpointId: deps.checkpoint.id, session: plan.session } }),
       });
       // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
       summary.inserted += result.inserted;

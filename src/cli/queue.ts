@@ -1,0 +1,588 @@
+import type { Command } from 'commander';
+import type PgBoss from 'pg-boss';
+import cronParser from 'cron-parser';
+import {
+  httpUrlList,
+  resolveCommandOptions,
+  resolveRunConfig,
+  RUN_OPTIONS,
+  type RunConfig,
+} from '../config/run-config.js';
+import { boolean, integer, text, type OptionSpec } from '../config/options.js';
+import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
+import type { DatabaseTimeouts } from '../db/connect.js';
+import { errorMessage, EXIT, KnownError, UsageError } from '../errors.js';
+import { formatCount } from '../import/summary.js';
+import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
+import { ensureQueue, PLAN_QUEUE_PREFIX, startBoss } from '../queue/boss.js';
+import { planImport, type PlannedSession, type PlanRequest } from '../queue/plan.js';
+import { runWorker } from '../queue/worker.js';
+import { secretMasker, urlPassword } from '../util/redact.js';
+import { jsonText } from '../util/terminal-text.js';
+import { createWahaClient, type WahaClient } from '../waha/client.js';
+import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
+import { addOptions, examplesAndExitCodes } from './options.js';
+import { openStore, type Store } from './wiring.js';
+
+/**
+ * Past one machine: `enqueue` plans an import as jobs in PostgreSQL (pg-boss), any number of `worker`
+ * processes on any number of machines take them, and `schedule` stores a plan that fires once across
+ * all workers. The paging, the writer and the per-chat sync marks are `run`'s own.
+ */
+
+/** Settings of `run` that make no sense for a plan run by workers (each worker has its own). */
+const NOT_PLANNED = new Set(['checkpoint', 'fresh', 'simulate', 'concurrency', 'maxConcurrency']);
+
+const PLAN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
+  {
+    key: 'chatsPerJob',
+    flag: '--chats-per-job <n>',
+    env: 'WAHA_IMPORT_CHATS_PER_JOB',
+    description:
+      'the most chats one job holds (jobs are taken by workers one at a time; the most recently active chats go first)',
+    defaultValue: 100,
+    parse: integer(1, 100_000),
+  },
+  {
+    key: 'jobTimeout',
+    flag: '--job-timeout <s>',
+    env: 'WAHA_IMPORT_JOB_TIMEOUT',
+    description:
+      "seconds a job may run before pg-boss expires it and another worker takes it over (a dead worker's job is taken over within this plus 10 s)",
+    defaultValue: 900,
+    parse: integer(5, 86_400),
+  },
+  {
+    key: 'jobRetries',
+    flag: '--job-retries <n>',
+    env: 'WAHA_IMPORT_JOB_RETRIES',
+    description: 'times a failed or expired job is tried again (after 5 s, doubling) before it stays failed',
+    defaultValue: 5,
+    parse: integer(0, 100),
+  },
+];
+
+/** `enqueue` and `schedule`: `run`'s settings (several WAHA URLs allowed) and the job settings. */
+const ENQUEUE_SPECS: ReadonlyArray<OptionSpec<unknown>> = [
+  ...RUN_OPTIONS.map((spec): OptionSpec<unknown> =>
+    spec.key === 'wahaUrl'
+      ? {
+          ...spec,
+          flag: '--waha-url <urls>',
+          description:
+            'base URL of the WAHA server; several as a,b (each planned with --session or --all-sessions)',
+          parse: httpUrlList,
+        }
+      : spec.key === 'allSessions'
+        ? { ...spec, description: 'plan every session each WAHA server lists as WORKING' }
+        : spec,
+  ),
+  ...PLAN_OPTIONS,
+];
+const ENQUEUE_FLAGS = ENQUEUE_SPECS.filter((spec) => !NOT_PLANNED.has(spec.key));
+
+const WORKER_KEYS = [
+  'apiKey',
+  'apiKeyFile',
+  'databaseUrl',
+  'databaseUrlFile',
+  'dataDir',
+  'schema',
+  'concurrency',
+  'maxConcurrency',
+  'requestTimeout',
+  'maxRetries',
+  'maxResponseMb',
+  'chatPageSize',
+  'dbConnectTimeout',
+  'dbStatementTimeout',
+  'dbIdleTimeout',
+  'dbKeepalive',
+  'json',
+  'quiet',
+];
+const WORKER_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
+  ...RUN_OPTIONS.filter((spec) => WORKER_KEYS.includes(spec.key)).map((spec): OptionSpec<unknown> =>
+    spec.key === 'concurrency'
+      ? {
+          ...spec,
+          description:
+            'chats this worker fetches at once from one WAHA server, across its jobs: a number, or auto (found while running, up to --max-concurrency)',
+          defaultValue: 'auto',
+        }
+      : spec.key === 'json'
+        ? { ...spec, description: 'newline-delimited JSON events and a final summary line on stdout' }
+        : spec,
+  ),
+  {
+    key: 'jobs',
+    flag: '--jobs <n>',
+    env: 'WAHA_IMPORT_WORKER_JOBS',
+    description: 'jobs this worker works on at once',
+    defaultValue: 2,
+    parse: integer(1, 100),
+  },
+  {
+    key: 'poll',
+    flag: '--poll <s>',
+    description: 'seconds between two looks at an empty queue',
+    defaultValue: 2,
+    parse: integer(1, 3600),
+  },
+  {
+    key: 'once',
+    flag: '--once',
+    description:
+      'exit once no job is waiting, retrying or running on any worker (instead of waiting for more); for tests and cron',
+    parse: boolean,
+  },
+  {
+    key: 'shutdownGrace',
+    flag: '--shutdown-grace <s>',
+    description:
+      'after SIGTERM or Ctrl-C, seconds the jobs in flight get to finish before they are handed back to the queue',
+    defaultValue: 30,
+    parse: integer(0, 86_400),
+  },
+];
+
+const SCHEDULE_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
+  {
+    key: 'name',
+    flag: '--name <name>',
+    description: 'the schedule to store, replace or remove (one plan per name)',
+    defaultValue: 'nightly',
+    parse: text(/^[A-Za-z0-9_-]{1,40}$/, 'must be letters, digits, _ or - (at most 40)'),
+  },
+  {
+    key: 'tz',
+    flag: '--tz <zone>',
+    description: 'time zone of the cron expression (an IANA name such as America/Sao_Paulo)',
+    defaultValue: 'UTC',
+    parse: text(),
+  },
+];
+
+function planRequest(config: RunConfig & { extra: Record<string, unknown> }): PlanRequest {
+  return {
+    wahaUrls: config.wahaUrls,
+    sessions: config.allSessions ? 'all' : config.sessions,
+    windowRequest: config.windowRequest,
+    strategy: config.strategy,
+    chunk: config.chunk,
+    batchSize: config.batchSize,
+    flushMs: config.flushMs,
+    pageSize: config.pageSize,
+    pageEnd: config.pageEnd,
+    emptyPages: config.emptyPages,
+    chatPageSize: config.chatPageSize,
+    chatsPerJob: config.extra.chatsPerJob as number,
+    jobTimeoutS: config.extra.jobTimeout as number,
+    jobRetries: config.extra.jobRetries as number,
+  };
+}
+
+/** A WAHA client per server for this process, all with its API key; each server its own concurrency. */
+function wahaClients(settings: {
+  apiKey: string | undefined;
+  requestTimeoutMs: number;
+  maxRetries: number;
+  maxResponseBytes: number;
+  concurrency: number | 'auto';
+  maxConcurrency: number;
+  reporter: Reporter;
+}): {
+  wahaFor(url: string): WahaClient;
+  concurrencyFor(url: string): number | ConcurrencyController;
+} {
+  const clients = new Map<string, { waha: WahaClient; concurrency: number | ConcurrencyController }>();
+  const entry = (url: string) => {
+    let found = clients.get(url);
+    if (!found) {
+      const concurrency =
+        settings.concurrency === 'auto'
+          ? createConcurrencyController({ max: settings.maxConcurrency })
+          : settings.concurrency;
+      const waha = createWahaClient({
+        ...(typeof concurrency === 'number' ? {} : { observer: concurrency }),
+        baseUrl: url,
+        apiKey: settings.apiKey,
+        requestTimeoutMs: settings.requestTimeoutMs,
+        maxResponseBytes: settings.maxResponseBytes,
+        retry: { ...DEFAULT_RETRY_POLICY, maxRetries: settings.maxRetries },
+        onRetry: (event) =>
+          settings.reporter.warn(
+            `${event.endpoint}: ${event.reason}; retry ${event.retryNumber} in ${Math.round(event.delayMs)} ms`,
+          ),
+      });
+      found = { waha, concurrency };
+      clients.set(url, found);
+    }
+    return found;
+  };
+  return { wahaFor: (url) => entry(url).waha, concurrencyFor: (url) => entry(url).concurrency };
+}
+
+function exitCodeFor(error: unknown): number {
+  return error instanceof KnownError ? error.exitCode : EXIT.importFailed;
+}
+
+/** Opens the database and the queue; both closed by the returned function. */
+async function openQueue(
+  config: {
+    databaseUrl: string | undefined;
+    dataDir: string | undefined;
+    schema: string;
+    dbTimeouts?: DatabaseTimeouts;
+  },
+  reporter: Reporter,
+  bossOptions: { schedule?: boolean; supervise?: boolean; cronMonitorIntervalSeconds?: number } = {},
+): Promise<{ store: Store; boss: PgBoss; close(): Promise<void> }> {
+  const store = await openStore(config, reporter);
+  let boss: PgBoss;
+  try {
+    boss = await startBoss({ url: store.url, schema: config.schema, ...bossOptions }, (error) =>
+      reporter.warn(`job queue: ${errorMessage(error)}`),
+    );
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return {
+    store,
+    boss,
+    async close() {
+      await boss.stop({ graceful: false, wait: true, close: true }).catch(() => undefined);
+      await store.close();
+    },
+  };
+}
+
+export function registerQueue(program: Command, setExit: (code: number) => void): void {
+  registerEnqueue(program, setExit);
+  registerWorker(program, setExit);
+  registerSchedule(program, setExit);
+}
+
+function registerEnqueue(program: Command, setExit: (code: number) => void): void {
+  const command = program
+    .command('enqueue')
+    .description('plan an import as jobs in PostgreSQL, for `waha-import worker` processes on any machines')
+    .option('--config <file>', 'JSON config file (default: .importrc in the working directory when present)');
+  addOptions(command, ENQUEUE_FLAGS);
+  command.addHelpText(
+    'after',
+    examplesAndExitCodes(
+      [
+        'waha-import enqueue --all-sessions --days 30                     every WORKING session, one plan each',
+        'waha-import enqueue --waha-url http://waha1:3000,http://waha2:3000 --all-sessions --incremental',
+      ],
+      [
+        [EXIT.ok, 'planned (or the same plan was still queued: nothing added)'],
+        [EXIT.importFailed, 'the database failed'],
+        EXIT.usage,
+        EXIT.wahaRefused,
+      ],
+    ),
+  );
+  command.action(async (flags: Record<string, unknown>) => {
+    const config = resolveRunConfig(
+      {
+        flags,
+        env: process.env,
+        cwd: process.cwd(),
+        configPath: flags.config as string | undefined,
+        nowMs: Date.now(),
+        helpCommand: 'enqueue',
+      },
+      ENQUEUE_SPECS,
+    );
+    const mask = secretMasker([config.apiKey, urlPassword(config.databaseUrl)]);
+    const reporter = createReporter({ mode: chooseOutputMode(config, isLiveTerminal()), mask });
+    const request = planRequest(config);
+    const controller = new AbortController();
+    const onSignal = (): void => controller.abort();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const { wahaFor } = wahaClients({ ...config, reporter });
+    let queue: Awaited<ReturnType<typeof openQueue>> | undefined;
+    try {
+      // WAHA first: a wrong key or a stopped session is said before the database is touched.
+      for (const url of request.wahaUrls) await wahaFor(url).version(controller.signal);
+      queue = await openQueue(config, reporter);
+      const planned = await planImport(
+        {
+          sql: queue.store.sql,
+          schema: config.schema,
+          boss: queue.boss,
+          wahaFor,
+          reporter,
+          signal: controller.signal,
+          nowMs: Date.now(),
+        },
+        request,
+        'enqueue',
+      );
+      finishEnqueue(planned, config.json, reporter);
+      setExit(EXIT.ok);
+    } catch (error) {
+      reporter.error(error);
+      setExit(exitCodeFor(error));
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await queue?.close();
+    }
+  });
+}
+
+function finishEnqueue(planned: PlannedSession[], json: boolean, reporter: Reporter): void {
+  const added = planned.filter((p) => p.added);
+  if (json) {
+    process.stdout.write(
+      jsonText({ type: 'enqueued', time: new Date().toISOString(), plans: planned }) + '\n',
+    );
+    return;
+  }
+  reporter.info(
+    `${formatCount(added.length)} plan${added.length === 1 ? '' : 's'} queued with ` +
+      `${formatCount(added.reduce((n, p) => n + p.units, 0))} jobs` +
+      (planned.length > added.length
+        ? `; ${formatCount(planned.length - added.length)} already queued (nothing added for them)`
+        : '') +
+      '. Start workers with `waha-import worker`; watch with `waha-import status`.',
+  );
+}
+
+function registerWorker(program: Command, setExit: (code: number) => void): void {
+  const command = program
+    .command('worker')
+    .description('take import jobs from the queue in PostgreSQL (any number, on any number of machines)')
+    .option('--config <file>', 'JSON config file (default: .importrc in the working directory when present)');
+  addOptions(command, WORKER_OPTIONS);
+  command.addHelpText(
+    'after',
+    examplesAndExitCodes(
+      [
+        'DATABASE_URL=postgres://... WAHA_API_KEY=... waha-import worker      on each machine, as a service',
+        'waha-import worker --once --jobs 4                                  drain the queue, then exit',
+      ],
+      [
+        [EXIT.ok, 'stopped (SIGTERM, or --once with the queue drained) with every job it took finished'],
+        [EXIT.importFailed, 'the database or the queue failed, or (with --once) a job failed'],
+        EXIT.usage,
+        [
+          EXIT.locked,
+          "the embedded PostgreSQL's data directory is in use (one worker per machine without DATABASE_URL)",
+        ],
+        [EXIT.interrupted, 'stopped with jobs handed back unfinished (another worker takes them)'],
+      ],
+    ),
+  );
+  command.action(async (flags: Record<string, unknown>) => {
+    const values = resolveCommandOptions(
+      WORKER_OPTIONS,
+      { flags, env: process.env, cwd: process.cwd(), configPath: flags.config as string | undefined },
+      'worker',
+    );
+    const get = <T>(key: string): T => values[key] as T;
+    if (get('json') && get('quiet')) {
+      throw new UsageError('--json and --quiet cannot be used together', 'Run `waha-import worker --help`.');
+    }
+    const mask = secretMasker([get('apiKey'), urlPassword(get('databaseUrl'))]);
+    const reporter = createReporter({
+      mode: chooseOutputMode({ json: get('json'), quiet: get('quiet') }, false),
+      mask,
+    });
+    const stopping = new AbortController();
+    const abort = new AbortController();
+    const onSignal = (): void => {
+      if (!stopping.signal.aborted) {
+        reporter.warn(
+          'Stopping: no new jobs; the jobs in flight get the grace period. Signal again to hand them back now.',
+        );
+        stopping.abort();
+      } else {
+        abort.abort();
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const config = {
+      databaseUrl: get<string | undefined>('databaseUrl'),
+      dataDir: get<string | undefined>('dataDir'),
+      schema: get<string>('schema'),
+      dbTimeouts: {
+        connectS: get<number>('dbConnectTimeout'),
+        statementS: get<number>('dbStatementTimeout'),
+        idleS: get<number>('dbIdleTimeout'),
+        keepaliveS: get<number>('dbKeepalive'),
+      },
+    };
+    let queue: Awaited<ReturnType<typeof openQueue>> | undefined;
+    try {
+      queue = await openQueue(config, reporter, {
+        schedule: true,
+        supervise: true,
+        cronMonitorIntervalSeconds: 5,
+      });
+      const clients = wahaClients({
+        apiKey: get('apiKey'),
+        requestTimeoutMs: get<number>('requestTimeout') * 1000,
+        maxRetries: get('maxRetries'),
+        maxResponseBytes: get<number>('maxResponseMb') * 1024 * 1024,
+        concurrency: get<number | 'auto'>('concurrency') ?? 'auto',
+        maxConcurrency: get('maxConcurrency'),
+        reporter,
+      });
+      const outcome = await runWorker(
+        {
+          store: queue.store,
+          boss: queue.boss,
+          schema: config.schema,
+          ...clients,
+          reporter,
+          stopping: stopping.signal,
+          abort: abort.signal,
+        },
+        {
+          jobs: get('jobs'),
+          pollS: get('poll'),
+          once: get<boolean | undefined>('once') ?? false,
+          shutdownGraceS: get('shutdownGrace'),
+          chatPageSize: get('chatPageSize'),
+        },
+      );
+      const line =
+        `Worker stopped: ${formatCount(outcome.jobsDone)} jobs done, ${formatCount(outcome.jobsFailed)} failed, ` +
+        `${formatCount(outcome.jobsHandedBack)} handed back; ${formatCount(outcome.messagesFetched)} messages fetched, ` +
+        `${formatCount(outcome.inserted)} new`;
+      if (get('json')) {
+        process.stdout.write(
+          jsonText({ type: 'worker-stopped', time: new Date().toISOString(), ...outcome }) + '\n',
+        );
+      } else {
+        reporter.info(line);
+      }
+      setExit(
+        outcome.jobsHandedBack > 0
+          ? EXIT.interrupted
+          : get('once') && outcome.jobsFailed > 0
+            ? EXIT.importFailed
+            : EXIT.ok,
+      );
+    } catch (error) {
+      reporter.error(error);
+      setExit(exitCodeFor(error));
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await queue?.close();
+    }
+  });
+}
+
+function registerSchedule(program: Command, setExit: (code: number) => void): void {
+  const command = program
+    .command('schedule')
+    .argument('[cron]', 'when the plan fires, as a cron expression ("30 2 * * *": every night at 02:30)')
+    .description(
+      'store a plan that fires on a cron schedule, once across all workers (instead of a crontab line per server)',
+    )
+    .option('--config <file>', 'JSON config file (default: .importrc in the working directory when present)')
+    .option('--list', 'show the stored schedules')
+    .option('--remove', 'remove the schedule named by --name');
+  addOptions(command, [...SCHEDULE_OPTIONS, ...ENQUEUE_FLAGS]);
+  command.addHelpText(
+    'after',
+    examplesAndExitCodes(
+      [
+        'waha-import schedule "30 2 * * *" --all-sessions --incremental   nightly, every WORKING session',
+        'waha-import schedule --list',
+        'waha-import schedule --remove --name nightly',
+      ],
+      [EXIT.ok, [EXIT.importFailed, 'the database failed'], EXIT.usage],
+    ),
+  );
+  command.action(async (cron: string | undefined, flags: Record<string, unknown>) => {
+    const config = resolveRunConfig(
+      {
+        flags,
+        env: process.env,
+        cwd: process.cwd(),
+        configPath: flags.config as string | undefined,
+        nowMs: Date.now(),
+        helpCommand: 'schedule',
+      },
+      [...ENQUEUE_SPECS, ...SCHEDULE_OPTIONS],
+    );
+    const name = config.extra.name as string;
+    const tz = config.extra.tz as string;
+    const problems: string[] = [];
+    const modes = [cron !== undefined, Boolean(flags.list), Boolean(flags.remove)].filter(Boolean).length;
+    if (modes !== 1) problems.push('give a cron expression, or --list, or --remove (one of them)');
+    if (cron !== undefined) {
+      try {
+        cronParser.parseExpression(cron, { tz });
+      } catch (error) {
+        problems.push(`"${cron}" (with --tz ${tz}) is not a cron expression: ${(error as Error).message}`);
+      }
+      if (config.windowRequest.sinceS !== undefined && !config.incremental) {
+        problems.push(
+          '--since gives every firing the same window; a schedule wants --days (counted back from each firing) or --incremental',
+        );
+      }
+    }
+    if (problems.length > 0) throw new UsageError(problems, 'Run `waha-import schedule --help`.');
+    const mask = secretMasker([config.apiKey, urlPassword(config.databaseUrl)]);
+    const reporter = createReporter({ mode: chooseOutputMode(config, isLiveTerminal()), mask });
+    let queue: Awaited<ReturnType<typeof openQueue>> | undefined;
+    try {
+      queue = await openQueue(config, reporter);
+      const queueName = `${PLAN_QUEUE_PREFIX}${name}`;
+      if (flags.list) {
+        const schedules = (await queue.boss.getSchedules()).filter((s) =>
+          s.name.startsWith(PLAN_QUEUE_PREFIX),
+        );
+        if (config.json) {
+          process.stdout.write(jsonText({ type: 'schedules', schedules }) + '\n');
+        } else {
+          const lines = schedules.map(
+            (s) =>
+              `  ${s.name.slice(PLAN_QUEUE_PREFIX.length)}: "${s.cron}" (${(s as { timezone?: string }).timezone ?? 'UTC'}) ` +
+              JSON.stringify(s.data),
+          );
+          process.stdout.write(['Schedules:', ...(lines.length ? lines : ['  none'])].join('\n') + '\n');
+        }
+      } else if (flags.remove) {
+        await queue.boss.unschedule(queueName);
+        reporter.info(`Schedule "${name}" removed`);
+        if (config.json) process.stdout.write(jsonText({ type: 'unscheduled', name }) + '\n');
+      } else {
+        await ensureQueue(queue.boss, queueName);
+        const request = planRequest(config);
+        await queue.boss.schedule(queueName, cron!, request as unknown as object, {
+          tz,
+          retryLimit: 3,
+          retryDelay: 60,
+          retryBackoff: true,
+          expireInSeconds: 3600,
+        });
+        reporter.info(
+          `Schedule "${name}" stored: "${cron}" (${tz}); each firing plans ` +
+            `${request.sessions === 'all' ? 'every WORKING session' : request.sessions.join(', ')} of ${request.wahaUrls.join(', ')}. ` +
+            'A running `waha-import worker` fires it (once across all workers).',
+        );
+        if (config.json) {
+          process.stdout.write(jsonText({ type: 'scheduled', name, cron, tz, plan: request }) + '\n');
+        }
+      }
+      setExit(EXIT.ok);
+    } catch (error) {
+      reporter.error(error);
+      setExit(exitCodeFor(error));
+    } finally {
+      await queue?.close();
+    }
+  });
+}
