@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import ora from 'ora';
 import { renderSvg, renderTable } from '../bench/render.js';
 import { runBench } from '../bench/run-bench.js';
+import { renderWorkersTable, runWorkersBench } from '../bench/workers-bench.js';
 import { benchRows, SCENARIOS } from '../bench/scenarios.js';
 import { resolveSimConfig, SIM_OPTIONS } from '../config/sim-config.js';
 import { httpUrl, integer, postgresUrl, resolveOptions, text, type OptionSpec } from '../config/options.js';
@@ -71,6 +72,30 @@ const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     defaultValue: 'default',
     parse: text(),
   },
+  {
+    key: 'workers',
+    flag: '--workers <list>',
+    description:
+      'instead of the rows: the scenario imported by this many `worker` processes through the job queue, e.g. 1,2,4',
+    parse: (raw) => {
+      const counts = String(raw)
+        .split(',')
+        .map((part) => Number(part.trim()));
+      return counts.length > 0 && counts.every((n) => Number.isInteger(n) && n >= 1 && n <= 32)
+        ? { ok: true, value: counts }
+        : {
+            ok: false,
+            problem: `must be worker counts from 1 to 32 such as 1,2,4, got ${JSON.stringify(raw)}`,
+          };
+    },
+  },
+  {
+    key: 'servers',
+    flag: '--servers <n>',
+    description: "with --workers: simulated WAHA servers, each with the scenario's dataset and capacity",
+    defaultValue: 2,
+    parse: integer(1, 16),
+  },
 ];
 
 export function registerBench(program: Command, setExit: (code: number) => void): void {
@@ -100,6 +125,7 @@ ${examplesAndExitCodes(
     'waha-import bench                                     every row on the seed dataset',
     'waha-import bench --scenario flaky --out flaky.svg',
     'waha-import bench --waha-url http://waha:3000 --api-key ... --session default   a real WAHA (read-only)',
+    'waha-import bench --workers 1,2,4 --servers 2 --scenario capacity   workers sharing the job queue',
   ],
   [
     EXIT.ok,
@@ -121,6 +147,33 @@ ${examplesAndExitCodes(
     };
     const json = Boolean(flags.json);
     const spinner = json || !isLiveTerminal() ? undefined : ora({ stream: process.stderr }).start();
+    const onProgress = (text: string): void => {
+      if (spinner) spinner.text = terminalText(text);
+      else if (!json) process.stderr.write(`${new Date().toISOString()} ${terminalText(text)}\n`);
+    };
+    const workers = get<number[] | undefined>('workers');
+    if (workers) {
+      if (get('wahaUrl')) throw new UsageError('--workers measures simulated servers; leave out --waha-url');
+      const report = await runWorkersBench({
+        scenario,
+        workers,
+        servers: get('servers'),
+        databaseUrl: get('databaseUrl'),
+        onProgress,
+      }).finally(() => spinner?.stop());
+      process.stdout.write(
+        json
+          ? jsonText({ type: 'bench-workers', ...report }) + '\n'
+          : terminalText(renderWorkersTable(report)) + '\n',
+      );
+      if (!report.consistent) {
+        process.stderr.write('error: the worker counts left different databases (see "same DB").\n');
+        setExit(EXIT.importFailed);
+        return;
+      }
+      setExit(EXIT.ok);
+      return;
+    }
     const report = await runBench({
       scenario,
       rows: (scenario.rows ?? benchRows)(Boolean(flags.sequential), scenario.sim),

@@ -10,9 +10,11 @@ import { formatCount, formatDuration } from '../import/summary.js';
 import type { Reporter } from '../report/reporter.js';
 import { strategyNamed } from '../strategies/registry.js';
 import type { WahaClient } from '../waha/client.js';
+import { redactUrl } from '../util/redact.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedChatStore } from '../db/failed-chats.js';
 import { bossSchema, ensureQueue, jobState, PLAN_QUEUE_PREFIX, UNIT_QUEUE } from './boss.js';
+import { shareLimit, type SharedLimit } from './share.js';
 import { chatFromQueue, planImport, type PlanRequest, type UnitJobData } from './plan.js';
 
 /** A job another worker has taken over (this one was too slow, and pg-boss expired it). */
@@ -89,6 +91,16 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
     inserted: 0,
   };
   const urls = new Set<string>();
+  /** Per WAHA server, this worker's limit split among its jobs against that server. */
+  const shares = new Map<string, SharedLimit>();
+  const shareFor = (url: string): SharedLimit => {
+    let found = shares.get(url);
+    if (!found) {
+      found = shareLimit(deps.concurrencyFor(url));
+      shares.set(url, found);
+    }
+    return found;
+  };
   await sql`
     insert into ${sql(schema)}.queue_workers (id, host, pid, state)
     values (${id}, ${os.hostname()}, ${process.pid}, 'running')`;
@@ -114,7 +126,7 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
 
   const handleUnit = async (job: PgBoss.JobWithMetadata<UnitJobData>): Promise<void> => {
     const data = job.data;
-    urls.add(data.wahaUrl);
+    urls.add(redactUrl(data.wahaUrl));
     const label = `plan #${data.planId} job ${data.unit + 1} (session "${data.session}", ${formatCount(data.chats.length)} chats${job.retryCount > 0 ? `, attempt ${job.retryCount + 1}` : ''})`;
     const [unit] = await sql<Array<{ plan_id: string }>>`
       update ${sql(schema)}.queue_units set state = 'running', worker = ${id}, attempts = attempts + 1,
@@ -174,6 +186,7 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
     };
     const jobAbort = new AbortController();
     setMaxListeners(0, jobAbort.signal);
+    const share = shareFor(data.wahaUrl).join();
     const onAbort = (): void => jobAbort.abort();
     handBack.signal.addEventListener('abort', onAbort);
     if (handBack.signal.aborted) jobAbort.abort();
@@ -194,7 +207,7 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
           window: data.window,
           strategy: strategyNamed(data.strategy),
           strategyOptions: {
-            concurrency: deps.concurrencyFor(data.wahaUrl),
+            concurrency: share,
             chunkSize: data.chunk,
             batchSize: data.batchSize,
             flushMs: data.flushMs,
@@ -245,6 +258,7 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
       throw error;
     } finally {
       handBack.signal.removeEventListener('abort', onAbort);
+      share.release();
     }
   };
 
