@@ -149,6 +149,13 @@ describe('run configuration', () => {
     expect(resolve({ since: '1960-01-01', until: '2026-10-01' }).window.fromS).toBe(0);
   });
 
+  it('reads one .importrc shared with the queue commands: their keys are not unknown to run', () => {
+    const cwd = tempDir({ '.importrc': JSON.stringify({ days: 3, chatsPerJob: 20, jobs: 8 }) });
+    expect(resolve({}, {}, cwd).window.fromS).toBe(NOW_MS / 1000 - 3 * 86_400);
+    const wrong = tempDir({ '.importrc': JSON.stringify({ chatsPerJobs: 20 }) });
+    expect(problemsOf(() => resolve({}, {}, wrong))[0]).toContain('unknown key "chatsPerJobs"');
+  });
+
   it('refuses a config file that is not JSON, naming the file', () => {
     const cwd = tempDir({ '.importrc': '{ days: 3 ' });
     expect(() => resolve({}, {}, cwd)).toThrow(/\.importrc is not valid JSON/);

@@ -205,6 +205,29 @@ describe('waha-import enqueue and worker', () => {
     expect(await databaseChecksum(db.sql, schema)).toEqual(await runChecksum());
   });
 
+  it('a job that fails for good: the worker exits 1 and status names the job and its error (exit 1)', async () => {
+    const schema = queueSchema();
+    expect((await enqueue(schema, ['--job-retries', '0'])).code).toBe(0);
+    // Planned while the session was WORKING; stopped before any worker came.
+    sim.setSessionStatus('default', 'STOPPED');
+    try {
+      const result = await worker(schema, ['--once']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('failed:');
+    } finally {
+      sim.setSessionStatus('default', 'WORKING');
+    }
+    const status = await runCli(['status', '--schema', schema], { env, cwd: machine() });
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/in progress|finished/);
+    expect(status.stdout).toContain('6 failed');
+    expect(status.stdout).toMatch(/Jobs failed:\n {2}plan #\d+ job 1 after 1 attempt: .*STOPPED/);
+    const json = await runCli(['status', '--schema', schema, '--json'], { env, cwd: machine() });
+    const parsed = JSON.parse(json.stdout) as { queue: { failed: Array<{ willRetry: boolean }> } };
+    expect(parsed.queue.failed).toHaveLength(6);
+    expect(parsed.queue.failed.every((f) => !f.willRetry)).toBe(true);
+  });
+
   // Cron fires on whole minutes: two firings take up to two minutes whatever the machine does.
   it('a schedule fires once per minute with three workers running, and its plans are imported', async () => {
     const schema = queueSchema();

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RUN_OPTIONS } from '../src/config/run-config.js';
+import { QUEUE_FILE_KEYS, RUN_OPTIONS } from '../src/config/run-config.js';
+import { PLAN_OPTIONS, SCHEDULE_OPTIONS, WORKER_OPTIONS } from '../src/config/queue-config.js';
 import { runCli } from './support/cli.js';
 
 /**
@@ -121,7 +122,18 @@ describe('README, run --help and .importrc.example agree', () => {
   });
 
   it("every command's help has examples and its exit codes, and no default shown as a JavaScript value", async () => {
-    for (const command of ['run', 'migrate', 'status', 'sql', 'export', 'sim', 'bench']) {
+    for (const command of [
+      'run',
+      'migrate',
+      'status',
+      'sql',
+      'export',
+      'sim',
+      'bench',
+      'enqueue',
+      'worker',
+      'schedule',
+    ]) {
       const result = await runCli([command, '--help']);
       expect([command, result.code]).toEqual([command, 0]);
       expect([command, /\nExamples:\n/.test(result.stdout)]).toEqual([command, true]);
@@ -131,5 +143,13 @@ describe('README, run --help and .importrc.example agree', () => {
     const status = await runCli(['status', '--help']);
     expect(status.stdout.replace(/\s+/g, ' ')).toContain('--session <name> show only the runs');
     expect(help.replace(/\s+/g, ' ')).toContain('import the last N days (not together with --since)');
+  });
+
+  it('the queue commands\' own .importrc keys are the ones every command accepts in a shared .importrc', () => {
+    const runKeys = new Set(RUN_OPTIONS.map((spec) => spec.key));
+    const own = [...PLAN_OPTIONS, ...WORKER_OPTIONS, ...SCHEDULE_OPTIONS]
+      .map((spec) => spec.key)
+      .filter((key) => !runKeys.has(key));
+    expect([...new Set(own)].sort()).toEqual([...QUEUE_FILE_KEYS].sort());
   });
 });

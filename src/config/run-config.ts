@@ -465,6 +465,37 @@ export function loadConfigFile(
   return { path: path.relative(cwd, file) || file, values: values as Record<string, unknown> };
 }
 
+/**
+ * Keys of `.importrc` that belong to the queue commands (enqueue, worker, schedule: src/cli/queue.ts;
+ * a test keeps this list equal to their options): one .importrc serves every command, so `run` must
+ * not call them unknown.
+ */
+export const QUEUE_FILE_KEYS: readonly string[] = [
+  'chatsPerJob',
+  'jobTimeout',
+  'jobRetries',
+  'jobs',
+  'poll',
+  'once',
+  'shutdownGrace',
+  'name',
+  'tz',
+];
+
+/** The file without the keys another command reads (they are not this command's, nor unknown). */
+function withoutOtherCommandsKeys(
+  file: { path: string; values: Record<string, unknown> } | undefined,
+  specs: ReadonlyArray<OptionSpec<unknown>>,
+): { path: string; values: Record<string, unknown> } | undefined {
+  if (!file) return file;
+  const own = new Set(specs.map((spec) => spec.key));
+  const others = new Set([...RUN_OPTIONS.map((spec) => spec.key), ...QUEUE_FILE_KEYS]);
+  return {
+    path: file.path,
+    values: Object.fromEntries(Object.entries(file.values).filter(([key]) => own.has(key) || !others.has(key))),
+  };
+}
+
 /** `--waha-url a,b`: one or more WAHA servers (enqueue and schedule plan over several). */
 export function httpUrlList(raw: unknown): Parsed<string[]> {
   const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [raw];
@@ -485,7 +516,7 @@ export function resolveRunConfig(
   sources: ConfigSources,
   specs: ReadonlyArray<OptionSpec<unknown>> = RUN_OPTIONS,
 ): RunConfig & { extra: Record<string, unknown> } {
-  const file = loadConfigFile(sources.cwd, sources.configPath);
+  const file = withoutOtherCommandsKeys(loadConfigFile(sources.cwd, sources.configPath), specs);
   const { values, problems } = resolveOptions(specs, { flags: sources.flags, env: sources.env, file });
   readSecretFiles(values, problems, sources.cwd);
   const get = <T>(key: string): T => values[key]!.value as T;
@@ -599,7 +630,7 @@ export function resolveCommandOptions(
   const file = loadConfigFile(sources.cwd, sources.configPath);
   const problems: string[] = [];
   const ownKeys = new Set(specs.map((spec) => spec.key));
-  const fileKeys = new Set([...RUN_OPTIONS, ...specs].map((spec) => spec.key));
+  const fileKeys = new Set([...[...RUN_OPTIONS, ...specs].map((spec) => spec.key), ...QUEUE_FILE_KEYS]);
   for (const key of Object.keys(file?.values ?? {})) {
     if (!fileKeys.has(key) && !key.startsWith('//') && !key.startsWith('$')) {
       problems.push(`${file!.path} has an unknown key "${key}"`);
