@@ -145,7 +145,7 @@ describe('README, run --help and .importrc.example agree', () => {
     expect(help.replace(/\s+/g, ' ')).toContain('import the last N days (not together with --since)');
   });
 
-  it('the queue commands\' own .importrc keys are the ones every command accepts in a shared .importrc', () => {
+  it("the queue commands' own .importrc keys are the ones every command accepts in a shared .importrc", () => {
     const runKeys = new Set(RUN_OPTIONS.map((spec) => spec.key));
     const own = [...PLAN_OPTIONS, ...WORKER_OPTIONS, ...SCHEDULE_OPTIONS]
       .map((spec) => spec.key)

@@ -2,12 +2,7 @@ import type { Command } from 'commander';
 import type PgBoss from 'pg-boss';
 import cronParser from 'cron-parser';
 import { resolveCommandOptions, resolveRunConfig, type RunConfig } from '../config/run-config.js';
-import {
-  ENQUEUE_FLAGS,
-  ENQUEUE_SPECS,
-  SCHEDULE_OPTIONS,
-  WORKER_OPTIONS,
-} from '../config/queue-config.js';
+import { ENQUEUE_FLAGS, ENQUEUE_SPECS, SCHEDULE_OPTIONS, WORKER_OPTIONS } from '../config/queue-config.js';
 import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
 import type { DatabaseTimeouts } from '../db/connect.js';
 import { errorMessage, EXIT, KnownError, UsageError } from '../errors.js';

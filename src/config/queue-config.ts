@@ -138,4 +138,3 @@ export const SCHEDULE_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     parse: text(),
   },
 ];
-

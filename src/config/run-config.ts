@@ -492,7 +492,9 @@ function withoutOtherCommandsKeys(
   const others = new Set([...RUN_OPTIONS.map((spec) => spec.key), ...QUEUE_FILE_KEYS]);
   return {
     path: file.path,
-    values: Object.fromEntries(Object.entries(file.values).filter(([key]) => own.has(key) || !others.has(key))),
+    values: Object.fromEntries(
+      Object.entries(file.values).filter(([key]) => own.has(key) || !others.has(key)),
+    ),
   };
 }
 
