@@ -85,20 +85,23 @@ export async function ensureQueue(boss: PgBoss, name: string): Promise<void> {
 }
 
 /**
- * pg-boss's `insert` running inside a transaction of ours (postgres.js), so the jobs commit with our rows.
- * pg-boss hands the jobs over as JSON text for a `::json` parameter; postgres.js, which serialises json
- * parameters itself, would encode that text again as one JSON string, so it gets the parsed value.
+ * pg-boss running a statement inside a transaction of ours (postgres.js), so what it writes commits with
+ * our rows. `jsonFirst`: the statement's first parameter is JSON text for a `::json` parameter (pg-boss's
+ * `insert` hands the jobs over so); postgres.js, which serialises json parameters itself, would encode
+ * that text again as one JSON string, so it gets the parsed value.
  */
-export function bossInsertDb(tx: Sql): {
-  executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
-} {
+export function bossTxDb(
+  tx: Sql,
+  options: { jsonFirst?: boolean } = {},
+): { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> } {
   return {
     async executeSql(text, values) {
-      const [jobs, ...rest] = values ?? [];
-      const params = [typeof jobs === 'string' ? (JSON.parse(jobs) as unknown) : jobs, ...rest].map(
-        (value) => (value === undefined ? null : value),
+      const params = [...(values ?? [])];
+      if (options.jsonFirst && typeof params[0] === 'string') params[0] = JSON.parse(params[0]) as unknown;
+      const rows = await tx.unsafe(
+        text,
+        params.map((value) => (value === undefined ? null : value)) as never[],
       );
-      const rows = await tx.unsafe(text, params as never[]);
       return { rows: [...rows] };
     },
   };

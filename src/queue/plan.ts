@@ -10,7 +10,7 @@ import type { Reporter } from '../report/reporter.js';
 import type { StrategyName } from '../strategies/types.js';
 import { redactUrl } from '../util/redact.js';
 import type { WahaClient } from '../waha/client.js';
-import { bossInsertDb, bossSchema, UNIT_QUEUE } from './boss.js';
+import { bossTxDb, bossSchema, UNIT_QUEUE } from './boss.js';
 
 /** What `enqueue` (and a schedule's firing) is asked to plan; never a secret in it (it is stored). */
 export interface PlanRequest {
@@ -280,7 +280,7 @@ async function storePlan(
           retryDelay: 5,
           retryBackoff: true,
         })),
-        { db: bossInsertDb(tx as unknown as Sql) },
+        { db: bossTxDb(tx as unknown as Sql, { jsonFirst: true }) },
       );
     }
     return { planId, added: true, units: units.length, chats: plan.chats.length };

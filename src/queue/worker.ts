@@ -13,7 +13,7 @@ import type { WahaClient } from '../waha/client.js';
 import { redactUrl } from '../util/redact.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedChatStore } from '../db/failed-chats.js';
-import { bossSchema, ensureQueue, jobState, PLAN_QUEUE_PREFIX, UNIT_QUEUE } from './boss.js';
+import { bossSchema, bossTxDb, ensureQueue, jobState, PLAN_QUEUE_PREFIX, UNIT_QUEUE } from './boss.js';
 import { shareLimit, type SharedLimit } from './share.js';
 import { chatFromQueue, planImport, type PlanRequest, type UnitJobData } from './plan.js';
 
@@ -124,6 +124,9 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
     return work;
   };
 
+  const settle = (job: PgBoss.JobWithMetadata<UnitJobData>, how: 'complete' | 'fail'): Promise<boolean> =>
+    settleJob(sql, boss, schema, job, how);
+
   const handleUnit = async (job: PgBoss.JobWithMetadata<UnitJobData>): Promise<void> => {
     const data = job.data;
     urls.add(redactUrl(data.wahaUrl));
@@ -134,14 +137,19 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
       where job_id = ${job.id} returning plan_id`;
     if (!unit) {
       reporter.warn(`${label}: its plan is gone from the database; dropping the job`);
+      await settle(job, 'complete');
       return;
     }
     reporter.info(`${label}: started`);
     const startedMs = Date.now();
     const chats = data.chats.map((chat) => chatFromQueue(data.session, chat));
-    // A job taken over (its worker died, or was too slow) starts again: the chats the database already
-    // holds complete for this window are skipped, the others fetched again and written idempotently.
-    const marks = data.incremental ? new Map<string, TimeWindow>() : await store.syncMarks(data.session);
+    // A job tried again (its worker died, was too slow, or failed) skips the chats the database already
+    // holds complete for this window and fetches the others again (written idempotently). A first attempt
+    // fetches every chat, as `run` does: a new plan also refreshes edits and acks of what is stored.
+    const marks =
+      data.incremental || job.retryCount === 0
+        ? new Map<string, TimeWindow>()
+        : await store.syncMarks(data.session);
     const storedOf = new Map(chats.map((chat) => [chat.id, chat.chatId]));
     const cursor: ResumeCursor = {
       id: undefined,
@@ -197,7 +205,8 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
           writer,
           syncMarks: store.syncMarks,
           runLog,
-          failedChats: store.failedChats,
+          // Recorded without a run id: a job is not a row of import_runs.
+          failedChats: { record: (failure) => store.failedChats.record(failure, null) },
           reporter: jobReporter(reporter, label),
           signal: jobAbort.signal,
           checkpoint: cursor,
@@ -229,15 +238,19 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
           await sql`
             update ${sql(schema)}.queue_units set state = 'waiting', error = 'handed back: the worker stopped'
             where job_id = ${job.id} and worker = ${id}`.catch(() => undefined);
-          // Failed here rather than by throwing: pg-boss's own failure call could come after this process
-          // closed the queue, leaving the job active until it expires. Its later completion of the job is
-          // a no-op (the job is no longer active).
-          await deps.boss.fail(UNIT_QUEUE, job.id, { message: 'handed back: the worker stopped' });
+          // Failed now, not left to expire: pg-boss offers it again after its retry delay.
+          await settle(job, 'fail');
           reporter.warn(`${label}: handed back to the queue (the worker is stopping)`);
           return;
         }
         outcome.jobsFailed++;
         throw result.error;
+      }
+      if (!(await settle(job, 'complete'))) {
+        throw new JobTakenOverError(
+          `${label} was taken over by another worker before it could be marked complete (it ran longer than its --job-timeout)`,
+          'Give jobs more time (enqueue --job-timeout) or fewer chats (--chats-per-job).',
+        );
       }
       outcome.jobsDone++;
       reporter.info(
@@ -246,16 +259,17 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
           `${formatDuration(Date.now() - startedMs)}`,
       );
     } catch (error) {
-      if (!(error instanceof InterruptedError)) {
-        reporter.warn(`${label}: failed: ${errorMessage(error)}`);
-        if (!(error instanceof JobTakenOverError)) {
-          await sql`
-            update ${sql(schema)}.queue_units set state = 'failed', finished_at = now(), error = ${errorMessage(error)}
-            where job_id = ${job.id} and worker = ${id}`.catch(() => undefined);
-        }
+      reporter.warn(`${label}: failed: ${errorMessage(error)}`);
+      // A job taken over is another worker's now: nothing of it is this worker's to record or settle.
+      if (!(error instanceof JobTakenOverError)) {
+        await sql`
+          update ${sql(schema)}.queue_units set state = 'failed', finished_at = now(), error = ${errorMessage(error)}
+          where job_id = ${job.id} and worker = ${id}`.catch(() => undefined);
+        // pg-boss records the failure and, while retries remain, offers the job again after a backoff.
+        await settle(job, 'fail').catch((settleError: unknown) =>
+          reporter.warn(`${label}: could not record the failure in the queue: ${errorMessage(settleError)}`),
+        );
       }
-      // pg-boss records the failure and, while retries remain, offers the job again after a backoff.
-      throw error;
     } finally {
       handBack.signal.removeEventListener('abort', onAbort);
       share.release();
@@ -301,13 +315,31 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
     pollingIntervalSeconds: settings.pollS,
     includeMetadata: true,
   } as const;
-  for (let i = 0; i < settings.jobs; i++) {
-    workerIds.push(
-      await boss.work<UnitJobData>(UNIT_QUEUE, workOptions, async ([job]) => {
-        if (job) await track(handleUnit(job));
-      }),
-    );
-  }
+  // Unit jobs are fetched and settled by hand (not through pg-boss's work()), so that completing or
+  // failing one is fenced to the attempt this worker holds (see settle).
+  const idle = (): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, settings.pollS * 1000);
+      function done(): void {
+        clearTimeout(timer);
+        deps.stopping.removeEventListener('abort', done);
+        resolve();
+      }
+      deps.stopping.addEventListener('abort', done, { once: true });
+    });
+  const slot = async (): Promise<void> => {
+    while (!deps.stopping.aborted) {
+      let job: PgBoss.JobWithMetadata<UnitJobData> | undefined;
+      try {
+        [job] = await boss.fetch<UnitJobData>(UNIT_QUEUE, { batchSize: 1, includeMetadata: true });
+      } catch (error) {
+        reporter.warn(`taking a job from the queue: ${errorMessage(error)}`);
+      }
+      if (job) await track(handleUnit(job));
+      else await idle();
+    }
+  };
+  const slots = Array.from({ length: settings.jobs }, () => slot());
   const planQueues = new Set<string>();
   const refreshSchedules = async (): Promise<void> => {
     for (const schedule of await boss.getSchedules()) {
@@ -348,6 +380,7 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
     });
     // Stop taking jobs, then give those in flight their grace period before handing them back.
     for (const workId of workerIds) await boss.offWork({ id: workId }).catch(() => undefined);
+    void Promise.allSettled(slots);
     if (inFlight.size > 0) {
       reporter.info(
         `Stopping: ${inFlight.size} job${inFlight.size === 1 ? '' : 's'} in flight get ${settings.shutdownGraceS} s to finish`,
@@ -376,6 +409,33 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
       update ${sql(schema)}.queue_workers set state = 'stopped', last_seen_at = now(), jobs_done = ${outcome.jobsDone}
       where id = ${id}`.catch(() => undefined);
   }
+}
+
+/**
+ * Completes or fails a unit job, but only the attempt `job` is: pg-boss 10 completes and fails jobs by id
+ * alone, so a worker whose job expired and went to another worker would otherwise settle the new attempt
+ * (and a failure would even send it back to the queue while it runs). The job's row is locked and
+ * checked in the transaction that settles it. False: the attempt is no longer this one.
+ */
+export async function settleJob(
+  sql: Sql,
+  boss: PgBoss,
+  schema: string,
+  job: { id: string; retryCount: number },
+  how: 'complete' | 'fail',
+): Promise<boolean> {
+  return sql.begin(async (tx) => {
+    const [row] = await tx<Array<{ state: string; retry_count: number }>>`
+      select state::text as state, retry_count from ${tx(bossSchema(schema))}.job
+      where name = ${UNIT_QUEUE} and id = ${job.id} for update`;
+    if (!row || row.state !== 'active' || row.retry_count !== job.retryCount) return false;
+    const db = bossTxDb(tx as unknown as Sql);
+    // (pg-boss's typings omit the data argument these take before the options.)
+    const noOutput = null as unknown as object;
+    if (how === 'complete') await boss.complete(UNIT_QUEUE, job.id, noOutput, { db });
+    else await boss.fail(UNIT_QUEUE, job.id, noOutput, { db });
+    return true;
+  });
 }
 
 /** Is any unit job waiting, retrying or running anywhere? */
