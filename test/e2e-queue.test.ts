@@ -228,6 +228,30 @@ describe('waha-import enqueue and worker', () => {
     expect(parsed.queue.failed.every((f) => !f.willRetry)).toBe(true);
   });
 
+  it('works on one machine without DATABASE_URL: enqueue, then one worker, on the embedded PostgreSQL', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-embedded-queue-'));
+    // As root the embedded server runs as the postgres user, which must be able to enter the directory.
+    fs.chmodSync(home, 0o755);
+    const embedded = { WAHA_API_KEY: API_KEY, WAHA_IMPORT_DATA_DIR: path.join(home, 'postgres') };
+    try {
+      const planned = await runCli(['enqueue', '--waha-url', sim.url, ...WINDOW, '--json'], {
+        env: embedded,
+        cwd: home,
+      });
+      expect(planned.code).toBe(0);
+      const work = await runCli(['worker', '--once', '--poll', '1'], { env: embedded, cwd: home });
+      expect(work.stderr).toContain('Embedded PostgreSQL ready');
+      expect(work.code).toBe(0);
+      const count = await runCli(['sql', '--format', 'csv', 'select count(*) as n from messages'], {
+        env: embedded,
+        cwd: home,
+      });
+      expect(count.stdout.trim().split('\n')).toEqual(['n', '1500']);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   // Cron fires on whole minutes: two firings take up to two minutes whatever the machine does.
   it('a schedule fires once per minute with three workers running, and its plans are imported', async () => {
     const schema = queueSchema();
