@@ -12,6 +12,9 @@ import { redactUrl } from '../util/redact.js';
 import type { WahaClient } from '../waha/client.js';
 import { bossTxDb, bossSchema, UNIT_QUEUE } from './boss.js';
 
+/** The priority of a plan's first job; each later job one less (pg-boss takes higher priorities first). */
+const PRIORITY_TOP = 100_000;
+
 /** What `enqueue` (and a schedule's firing) is asked to plan; never a secret in it (it is stored). */
 export interface PlanRequest {
   wahaUrls: string[];
@@ -259,7 +262,7 @@ async function storePlan(
         emptyPages: request.emptyPages,
         chats: chats.map(queuedChat),
       };
-      return { id: randomUUID(), data, chats: chats.length };
+      return { id: randomUUID(), data, chats: chats.length, unit };
     });
     if (jobs.length > 0) {
       await tx`
@@ -279,6 +282,10 @@ async function storePlan(
           retryLimit: request.jobRetries,
           retryDelay: 5,
           retryBackoff: true,
+          // Taken in order of their place in their plan: the first job of every plan (every session, every
+          // WAHA server) before the second of any, so workers spread over the servers instead of draining
+          // one server's plan while the others wait.
+          priority: Math.max(0, PRIORITY_TOP - job.unit),
         })),
         { db: bossTxDb(tx as unknown as Sql, { jsonFirst: true }) },
       );
