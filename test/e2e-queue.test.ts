@@ -80,6 +80,26 @@ async function runChecksum(): Promise<Awaited<ReturnType<typeof databaseChecksum
   return databaseChecksum(db.sql, schema);
 }
 
+/** WAHA answers no message request until released; `requested` resolves at the first one. */
+function holdMessages(): { requested: Promise<void>; release(): void } {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let markRequested: () => void = () => undefined;
+  const requested = new Promise<void>((resolve) => (markRequested = resolve));
+  const removeHook = sim.onRequest(async (request) => {
+    if (request.route !== 'messages') return;
+    markRequested();
+    await held;
+  });
+  return {
+    requested,
+    release() {
+      removeHook();
+      release();
+    },
+  };
+}
+
 async function units(schema: string) {
   return db.sql<Array<{ unit: number; state: string; worker: string | null; attempts: number }>>`
     select unit, state, worker, attempts from ${db.sql(schema)}.queue_units order by unit`;
@@ -140,24 +160,15 @@ describe('waha-import enqueue and worker', () => {
     const schema = queueSchema();
     expect((await enqueue(schema, ['--job-timeout', '8'])).code).toBe(0);
     // WAHA holds message requests until the worker is dead: it dies mid-job, with nothing committed.
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let markRequested: () => void = () => undefined;
-    const requested = new Promise<void>((resolve) => (markRequested = resolve));
-    const removeHook = sim.onRequest(async (request) => {
-      if (request.route !== 'messages') return;
-      markRequested();
-      await held;
-    });
+    const hold = holdMessages();
     try {
       const doomed = worker(schema, ['--jobs', '1']);
-      await requested;
+      await hold.requested;
       doomed.child.kill('SIGKILL');
       const killed = await doomed;
       expect(killed.signal).toBe('SIGKILL');
     } finally {
-      removeHook();
-      release();
+      hold.release();
     }
     const [taken] = await db.sql<Array<{ unit: number }>>`
       select unit from ${db.sql(schema)}.queue_units where state = 'running'`;
@@ -176,18 +187,10 @@ describe('waha-import enqueue and worker', () => {
     const schema = queueSchema();
     expect((await enqueue(schema)).code).toBe(0);
     // WAHA holds every message request until released: the job is surely in flight when the signal comes.
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let markRequested: () => void = () => undefined;
-    const requested = new Promise<void>((resolve) => (markRequested = resolve));
-    const removeHook = sim.onRequest(async (request) => {
-      if (request.route !== 'messages') return;
-      markRequested();
-      await held;
-    });
+    const hold = holdMessages();
     try {
       const stopped = worker(schema, ['--jobs', '1', '--shutdown-grace', '0']);
-      await requested;
+      await hold.requested;
       stopped.child.kill('SIGTERM');
       const result = await stopped;
       expect(result.code).toBe(130);
@@ -196,8 +199,7 @@ describe('waha-import enqueue and worker', () => {
         select state, error, attempts from ${db.sql(schema)}.queue_units where attempts > 0`;
       expect(rows).toEqual([{ state: 'waiting', error: 'handed back: the worker stopped', attempts: 1 }]);
     } finally {
-      removeHook();
-      release();
+      hold.release();
     }
     const next = await worker(schema, ['--once']);
     expect(next.code).toBe(0);

@@ -1,6 +1,6 @@
 import type PgBoss from 'pg-boss';
 import { migrate } from '../src/db/index.js';
-import type { Reporter } from '../src/report/reporter.js';
+import { SILENT_REPORTER } from '../src/report/reporter.js';
 import { generateDataset, startSimulator, type Simulator } from '../src/sim/index.js';
 import { bossSchema, startBoss, UNIT_QUEUE } from '../src/queue/boss.js';
 import { planImport, planKey, resolveWindow, type PlanRequest, type UnitJobData } from '../src/queue/plan.js';
@@ -8,19 +8,6 @@ import { createWahaClient } from '../src/waha/client.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
 
 const db = useTestDatabase();
-const QUIET: Reporter = {
-  step: () => undefined,
-  stepDone: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  importStarted: () => undefined,
-  progress: () => undefined,
-  importFinished: () => undefined,
-  summary: () => undefined,
-  sessionSummary: () => undefined,
-  totals: () => undefined,
-  error: () => undefined,
-};
 
 const REQUEST: PlanRequest = {
   wahaUrls: [],
@@ -78,7 +65,7 @@ describe('planImport', () => {
         schema: db.schema,
         boss,
         wahaFor: (url) => clients.get(url)!,
-        reporter: QUIET,
+        reporter: SILENT_REPORTER,
         signal: new AbortController().signal,
         nowMs: Date.now(),
       },

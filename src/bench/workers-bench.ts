@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { databaseChecksum, migrate, openDatabase, type Database } from '../db/index.js';
 import type { TimeWindow } from '../domain.js';
 import { errorMessage } from '../errors.js';
-import type { Reporter } from '../report/reporter.js';
+import { SILENT_REPORTER } from '../report/reporter.js';
 import { generateDataset, startSimulator, type Simulator } from '../sim/index.js';
 import { createWahaClient, MAX_PAGE_SIZE } from '../waha/client.js';
 import { bossSchema, startBoss } from '../queue/boss.js';
@@ -56,20 +56,6 @@ export interface WorkersBenchReport {
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/waha-import.js');
 /** enqueue's default. */
 const CHATS_PER_JOB = 100;
-
-const QUIET: Reporter = {
-  step: () => undefined,
-  stepDone: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  importStarted: () => undefined,
-  progress: () => undefined,
-  importFinished: () => undefined,
-  summary: () => undefined,
-  sessionSummary: () => undefined,
-  totals: () => undefined,
-  error: () => undefined,
-};
 
 /** One server's limit: L × (S + max(⌈R / C⌉, P)); servers work side by side, so the slowest one bounds all. */
 function serverLimitMs(scenario: Scenario, seed: number, window: TimeWindow): number {
@@ -171,7 +157,7 @@ export async function runWorkersBench(options: WorkersBenchOptions): Promise<Wor
             schema,
             boss,
             wahaFor: (url) => clients.get(url)!,
-            reporter: QUIET,
+            reporter: SILENT_REPORTER,
             signal: new AbortController().signal,
             nowMs: window.toS * 1000,
           },

@@ -7,7 +7,7 @@ import { errorMessage, InterruptedError, KnownError, EXIT } from '../errors.js';
 import { runImport, type ResumeCursor } from '../import/runner.js';
 import type { RunLog } from '../import/run-log.js';
 import { formatCount, formatDuration } from '../import/summary.js';
-import type { Reporter } from '../report/reporter.js';
+import { SILENT_REPORTER, type Reporter } from '../report/reporter.js';
 import { strategyNamed } from '../strategies/registry.js';
 import type { WahaClient } from '../waha/client.js';
 import { redactUrl } from '../util/redact.js';
@@ -454,16 +454,10 @@ function covers(mark: TimeWindow | undefined, window: TimeWindow): boolean {
 /** The runner's reporter inside a job: its warnings, prefixed; its steps and progress stay quiet. */
 function jobReporter(reporter: Reporter, label: string, steps = false): Reporter {
   return {
-    step: () => undefined,
+    ...SILENT_REPORTER,
     stepDone: (text) => (steps ? reporter.info(`${label}: ${text}`) : undefined),
     info: (text) => (steps ? reporter.info(`${label}: ${text}`) : undefined),
     warn: (text) => reporter.warn(`${label}: ${text}`),
-    importStarted: () => undefined,
-    progress: () => undefined,
-    importFinished: () => undefined,
-    summary: () => undefined,
-    sessionSummary: () => undefined,
-    totals: () => undefined,
     error: (error) => reporter.warn(`${label}: ${errorMessage(error)}`),
   };
 }

@@ -85,6 +85,21 @@ export function colourLevel(env: NodeJS.ProcessEnv, isTty: boolean): 0 | 1 | 2 |
   return isTty ? 1 : 0;
 }
 
+/** A reporter that says nothing (the bench's imports, a job's steps); spread it and override what speaks. */
+export const SILENT_REPORTER: Reporter = {
+  step: () => undefined,
+  stepDone: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  importStarted: () => undefined,
+  progress: () => undefined,
+  importFinished: () => undefined,
+  summary: () => undefined,
+  sessionSummary: () => undefined,
+  totals: () => undefined,
+  error: () => undefined,
+};
+
 export function createReporter(options: ReporterOptions): Reporter {
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
