@@ -116,6 +116,10 @@ describe('migrate', () => {
       'import_runs',
       'instance',
       'messages',
+      'queue_firings',
+      'queue_plans',
+      'queue_units',
+      'queue_workers',
       'schema_migrations',
     ]);
     const versions = await db.sql`select version, name from ${db.sql(db.schema)}.schema_migrations`;
