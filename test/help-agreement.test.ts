@@ -121,7 +121,7 @@ describe('README, run --help and .importrc.example agree', () => {
   });
 
   it("every command's help has examples and its exit codes, and no default shown as a JavaScript value", async () => {
-    for (const command of ['run', 'migrate', 'status', 'sql', 'export', 'sim', 'bench']) {
+    for (const command of ['run', 'migrate', 'status', 'sql', 'export', 'psql', 'sim', 'bench']) {
       const result = await runCli([command, '--help']);
       expect([command, result.code]).toEqual([command, 0]);
       expect([command, /\nExamples:\n/.test(result.stdout)]).toEqual([command, true]);
