@@ -15,23 +15,15 @@ const TINY = {
   sim: { ...SCENARIOS.seed!.sim, chats: 40, messages: 400, latencyMs: 0, jitterMs: 0 },
 };
 
+/** The bench's flags for a small dataset at 2 ms, on the test database. */
+const tinyBench = (): string[] => [
+  ...['--chats', '40', '--messages', '400', '--latency-ms', '2'],
+  ...['--database-url', testDatabaseUrl()],
+];
+
 describe('bench', () => {
   it('prints JSON with one result per row, the physical limit and the machine', async () => {
-    const result = await runCli(
-      [
-        'bench',
-        '--json',
-        '--chats',
-        '40',
-        '--messages',
-        '400',
-        '--latency-ms',
-        '2',
-        '--database-url',
-        testDatabaseUrl(),
-      ],
-      { env: {} },
-    );
+    const result = await runCli(['bench', '--json', ...tinyBench()], { env: {} });
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as Record<string, unknown> & {
       results: Array<Record<string, unknown>>;
@@ -69,16 +61,7 @@ describe('bench', () => {
 
   it('prints tables that fit the terminal, and writes the complete table (.md) or chart and table (.html)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-bench-out-'));
-    const tiny = [
-      '--chats',
-      '40',
-      '--messages',
-      '400',
-      '--latency-ms',
-      '2',
-      '--database-url',
-      testDatabaseUrl(),
-    ];
+    const tiny = tinyBench();
     const md = await runCli(['bench', ...tiny, '--out', path.join(dir, 'bench.md')], { env: {} });
     expect([md.code, md.stderr]).toEqual([0, expect.stringContaining('table written to')]);
     expect(md.stdout.split('\n').filter((line) => [...line].length > TERMINAL_WIDTH)).toEqual([]);

@@ -138,7 +138,7 @@ function limitMarkdown(report: BenchReport): string[] {
   return formula ? [`${headline} ${formula}`, '', ...inputs.map((line) => `- ${line}`)] : [headline];
 }
 
-/** Text broken at spaces into lines of at most `width` (a longer word stands alone on its line). */
+/** Text broken at spaces into lines that each pass `fits` (a word too long for any stands alone). */
 function wrapWords(text: string, fits: (line: string) => boolean): string[] {
   const lines: string[] = [];
   let line = '';
@@ -294,9 +294,10 @@ function settingsLine(report: BenchReport): string {
     report.database === 'embedded'
       ? 'a scratch embedded PostgreSQL'
       : 'an external PostgreSQL (scratch schema)';
+  const runs = Math.max(...report.results.map((r) => r.runsMs.length), 1);
   return (
-    `${waha}; ${database}; machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGb} GB, ` +
-    `Node ${m.node}, ${m.platform}.`
+    `${waha}; ${database}; machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGb}\u00a0GB, ` +
+    `Node ${m.node}, ${m.platform}${runs > 1 ? `; each time the median of ${runs} runs` : ''}.`
   );
 }
 
@@ -488,7 +489,7 @@ export function renderSvg(report: BenchReport): string {
 
   return (
     [
-      `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="${FONT}">`,
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, sans-serif" font-size="${FONT}">`,
       `<title>${escapeXml(title)}</title>`,
       `<rect width="100%" height="100%" fill="white"/>`,
       ...parts,
@@ -507,10 +508,9 @@ export function renderHtml(report: BenchReport): string {
     '<html lang="en">',
     '<meta charset="utf-8">',
     `<title>waha-import bench: ${escapeXml(report.scenario)}</title>`,
-    '<style>body{font-family:"DejaVu Sans",Verdana,sans-serif;font-size:13px;margin:16px}' +
-      'table{border-collapse:collapse;margin-top:16px}th,td{border:1px solid #ccc;padding:3px 8px;' +
-      'text-align:right;white-space:nowrap}th:nth-child(-n+2),td:nth-child(-n+2){text-align:left}' +
-      'p{max-width:60em}</style>',
+    '<style>body{font-family:"DejaVu Sans",sans-serif;font-size:13px;margin:0}' +
+      'table{border-collapse:collapse;margin:0 16px 16px}th,td{border:1px solid #ccc;padding:3px 8px;' +
+      'text-align:right;white-space:nowrap}th:nth-child(-n+2),td:nth-child(-n+2){text-align:left}</style>',
     renderSvg(report).trim(),
     '<table>',
     cells('th', header),
