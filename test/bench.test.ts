@@ -1,6 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DOMParser } from '@xmldom/xmldom';
 import { runBench } from '../src/bench/run-bench.js';
 import { benchRows, capacityRows, SCENARIOS } from '../src/bench/scenarios.js';
-import { renderSvg, renderTable } from '../src/bench/render.js';
+import { renderSvg, renderTable, TERMINAL_WIDTH } from '../src/bench/render.js';
 import { getStrategy } from '../src/strategies/registry.js';
 import type { Strategy } from '../src/strategies/types.js';
 import { runCli } from './support/cli.js';
@@ -11,23 +15,15 @@ const TINY = {
   sim: { ...SCENARIOS.seed!.sim, chats: 40, messages: 400, latencyMs: 0, jitterMs: 0 },
 };
 
+/** The bench's flags for a small dataset at 2 ms, on the test database. */
+const tinyBench = (): string[] => [
+  ...['--chats', '40', '--messages', '400', '--latency-ms', '2'],
+  ...['--database-url', testDatabaseUrl()],
+];
+
 describe('bench', () => {
   it('prints JSON with one result per row, the physical limit and the machine', async () => {
-    const result = await runCli(
-      [
-        'bench',
-        '--json',
-        '--chats',
-        '40',
-        '--messages',
-        '400',
-        '--latency-ms',
-        '2',
-        '--database-url',
-        testDatabaseUrl(),
-      ],
-      { env: {} },
-    );
+    const result = await runCli(['bench', '--json', ...tinyBench()], { env: {} });
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as Record<string, unknown> & {
       results: Array<Record<string, unknown>>;
@@ -61,6 +57,45 @@ describe('bench', () => {
     }
     expect(report.results.find((r) => r.label === 'V1')!.transactions).toBe(40);
     expect(report.results.find((r) => r.label === 'D')!.transactions).toBe(1);
+  });
+
+  it('prints tables that fit the terminal, and writes the complete table (.md) or chart and table (.html)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-bench-out-'));
+    const tiny = tinyBench();
+    const md = await runCli(['bench', ...tiny, '--out', path.join(dir, 'bench.md')], { env: {} });
+    expect([md.code, md.stderr]).toEqual([0, expect.stringContaining('table written to')]);
+    expect(md.stdout.split('\n').filter((line) => [...line].length > TERMINAL_WIDTH)).toEqual([]);
+    expect(md.stdout).toMatch(/^\| C-auto +\| streaming \(auto ≤100, batch 2000\) +\| [\d.]+ m?s +\|/m);
+    expect(md.stdout).toMatch(/L: WAHA latency 2 ms a request/);
+    const table = fs.readFileSync(path.join(dir, 'bench.md'), 'utf8');
+    const header = table.split('\n').find((line) => line.startsWith('| row '))!;
+    expect(header.split('|').map((cell) => cell.trim())).toEqual([
+      '',
+      ...['row', 'strategy', 'wall time', 'vs V1', 'vs limit', 'DB tx', 'WAHA requests', 'retries'],
+      ...['msgs/s', 'same DB', 'study estimate', 'limit final/peak/settled', 'vs best fixed'],
+      ...['overloads', 'p50 latency', ''],
+    ]);
+    expect(table.split('\n').filter((line) => /^\| (V1|A|B|D|C|C-auto) /.test(line))).toHaveLength(6);
+
+    const html = await runCli(['bench', ...tiny, '--out', path.join(dir, 'bench.html')], { env: {} });
+    expect(html.code).toBe(0);
+    const page = fs.readFileSync(path.join(dir, 'bench.html'), 'utf8');
+    for (const [start, end] of [
+      ['<svg', '</svg>'],
+      ['<table>', '</table>'],
+    ]) {
+      const problems: string[] = [];
+      new DOMParser({
+        onError: (level, message) => void problems.push(`${level}: ${message}`),
+      }).parseFromString(page.slice(page.indexOf(start!), page.indexOf(end!) + end!.length), 'text/xml');
+      expect([start, problems]).toEqual([start, []]);
+    }
+    expect(page.match(/<tr>/g)).toHaveLength(7);
+
+    const wrong = await runCli(['bench', '--out', path.join(dir, 'bench.png')], { env: {} });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--out.*must end in \.svg, \.html or \.md/);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('fails loudly when a strategy leaves a different database, however fast it was', async () => {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateDataset, startSimulator, type Simulator } from '../src/sim/index.js';
+import { psqlConnection } from '../src/cli/data.js';
 import { runArgs, runCli } from './support/cli.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
 
@@ -101,4 +102,59 @@ it('export: every message once as CSV; JSON lines of one chat with its raw messa
   ]);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toContain('--since is later than --until');
+});
+
+describe('psql', () => {
+  it("opens the system's psql on the imported tables, passing its arguments and exit code on", async () => {
+    const schema = await imported();
+    const count = await runCli([
+      'psql',
+      ...connection(schema),
+      '--',
+      '-At',
+      '-c',
+      'select count(*) from messages',
+    ]);
+    expect([count.code, count.stdout, count.stderr]).toEqual([0, '120\n', '']);
+    const bad = await runCli(['psql', ...connection(schema), '--', '-c', 'select nope from messages']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('column "nope" does not exist');
+  });
+
+  it('starts the embedded PostgreSQL for psql when no database is given, and stops it after', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-psql-'));
+    fs.chmodSync(dir, 0o755); // as root, the embedded server runs as the postgres user
+    const dataDir = path.join(dir, 'postgres');
+    const result = await runCli(['psql', '--data-dir', dataDir, '--', '-At', '-c', 'show search_path']);
+    expect([result.code, result.stdout]).toEqual([0, 'waha,public\n']);
+    expect(fs.existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
+    expect(fs.existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says psql is not installed, and what to do, before starting anything', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-psql-'));
+    const dataDir = path.join(dir, 'postgres');
+    const result = await runCli(['psql', '--data-dir', dataDir], { env: { PATH: dir } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('psql is not installed (no psql on PATH)');
+    expect(result.stderr).toContain('apt-get install postgresql-client');
+    expect(result.stderr).toContain('waha-import sql');
+    expect(fs.existsSync(dataDir)).toBe(false);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('hands psql the URL without its password, the password in PGPASSWORD, and the schema on the search path', () => {
+    const own = psqlConnection('postgres://me:p%40ss%3Aw@db.example:6432/waha?sslmode=require', 'imports', {
+      PGOPTIONS: '-c work_mem=64MB',
+    });
+    expect(own.dbname).toBe('postgres://me@db.example:6432/waha?sslmode=require');
+    expect(own.env.PGPASSWORD).toBe('p@ss:w');
+    expect(own.env.PGOPTIONS).toBe('-c work_mem=64MB -c search_path=imports,public');
+    const multiHost = 'postgres://me@db1:5432,db2:5432/waha';
+    expect(psqlConnection(multiHost, 'waha', {})).toEqual({
+      dbname: multiHost,
+      env: { PGOPTIONS: '-c search_path=waha,public' },
+    });
+  });
 });

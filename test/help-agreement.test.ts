@@ -128,6 +128,7 @@ describe('README, run --help and .importrc.example agree', () => {
       'status',
       'sql',
       'export',
+      'psql',
       'sim',
       'bench',
       'enqueue',

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 
 /**
  * What `npm pack` (and so `npm install -g` of the tarball) ships: the CLI, its compiled code with the
- * simulator `--simulate` needs, the README and the config example; none of the sources, tests or CI files.
+ * simulator `--simulate` needs, the README, the licence and the config example; none of the sources, tests or CI files.
  * `npm test` builds dist first, so the list is the one a release would have.
  */
 
@@ -21,6 +21,7 @@ it('the package holds the CLI and its compiled code, and nothing of the sources 
   for (const needed of [
     'package.json',
     'README.md',
+    'LICENSE',
     '.importrc.example',
     'bin/waha-import.js',
     'dist/cli/main.js',

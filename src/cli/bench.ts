@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import ora from 'ora';
-import { renderSvg, renderTable } from '../bench/render.js';
+import { renderHtml, renderSvg, renderTable, renderTerminal } from '../bench/render.js';
 import { runBench } from '../bench/run-bench.js';
 import { renderWorkersTable, runWorkersBench } from '../bench/workers-bench.js';
 import { benchRows, SCENARIOS } from '../bench/scenarios.js';
@@ -38,8 +38,9 @@ const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   {
     key: 'out',
     flag: '--out <file>',
-    description: 'also write a chart: .svg, or .html with the table',
-    parse: text(/\.(svg|html)$/i, 'must end in .svg or .html'),
+    description:
+      'also write a chart (.svg), the chart with the complete table (.html), or the complete table (.md)',
+    parse: text(/\.(svg|html|md)$/i, 'must end in .svg, .html or .md'),
   },
   {
     key: 'databaseUrl',
@@ -189,20 +190,23 @@ ${examplesAndExitCodes(
       },
     }).finally(() => spinner?.stop());
     process.stdout.write(
-      json ? jsonText({ type: 'bench', ...report }) + '\n' : terminalText(renderTable(report)) + '\n',
+      json ? jsonText({ type: 'bench', ...report }) + '\n' : terminalText(renderTerminal(report)) + '\n',
     );
     const out = get<string | undefined>('out');
     if (out) {
-      const svg = renderSvg(report);
-      const content = out.toLowerCase().endsWith('.html')
-        ? `<!doctype html><meta charset="utf-8"><title>waha-import bench</title>${svg}<pre>${renderTable(report).replace(/</g, '&lt;')}</pre>\n`
-        : svg;
+      const kind = path.extname(out).toLowerCase();
+      const content =
+        kind === '.html'
+          ? renderHtml(report)
+          : kind === '.md'
+            ? renderTable(report) + '\n'
+            : renderSvg(report);
       try {
         fs.writeFileSync(path.resolve(out), content);
       } catch (error) {
         throw unusablePath(error, 'the chart file', path.resolve(out), 'Choose a writable --out file.');
       }
-      if (!json) process.stderr.write(`chart written to ${out}\n`);
+      if (!json) process.stderr.write(`${kind === '.md' ? 'table' : 'chart'} written to ${out}\n`);
     }
     if (!report.consistent) {
       process.stderr.write(

@@ -1,17 +1,21 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { once } from 'node:events';
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { CONNECTION_OPTIONS, resolveCommandOptions } from '../config/run-config.js';
 import { instant, oneOf, text, type OptionSpec } from '../config/options.js';
-import { openDatabase, type Sql } from '../db/index.js';
+import { openDatabase, startEmbeddedPostgres, type EmbeddedPostgres, type Sql } from '../db/index.js';
 import { DatabaseError, EXIT, UsageError } from '../errors.js';
 import { jsonText, terminalText } from '../util/terminal-text.js';
 import { addOptions } from './options.js';
 
 /**
  * Looking at what was imported: `sql` runs one read-only query (the embedded PostgreSQL is started for
- * it when no DATABASE_URL is given, so the data is reachable without setting anything up) and `export`
- * writes messages as CSV or JSON lines, streamed through a cursor so memory stays flat.
+ * it when no DATABASE_URL is given, so the data is reachable without setting anything up), `export`
+ * writes messages as CSV or JSON lines, streamed through a cursor so memory stays flat, and `psql` opens
+ * the system's psql on the same database.
  */
 
 const DATABASE_KEYS = ['databaseUrl', 'databaseUrlFile', 'dataDir', 'schema'];
@@ -146,8 +150,79 @@ async function withDatabase<T>(
   }
 }
 
+/** The first executable file `name` on the search path (PATH), or undefined. */
+export function findOnPath(name: string, searchPath = process.env.PATH ?? ''): string | undefined {
+  for (const dir of searchPath.split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      if (fs.statSync(candidate).isFile()) {
+        fs.accessSync(candidate, fs.constants.X_OK);
+        return candidate;
+      }
+    } catch {
+      // Not here, or not executable: look further.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * How psql reaches a database given by URL: the URL without its password (psql's own argument list can
+ * be read by every local user), the password in PGPASSWORD, and the schema first on the search path.
+ */
+export function psqlConnection(
+  url: string,
+  schema: string,
+  env: NodeJS.ProcessEnv,
+): { dbname: string; env: NodeJS.ProcessEnv } {
+  const searchPath = `-c search_path=${schema},public`;
+  const childEnv: NodeJS.ProcessEnv = {
+    ...env,
+    PGOPTIONS: env.PGOPTIONS ? `${env.PGOPTIONS} ${searchPath}` : searchPath,
+  };
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // A URL with several hosts: libpq reads it, the URL class does not; it is passed on whole.
+  }
+  if (!parsed?.password) return { dbname: url, env: childEnv };
+  childEnv.PGPASSWORD = decodeURIComponent(parsed.password);
+  parsed.password = '';
+  return { dbname: parsed.toString(), env: childEnv };
+}
+
 async function write(out: NodeJS.WritableStream, chunk: string): Promise<void> {
   if (!out.write(chunk)) await once(out, 'drain');
+}
+
+/** Runs psql on the database until it exits; its exit code (or 128 + the signal that ended it) is ours. */
+async function runPsql(
+  psql: string,
+  args: string[],
+  dbname: string,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const child = spawn(psql, ['--dbname', dbname, ...args], { stdio: 'inherit', env });
+  // Ctrl-C reaches psql too (one process group), which cancels its query; we wait for psql to end.
+  const ignore = (): void => undefined;
+  const forward = (signal: NodeJS.Signals) => (): void => void child.kill(signal);
+  const onTerm = forward('SIGTERM');
+  const onHup = forward('SIGHUP');
+  process.on('SIGINT', ignore);
+  process.on('SIGQUIT', ignore);
+  process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
+  try {
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    return code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
+  } finally {
+    process.off('SIGINT', ignore);
+    process.off('SIGQUIT', ignore);
+    process.off('SIGTERM', onTerm);
+    process.off('SIGHUP', onHup);
+  }
 }
 
 export function registerData(program: Command, setExit: (code: number) => void): void {
@@ -276,5 +351,58 @@ Exit codes: 0 success, 1 the database failed, 2 a wrong flag.`,
       process.stderr.write(`${count} messages written to ${terminalText(outPath)}\n`);
     }
     setExit(EXIT.ok);
+  });
+
+  const psqlCommand = program
+    .command('psql')
+    .argument('[psql-args...]', 'passed on to psql, after --')
+    .description("open the system's psql on the imported data (starts the embedded PostgreSQL if needed)")
+    .option('--config <file>', 'JSON config file (default: .importrc in the working directory when present)')
+    .addHelpText(
+      'after',
+      `
+The schema (--schema) comes first on psql's search path, so \\dt lists the imported tables and
+"select * from messages" just works. psql is not part of waha-import: install the PostgreSQL client
+(Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq).
+
+Examples:
+  waha-import psql
+  waha-import psql -- -c "select chat_id, count(*) from messages group by 1 order by 2 desc limit 10"
+  waha-import psql --database-url postgres://me@db.example/waha -- --csv -c "select * from chats"
+
+Exit codes: psql's own (0 success, 1 a psql error, 2 the connection failed, 3 a script failed), or
+1 psql is not installed or the database could not be started, 2 a wrong flag.`,
+    );
+  addOptions(psqlCommand, DATABASE_OPTIONS);
+  psqlCommand.action(async (args: string[], flags: Record<string, unknown>) => {
+    const values = resolve(DATABASE_OPTIONS, flags, 'psql');
+    // Before anything is started: without psql there is nothing to start it for.
+    const psql = findOnPath('psql');
+    if (!psql) {
+      throw new DatabaseError(
+        'psql is not installed (no psql on PATH).',
+        'Install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq), ' +
+          'or query without it: waha-import sql "select ...".',
+      );
+    }
+    const schema = values.schema as string;
+    let server: EmbeddedPostgres | undefined;
+    let url = values.databaseUrl as string | undefined;
+    if (!url) {
+      server = await startEmbeddedPostgres({ dataDir: values.dataDir as string | undefined });
+      url = server.url;
+    }
+    try {
+      if (process.stderr.isTTY) {
+        const where = server ? `the embedded PostgreSQL in ${server.dataDir}` : 'the database';
+        process.stderr.write(
+          `psql on ${terminalText(where)}, schema ${schema} first on the search path (\\q quits).\n`,
+        );
+      }
+      const connection = psqlConnection(url, schema, process.env);
+      setExit(await runPsql(psql, args, connection.dbname, connection.env));
+    } finally {
+      await server?.stop();
+    }
   });
 }
