@@ -319,6 +319,16 @@ export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {})
     if (s.status !== undefined && !SESSION_STATUSES.includes(s.status)) {
       problems.push(`session "${s.name}": status must be one of ${SESSION_STATUSES.join(', ')}`);
     }
+    // Pages are cut from each chat by binary search on the time (lookup.ts), which needs this order.
+    const unsorted = s.dataset?.chats.find((c) =>
+      c.messages.some((m, i) => i > 0 && m.timestampS < c.messages[i - 1]!.timestampS),
+    );
+    if (unsorted !== undefined) {
+      problems.push(
+        `session "${s.name}": the messages of chat ${unsorted.id} are not in timestamp order (oldest first); ` +
+          'sort them, or change the dataset only through appendMessages, deleteMessage and relinkChat',
+      );
+    }
   }
   if (problems.length > 0) throw new RangeError(`invalid simulator options: ${problems.join('; ')}`);
   return o;
@@ -697,19 +707,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       return deleteMessage(lookup(name).dataset, messageId);
     },
     revokeMessage(name, messageId) {
-      const session = lookup(name);
-      const found = findMessage(session.dataset, messageId);
-      if (!found) return false;
-      switch (session.profile.revoke) {
-        case 'delete-row':
-          return deleteMessage(session.dataset, messageId);
-        case 'protocol-row':
-          appendRevokeRow(session.dataset, found.chat, found.message);
-          return true;
-        case 'revoked-placeholder':
-          found.message.revoked = true;
-          return true;
-      }
+      return revokeSessionMessage(lookup(name), messageId);
     },
     lids(name) {
       return lookup(name).lids.all();
@@ -726,14 +724,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       return () => void hooks.delete(hook);
     },
     relinkChat(name, chatId, newChatId, options) {
-      const session = lookup(name);
-      // The person's phone, before the chat moves (a @lid chat may have none the server knows).
-      const phone = chatId.endsWith('@lid') ? session.lids.phoneOf(chatId) : chatId;
-      const moved = relinkChat(session.dataset, chatId, newChatId, options?.fromS);
-      const lid = [chatId, newChatId].find((id) => id.endsWith('@lid'));
-      const pn = newChatId.endsWith('@c.us') ? newChatId : phone;
-      if (lid !== undefined && pn !== null) session.lids.link(lid, pn);
-      return moved;
+      return relinkSessionChat(lookup(name), chatId, newChatId, options?.fromS);
     },
     close() {
       return new Promise<void>((resolve, reject) => {
@@ -745,8 +736,40 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   };
 }
 
+/** `Simulator.revokeMessage` on one session: what the session's engine does to a revoked message. */
+export function revokeSessionMessage(session: SimSession, messageId: string): boolean {
+  const found = findMessage(session.dataset, messageId);
+  if (!found) return false;
+  switch (session.profile.revoke) {
+    case 'delete-row':
+      return deleteMessage(session.dataset, messageId);
+    case 'protocol-row':
+      appendRevokeRow(session.dataset, found.chat, found.message);
+      return true;
+    case 'revoked-placeholder':
+      found.message.revoked = true;
+      return true;
+  }
+}
+
+/** `Simulator.relinkChat` on one session: the chat moves, and the lids endpoint learns both ids. */
+export function relinkSessionChat(
+  session: SimSession,
+  chatId: string,
+  newChatId: string,
+  fromS?: number,
+): number {
+  // The person's phone, before the chat moves (a @lid chat may have none the server knows).
+  const phone = chatId.endsWith('@lid') ? session.lids.phoneOf(chatId) : chatId;
+  const moved = relinkChat(session.dataset, chatId, newChatId, fromS);
+  const lid = [chatId, newChatId].find((id) => id.endsWith('@lid'));
+  const pn = newChatId.endsWith('@c.us') ? newChatId : phone;
+  if (lid !== undefined && pn !== null) session.lids.link(lid, pn);
+  return moved;
+}
+
 /** Every person of the dataset gets a lid; dataset `@lid` ids are people whose phone the server cannot tell. */
-function lidBookFor(dataset: Dataset, profile: EngineProfile): LidBook {
+export function lidBookFor(dataset: Dataset, profile: EngineProfile): LidBook {
   const book = new LidBook(dataset.options.seed, profile.unknownLidShare);
   const meet = (id: string): void => {
     const cus = toCus(id);
