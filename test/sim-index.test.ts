@@ -4,6 +4,7 @@ import {
   deleteMessage,
   generateDataset,
   startOfUtcDayS,
+  startSimulator,
   toCus,
   toJid,
   type Dataset,
@@ -234,4 +235,13 @@ describe.each(PROFILES)('indexed message pages on %s %j', (engine, overrides) =>
     expect(compared).toBeGreaterThan(4_000);
     if (session.profile.supportsMerge) expect(merged).toBeGreaterThan(0);
   });
+});
+
+it('a dataset whose messages are out of time order is refused, naming the chat', async () => {
+  const dataset = generateDataset({ anchorS: ANCHOR_S, seed: 3, chats: 3, messages: 30 });
+  const chat = dataset.chats.find((c) => new Set(c.messages.map((m) => m.timestampS)).size > 1)!;
+  chat.messages.reverse();
+  await expect(startSimulator({ sessions: [{ name: 'default', dataset }] })).rejects.toThrow(
+    `the messages of chat ${chat.id} are not in timestamp order`,
+  );
 });
