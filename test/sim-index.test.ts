@@ -245,3 +245,24 @@ it('a dataset whose messages are out of time order is refused, naming the chat',
     `the messages of chat ${chat.id} are not in timestamp order`,
   );
 });
+
+it('copyDataset: false serves the dataset as handed over, without a copy; by default the caller keeps its own', async () => {
+  const handedOver = generateDataset({ anchorS: ANCHOR_S, seed: 4, chats: 3, messages: 20 });
+  const kept = generateDataset({ anchorS: ANCHOR_S, seed: 4, chats: 3, messages: 20 });
+  const sim = await startSimulator({
+    sessions: [
+      { name: 'default', dataset: handedOver, copyDataset: false },
+      { name: 'other', dataset: kept },
+    ],
+  });
+  try {
+    const chatId = handedOver.chats[0]!.id;
+    const before = handedOver.chats[0]!.messages.length;
+    sim.addMessages('default', chatId, 2, ANCHOR_S - 10);
+    sim.addMessages('other', chatId, 2, ANCHOR_S - 10);
+    expect(handedOver.chats[0]!.messages).toHaveLength(before + 2);
+    expect(kept.chats[0]!.messages).toHaveLength(before);
+  } finally {
+    await sim.close();
+  }
+});

@@ -68,8 +68,13 @@ export interface SimSessionOptions {
   name: string;
   /** Default 'WORKING'. */
   status?: SessionStatus;
-  /** The history to serve; copied, so the caller's object never changes. */
+  /** The history to serve; copied (unless `copyDataset` is false), so the caller's object never changes. */
   dataset?: Dataset;
+  /**
+   * Default true. false: the simulator takes `dataset` as its own instead of copying it, and changes it
+   * as the history changes; the caller must not use it afterwards. A million-message copy takes a minute.
+   */
+  copyDataset?: boolean;
   /** Used to generate the history when `dataset` is absent. Default: DEFAULT_DATASET_OPTIONS. */
   datasetOptions?: Partial<DatasetOptions>;
   /** Who the session is logged in as. Default: the dataset's `me`. */
@@ -391,7 +396,9 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   const sessions = new Map<string, SimSession>();
   for (const s of o.sessions) {
     const dataset = s.dataset
-      ? structuredClone(s.dataset)
+      ? s.copyDataset === false
+        ? s.dataset
+        : structuredClone(s.dataset)
       : generateDataset(s.datasetOptions ?? DEFAULT_DATASET_OPTIONS);
     const profile = resolveProfile(s.engine ?? o.engine, { ...o.profile, ...s.profile });
     sessions.set(s.name, {
