@@ -190,16 +190,74 @@ describe.each(availableStrategies().map((s) => [s.name, s] as const))('strategy 
 describe('transactions per strategy', () => {
   const byName = Object.fromEntries(availableStrategies().map((s) => [s.name, s]));
 
-  it('sequential and parallel commit once per chat, chunked once per chunk', async () => {
+  it('sequential and parallel commit once per chat, chunked once per chunk, below --batch-size messages', async () => {
     for (const [name, expected] of [
       ['sequential', SIZES.length],
       ['parallel', SIZES.length],
       ['chunked', Math.ceil(SIZES.length / OPTIONS.chunkSize)],
     ] as const) {
       const recorder = recordingSink();
-      await byName[name]!.run(contextFor(SIZES, recorder.sink, fakeSource(SIZES).source));
+      // Every chunk of SIZES holds fewer than 200 messages.
+      await byName[name]!.run(
+        contextFor(SIZES, recorder.sink, fakeSource(SIZES).source, undefined, { batchSize: 200 }),
+      );
       expect([name, recorder.units.length]).toEqual([name, expected]);
     }
+  });
+
+  describe.each(['sequential', 'parallel', 'chunked'] as const)('%s past --batch-size', (name) => {
+    const sizes = [300, 7, 0, 250, 64, 301, 12, 290];
+    const batchSize = 30;
+    const concurrency = 4;
+
+    it('commits a big chat (or chunk) in parts, in order, holding only a bounded part in memory', async () => {
+      const fake = fakeSource(sizes, { delayMs: 1 });
+      const recorder = recordingSink({ delayMs: 2 });
+      const committed = (): number => recorder.units.reduce((n, u) => n + u.batch.messages.length, 0);
+      let maxAhead = 0;
+      const source: MessageSource = {
+        async *pages(c, signal, startOffset) {
+          for await (const page of fake.source.pages(c, signal, startOffset)) {
+            maxAhead = Math.max(maxAhead, fake.messagesServed() - committed());
+            yield page;
+          }
+        },
+      };
+      await byName[name]!.run(
+        contextFor(sizes, recorder.sink, source, undefined, { batchSize, concurrency, chunkSize: 3 }),
+      );
+
+      const ids = recorder.units.flatMap((u) => u.batch.messages.map((m) => m.id));
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids).toHaveLength(sizes.reduce((a, b) => a + b, 0));
+      recorder.units.forEach((unit, n) => {
+        // A part is cut at the first page that reaches --batch-size: never more than a page past it.
+        expect(unit.batch.messages.length).toBeLessThanOrEqual(batchSize + PAGE - 1);
+        if (name !== 'chunked') expect(unit.batch.chats).toHaveLength(1);
+        const before = recorder.units.slice(0, n + 1).flatMap((u) => u.batch.messages);
+        for (const { chatId, resumeAt } of unit.chatsInProgress) {
+          // The cursor recorded is the end of what is committed of that chat, in this part or before
+          // (the fake's cursor is the next page's offset).
+          const committedOfChat = before.filter((m) => m.chatId === chatId).length;
+          expect(resumeAt).toBe(Math.ceil(committedOfChat / PAGE) * PAGE);
+          expect(unit.chatsCompleted).not.toContain(chatId);
+        }
+        for (const chatId of unit.chatsCompleted) {
+          // Completed only once every one of its messages is committed, by this part or an earlier one.
+          const size = sizes[Number(chatId.split('@')[0])]!;
+          expect(before.filter((m) => m.chatId === chatId)).toHaveLength(size);
+        }
+      });
+      // Each big chat took several parts; each chat completed exactly once.
+      const completed = recorder.units.flatMap((u) => u.chatsCompleted);
+      expect([...completed].sort()).toEqual(sizes.map((_, i) => `${i}@c.us`).sort());
+      const partsOf300 = recorder.units.filter((u) => u.batch.messages.some((m) => m.chatId === '0@c.us'));
+      expect(partsOf300.length).toBeGreaterThanOrEqual(Math.ceil(300 / (batchSize + PAGE)));
+      // Fetched but not committed: a part per fetcher (per-chat), or one part and a page per fetcher.
+      const bound =
+        name === 'chunked' ? batchSize + (concurrency + 1) * PAGE : concurrency * (batchSize + PAGE);
+      expect(maxAhead).toBeLessThanOrEqual(bound);
+    });
   });
 
   it('streaming never splits a page, keeps batches near --batch-size, and records in-progress offsets', async () => {

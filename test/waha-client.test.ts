@@ -92,6 +92,26 @@ describe('WAHA client against the simulator', () => {
     expect((await allMessageIds(client, chat!, 'short')).ids.length).toBeLessThan(expected);
   });
 
+  it('remembers about a page of ids while paging a long chat by time, not the whole chat', async () => {
+    const { sim, client } = await start({
+      sessions: [
+        { name: 'default', datasetOptions: { chats: 2, messages: 3000, bigChats: [2990], seed: 12 } },
+      ],
+    });
+    const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
+    const truth = sim.groundTruth('default', WINDOW).messages;
+    const perSecond = new Map<number, number>();
+    for (const m of truth) perSecond.set(m.timestamp, (perSecond.get(m.timestamp) ?? 0) + 1);
+    const busiestSecond = Math.max(...perSecond.values());
+    const ids: string[] = [];
+    for (const chat of chats) ids.push(...(await allMessageIds(client, chat, 'empty', 50)).ids);
+    expect([...ids].sort()).toEqual(truth.map((m) => m.id).sort());
+    // A page, and the second the cursor stands on: what a later request can serve again.
+    expect(client.memory.peakIdsPerChat).toBeGreaterThan(0);
+    expect(client.memory.peakIdsPerChat).toBeLessThanOrEqual(50 + busiestSecond);
+    expect(busiestSecond).toBeLessThan(100);
+  });
+
   it('keeps only the window, inclusive at both ends', async () => {
     const { sim, client } = await start();
     const all = sim.groundTruth('default', WINDOW).messages;

@@ -32,10 +32,13 @@ export function registerSim(program: Command, setExit: (code: number) => void): 
     if (!port.ok) throw new UsageError(`--port ${port.problem}`);
     const config = resolveSimConfig(flags);
     const dataset = generateDataset(config.dataset);
+    const counts = countMessages(dataset);
+    const chats = dataset.chats.length;
     const sim = await startSimulator({
       ...config.simulator,
       port: port.value,
-      sessions: [{ name: 'default', dataset }],
+      // Handed over, not copied: nothing here uses it again, and copying a big history takes long.
+      sessions: [{ name: 'default', dataset, copyDataset: false }],
     }).catch((error: unknown) => {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE' || code === 'EACCES') {
@@ -46,9 +49,8 @@ export function registerSim(program: Command, setExit: (code: number) => void): 
       }
       throw error;
     });
-    const counts = countMessages(dataset);
     process.stdout.write(
-      `WAHA simulator (${config.simulator.engine ?? 'NOWEB'} profile) listening on ${sim.url} (session "default", ${formatCount(dataset.chats.length)} chats, ` +
+      `WAHA simulator (${config.simulator.engine ?? 'NOWEB'} profile) listening on ${sim.url} (session "default", ${formatCount(chats)} chats, ` +
         `${formatCount(counts.visible)} messages; stats at ${sim.url}/__sim/stats). Ctrl-C stops it.\n`,
     );
     if (config.simulator.apiKey === undefined) {

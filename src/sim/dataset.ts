@@ -18,6 +18,7 @@ import {
   PLACES,
   REACTIONS,
 } from './vocabulary.js';
+import { forgetChats, forgetMessages } from './lookup.js';
 
 const DAY_S = 86_400;
 
@@ -327,6 +328,7 @@ export function appendMessages(dataset: Dataset, chatId: string, count: number, 
     chat.messages.splice(at, 0, message);
     added.push(message);
   }
+  forgetMessages(chat);
   chat.raw.conversationTimestamp = Math.max(chat.raw.conversationTimestamp ?? atS, atS);
   return added;
 }
@@ -352,6 +354,7 @@ export function deleteMessage(dataset: Dataset, messageId: string): boolean {
   const found = findMessage(dataset, messageId);
   if (!found) return false;
   found.chat.messages.splice(found.index, 1);
+  forgetMessages(found.chat);
   refreshConversationTimestamp(found.chat);
   return true;
 }
@@ -388,6 +391,7 @@ export function appendRevokeRow(
   let at = chat.messages.length;
   while (at > 0 && (chat.messages[at - 1]?.timestampS ?? 0) > timestampS) at--;
   chat.messages.splice(at, 0, row);
+  forgetMessages(chat);
   return row;
 }
 
@@ -943,6 +947,9 @@ export function relinkChat(dataset: Dataset, fromId: string, toId: string, fromS
     refreshConversationTimestamp(chat);
     dataset.chats.splice(dataset.chats.indexOf(original) + 1, 0, chat);
   }
+  forgetMessages(original);
+  forgetMessages(chat);
+  forgetChats(dataset);
   chat.id = toId;
   chat.kind = toId.endsWith('@lid') ? 'lid' : 'person';
   chat.raw.id = toId;

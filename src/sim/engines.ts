@@ -191,6 +191,7 @@ export interface LidMapping {
 export class LidBook {
   private readonly byLid = new Map<string, string | null>();
   private readonly byPhone = new Map<string, string>();
+  private changes = 0;
 
   constructor(
     private readonly seed: number,
@@ -209,6 +210,7 @@ export class LidBook {
       lid = `2${String(a).padStart(10, '0')}${String(a % 10_000).padStart(4, '0')}@lid`;
     } while (this.byLid.has(lid));
     this.byPhone.set(phone, lid);
+    this.changes++;
     // Which mappings the server cannot tell is a property of the person, fixed by the seed.
     this.byLid.set(lid, unitHash(this.seed ^ 0x51ed, phone) < this.unknownShare ? null : phone);
     return lid;
@@ -216,7 +218,10 @@ export class LidBook {
 
   /** Registers a lid whose phone is unknown (a dataset `@lid` chat or participant). */
   addUnknown(lid: string): void {
-    if (!this.byLid.has(lid)) this.byLid.set(lid, null);
+    if (!this.byLid.has(lid)) {
+      this.byLid.set(lid, null);
+      this.changes++;
+    }
   }
 
   /** Records that `lid` is `phone` (relinkChat): both lookups now agree. */
@@ -225,6 +230,12 @@ export class LidBook {
     if (previous !== undefined && previous !== lid) this.byLid.delete(previous);
     this.byPhone.set(phone, lid);
     this.byLid.set(lid, phone);
+    this.changes++;
+  }
+
+  /** Changes whenever a mapping is added or changed: what a cache of lookups over the book keys on. */
+  get revision(): number {
+    return this.changes;
   }
 
   /** The phone behind a lid as the endpoint tells it: null when unknown or not a lid of this session. */

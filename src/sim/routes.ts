@@ -7,6 +7,7 @@
 import { toCus, type Dataset, type SimChat, type SimMessage } from './dataset.js';
 import { versionInfo, type EngineProfile, type LidBook } from './engines.js';
 import { mulberry32, shuffle } from './random.js';
+import { chatsById, filterRange, mergedSlice, pagedRows, timeRange, type RowRange } from './lookup.js';
 import { canonicalId, engineChat, engineMessage, listedChatId, type EngineMessage } from './shapes.js';
 
 export { ENGINES, type Engine } from './engines.js';
@@ -241,17 +242,38 @@ export function messagesQueryFacts(query: URLSearchParams): { limit: number; dow
  * a lid whose phone is a stored `@c.us` chat.
  */
 export function resolveChat(session: SimSession, chatId: string): SimChat | undefined {
-  const chats = session.dataset.chats;
-  const exact = chats.find((c) => c.id === chatId);
+  const byId = chatsById(session.dataset);
+  const exact = byId.get(chatId)?.[0];
   if (exact || session.profile.engine === 'WEBJS') return exact;
-  if (chatId.endsWith('@s.whatsapp.net')) return chats.find((c) => c.id === toCus(chatId));
+  if (chatId.endsWith('@s.whatsapp.net')) return byId.get(toCus(chatId))?.[0];
   if (session.profile.engine === 'GOWS' && chatId.endsWith('@lid')) {
     const phone = session.lids.phoneOf(chatId);
-    if (phone !== null) return chats.find((c) => c.id === phone && c.kind === 'person');
+    if (phone !== null) return byId.get(phone)?.find((c) => c.kind === 'person');
     // A person whose mapping the server cannot tell is still shown by the lid it invented.
-    return chats.find((c) => c.kind === 'person' && session.lids.lidOf(c.id) === chatId);
+    return personsByLid(session).get(chatId);
   }
   return undefined;
+}
+
+/** Per session: each person chat by the lid the book gave it, the first in dataset order winning. */
+const personsByLidOf = new WeakMap<
+  SimSession,
+  { chats: Map<string, SimChat[]>; lidsRevision: number; byLid: Map<string, SimChat> }
+>();
+
+function personsByLid(session: SimSession): Map<string, SimChat> {
+  // Rebuilt when the chats changed (a relink drops the chat index) or the lid book did.
+  const chats = chatsById(session.dataset);
+  const cached = personsByLidOf.get(session);
+  if (cached && cached.chats === chats && cached.lidsRevision === session.lids.revision) return cached.byLid;
+  const byLid = new Map<string, SimChat>();
+  for (const chat of session.dataset.chats) {
+    if (chat.kind !== 'person') continue;
+    const lid = session.lids.lidOf(chat.id);
+    if (!byLid.has(lid)) byLid.set(lid, chat);
+  }
+  personsByLidOf.set(session, { chats, lidsRevision: session.lids.revision, byLid });
+  return byLid;
 }
 
 /** The other half of a person's history split between a `@lid` chat and a `@c.us` chat, if any. */
@@ -259,7 +281,9 @@ export function mergePartner(session: SimSession, chat: SimChat): SimChat | unde
   if (chat.kind === 'group') return undefined;
   const otherId = chat.kind === 'lid' ? session.lids.phoneOf(chat.id) : session.lids.knownLidOf(chat.id);
   if (otherId === null) return undefined;
-  return session.dataset.chats.find((c) => c !== chat && c.id === otherId);
+  return chatsById(session.dataset)
+    .get(otherId)
+    ?.find((c) => c !== chat);
 }
 
 /** WAHA's catch-all exception filter answering an engine's TypeError (WEBJS #1885). */
@@ -315,21 +339,26 @@ export function listMessages(
   if (!chat) return { status: 200, body: [] };
 
   const partner = merge ? mergePartner(session, chat) : undefined;
-  const matches = (m: SimMessage): boolean =>
-    (gteS === undefined || m.timestampS >= gteS) &&
-    (lteS === undefined || m.timestampS <= lteS) &&
-    (fromMe === undefined || m.fromMe === fromMe);
-  const stored = (c: SimChat): Row[] =>
-    c.messages
-      .filter((m) => matches(m) && !(profile.hiddenRows !== 'dropped-after-paging' && m.hidden))
-      .map((message) => ({ chat: c, message }));
-  let rows = stored(chat);
-  // Selection is by timestamp only; the stable sort keeps each chat's fixed tie order, the asked chat first.
-  if (partner)
-    rows = [...rows, ...stored(partner)].sort((a, b) => a.message.timestampS - b.message.timestampS);
-  if (!(profile.honoursAsc && isAscending(query))) rows.reverse();
+  // The rows the engine pages over (GOWS counts hidden rows too), selected by timestamp only.
+  const withHidden = profile.hiddenRows === 'dropped-after-paging';
+  const selected = (c: SimChat): RowRange => {
+    const range = timeRange(pagedRows(c, withHidden), gteS, lteS);
+    return fromMe === undefined ? range : filterRange(range, (m) => m.fromMe === fromMe);
+  };
+  const own = selected(chat);
+  const other = partner && selected(partner);
+  // Merged by timestamp, each chat's fixed tie order kept and the asked chat first on a tie; newest first
+  // unless the engine honours asc. Only the asked page is materialised.
+  const total = own.end - own.start + (other ? other.end - other.start : 0);
+  const ascending = profile.honoursAsc && isAscending(query);
+  const from = ascending ? offset : total - offset - limit;
+  const page = mergedSlice(own, other, from, from + limit);
+  if (!ascending) page.reverse();
   // GOWS counts hidden rows in limit/offset and drops them afterwards: the short-page trap.
-  rows = rows.slice(offset, offset + limit).filter((row) => !row.message.hidden);
+  let rows: Row[] = [];
+  for (const { message, fromSecond } of page) {
+    if (!message.hidden) rows.push({ chat: fromSecond ? partner! : chat, message });
+  }
   if (profile.shufflesPage && rows.length > 1) {
     // #1912: the right rows, in no particular order, the same for the same request.
     const seed = hashText(`${session.dataset.options.seed}|${chat.id}?${[...query].sort().join('&')}`);
@@ -344,7 +373,7 @@ export function listMessages(
   return { status: 200, body: rows.map((row) => engineMessage(session, row.chat, row.message, shape)) };
 }
 
-function hashText(text: string): number {
+export function hashText(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return h;

@@ -68,8 +68,13 @@ export interface SimSessionOptions {
   name: string;
   /** Default 'WORKING'. */
   status?: SessionStatus;
-  /** The history to serve; copied, so the caller's object never changes. */
+  /** The history to serve; copied (unless `copyDataset` is false), so the caller's object never changes. */
   dataset?: Dataset;
+  /**
+   * Default true. false: the simulator takes `dataset` as its own instead of copying it, and changes it
+   * as the history changes; the caller must not use it afterwards. A million-message copy takes a minute.
+   */
+  copyDataset?: boolean;
   /** Used to generate the history when `dataset` is absent. Default: DEFAULT_DATASET_OPTIONS. */
   datasetOptions?: Partial<DatasetOptions>;
   /** Who the session is logged in as. Default: the dataset's `me`. */
@@ -319,6 +324,16 @@ export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {})
     if (s.status !== undefined && !SESSION_STATUSES.includes(s.status)) {
       problems.push(`session "${s.name}": status must be one of ${SESSION_STATUSES.join(', ')}`);
     }
+    // Pages are cut from each chat by binary search on the time (lookup.ts), which needs this order.
+    const unsorted = s.dataset?.chats.find((c) =>
+      c.messages.some((m, i) => i > 0 && m.timestampS < c.messages[i - 1]!.timestampS),
+    );
+    if (unsorted !== undefined) {
+      problems.push(
+        `session "${s.name}": the messages of chat ${unsorted.id} are not in timestamp order (oldest first); ` +
+          'sort them, or change the dataset only through appendMessages, deleteMessage and relinkChat',
+      );
+    }
   }
   if (problems.length > 0) throw new RangeError(`invalid simulator options: ${problems.join('; ')}`);
   return o;
@@ -381,7 +396,9 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   const sessions = new Map<string, SimSession>();
   for (const s of o.sessions) {
     const dataset = s.dataset
-      ? structuredClone(s.dataset)
+      ? s.copyDataset === false
+        ? s.dataset
+        : structuredClone(s.dataset)
       : generateDataset(s.datasetOptions ?? DEFAULT_DATASET_OPTIONS);
     const profile = resolveProfile(s.engine ?? o.engine, { ...o.profile, ...s.profile });
     sessions.set(s.name, {
@@ -697,19 +714,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       return deleteMessage(lookup(name).dataset, messageId);
     },
     revokeMessage(name, messageId) {
-      const session = lookup(name);
-      const found = findMessage(session.dataset, messageId);
-      if (!found) return false;
-      switch (session.profile.revoke) {
-        case 'delete-row':
-          return deleteMessage(session.dataset, messageId);
-        case 'protocol-row':
-          appendRevokeRow(session.dataset, found.chat, found.message);
-          return true;
-        case 'revoked-placeholder':
-          found.message.revoked = true;
-          return true;
-      }
+      return revokeSessionMessage(lookup(name), messageId);
     },
     lids(name) {
       return lookup(name).lids.all();
@@ -726,14 +731,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       return () => void hooks.delete(hook);
     },
     relinkChat(name, chatId, newChatId, options) {
-      const session = lookup(name);
-      // The person's phone, before the chat moves (a @lid chat may have none the server knows).
-      const phone = chatId.endsWith('@lid') ? session.lids.phoneOf(chatId) : chatId;
-      const moved = relinkChat(session.dataset, chatId, newChatId, options?.fromS);
-      const lid = [chatId, newChatId].find((id) => id.endsWith('@lid'));
-      const pn = newChatId.endsWith('@c.us') ? newChatId : phone;
-      if (lid !== undefined && pn !== null) session.lids.link(lid, pn);
-      return moved;
+      return relinkSessionChat(lookup(name), chatId, newChatId, options?.fromS);
     },
     close() {
       return new Promise<void>((resolve, reject) => {
@@ -745,8 +743,40 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   };
 }
 
+/** `Simulator.revokeMessage` on one session: what the session's engine does to a revoked message. */
+export function revokeSessionMessage(session: SimSession, messageId: string): boolean {
+  const found = findMessage(session.dataset, messageId);
+  if (!found) return false;
+  switch (session.profile.revoke) {
+    case 'delete-row':
+      return deleteMessage(session.dataset, messageId);
+    case 'protocol-row':
+      appendRevokeRow(session.dataset, found.chat, found.message);
+      return true;
+    case 'revoked-placeholder':
+      found.message.revoked = true;
+      return true;
+  }
+}
+
+/** `Simulator.relinkChat` on one session: the chat moves, and the lids endpoint learns both ids. */
+export function relinkSessionChat(
+  session: SimSession,
+  chatId: string,
+  newChatId: string,
+  fromS?: number,
+): number {
+  // The person's phone, before the chat moves (a @lid chat may have none the server knows).
+  const phone = chatId.endsWith('@lid') ? session.lids.phoneOf(chatId) : chatId;
+  const moved = relinkChat(session.dataset, chatId, newChatId, fromS);
+  const lid = [chatId, newChatId].find((id) => id.endsWith('@lid'));
+  const pn = newChatId.endsWith('@c.us') ? newChatId : phone;
+  if (lid !== undefined && pn !== null) session.lids.link(lid, pn);
+  return moved;
+}
+
 /** Every person of the dataset gets a lid; dataset `@lid` ids are people whose phone the server cannot tell. */
-function lidBookFor(dataset: Dataset, profile: EngineProfile): LidBook {
+export function lidBookFor(dataset: Dataset, profile: EngineProfile): LidBook {
   const book = new LidBook(dataset.options.seed, profile.unknownLidShare);
   const meet = (id: string): void => {
     const cus = toCus(id);

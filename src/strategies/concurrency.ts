@@ -1,6 +1,5 @@
 import { setMaxListeners } from 'node:events';
 import type { ConcurrencyLimit } from '../concurrency/limiter.js';
-import type { MessageRecord } from '../domain.js';
 
 /**
  * Runs `work` over `items`, in order, at most `concurrency` at a time. `concurrency` is a fixed number or
@@ -61,20 +60,4 @@ export async function forEachConcurrently<T>(
   }
   if (firstError) throw firstError.error;
   if (outer.aborted) throw outer.reason;
-}
-
-/**
- * All of one chat's pages in memory: the per-chat strategies commit a chat as a whole. `finished` is
- * false when the pages ended without a last one (the chat failed): such a chat is not committed.
- */
-export async function collectChat(
-  pages: AsyncIterable<{ messages: MessageRecord[]; last: boolean }>,
-): Promise<{ messages: MessageRecord[]; finished: boolean }> {
-  const messages: MessageRecord[] = [];
-  let finished = false;
-  for await (const page of pages) {
-    messages.push(...page.messages);
-    finished = page.last;
-  }
-  return { messages, finished };
 }

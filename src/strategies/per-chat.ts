@@ -1,22 +1,35 @@
-import type { ChatRecord } from '../domain.js';
-import { collectChat, forEachConcurrently } from './concurrency.js';
+import type { ChatRecord, MessageRecord } from '../domain.js';
+import { forEachConcurrently } from './concurrency.js';
 import type { Strategy, StrategyContext } from './types.js';
 
-/** One chat, one transaction: the seed's V1 shape. */
+/**
+ * One chat, one transaction: the seed's V1 shape. A chat holding more than --batch-size messages is not
+ * held whole in memory: it is committed in parts of --batch-size messages (a page more at most), its
+ * own chat alone in each, in order; each part but the last records where the chat continues (in
+ * progress), and only the last, holding its last page, completes it. Memory stays at --concurrency x
+ * (--batch-size + a page) messages, whatever the size of the longest chat.
+ */
 async function importChat(
   context: StrategyContext,
   chat: ChatRecord,
   resumeAt: number | undefined,
   signal: AbortSignal,
 ): Promise<void> {
-  const { messages, finished } = await collectChat(context.source.pages(chat, signal, resumeAt));
-  signal.throwIfAborted();
-  if (!finished) return;
-  await context.sink.commit({
-    batch: { chats: [chat], messages },
-    chatsCompleted: [chat.id],
-    chatsInProgress: [],
-  });
+  let messages: MessageRecord[] = [];
+  for await (const page of context.source.pages(chat, signal, resumeAt)) {
+    for (const message of page.messages) messages.push(message);
+    if (!page.last && messages.length < context.options.batchSize) continue;
+    signal.throwIfAborted();
+    await context.sink.commit({
+      batch: { chats: [chat], messages },
+      chatsCompleted: page.last ? [chat.id] : [],
+      chatsInProgress: page.last ? [] : [{ chatId: chat.id, resumeAt: page.resumeAt }],
+    });
+    if (page.last) return;
+    messages = [];
+  }
+  // The pages ended without a last one: the chat failed (the source recorded why). Parts already
+  // committed stay, with the cursor they recorded; the rest is not committed.
 }
 
 export const sequential: Strategy = {

@@ -78,9 +78,19 @@ export interface PagingStats {
   stepBacks: number;
 }
 
+/** What paging holds in memory, for tests and the bench: it must not grow with the history. */
+export interface PagingMemory {
+  /**
+   * The most message ids one chat's paging remembered at once (to send nothing twice): about a page when
+   * paging by time, whatever the chat's length; the whole chat on a server that ignores `lte`.
+   */
+  peakIdsPerChat: number;
+}
+
 export interface WahaClient {
   readonly stats: HttpStats;
   readonly paging: PagingStats;
+  readonly memory: PagingMemory;
   readonly displayUrl: string;
   /** `GET /api/server/version` (or the deprecated `/api/version` of older servers); null when neither exists. */
   version(signal?: AbortSignal): Promise<VersionInfo | null>;
@@ -147,6 +157,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
   const http = createWahaHttp(options);
   const maxPagesPerChat = options.maxPagesPerChat ?? 100_000;
   const paging: PagingStats = { denseSeconds: 0, lteIgnored: 0, stepBacks: 0 };
+  const memory: PagingMemory = { peakIdsPerChat: 0 };
   const enc = encodeURIComponent;
 
   async function get(
@@ -239,6 +250,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
   return {
     stats: http.stats,
     paging,
+    memory,
     displayUrl,
 
     async version(signal) {
@@ -389,21 +401,55 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     // The window is the contract: a server that ignores the filter must not widen the import.
     const inWindow = (m: MessageRecord): boolean =>
       m.timestampS === null || (m.timestampS >= fromS && m.timestampS <= toS);
-    /** Every id sent for this chat, so overlapping reads send nothing twice. */
-    const sent = new Set<string>();
+    const startS = Math.min(opts.resumeAtS ?? toS, toS);
+    let cursor = startS;
+    /**
+     * Ids sent for this chat that a later request can serve again, with their second: those at the
+     * cursor's second (asked again) and those without any time. Every request asks `lte <= cursor`, so
+     * a row newer than the cursor never comes back and its id is forgotten when the cursor moves: this
+     * holds about a page of ids, not the whole chat.
+     */
+    const recent = new Map<string, number | null>();
     const take = (rows: MessageRecord[]): MessageRecord[] => {
       const fresh: MessageRecord[] = [];
       for (const m of rows) {
-        if (sent.has(m.id)) continue;
-        sent.add(m.id);
+        if (recent.has(m.id)) continue;
+        recent.set(m.id, m.timestampS);
         if (inWindow(m)) fresh.push(m);
       }
+      memory.peakIdsPerChat = Math.max(memory.peakIdsPerChat, recent.size);
       return fresh;
+    };
+    const moveCursor = (toSecond: number): void => {
+      cursor = toSecond;
+      for (const [id, second] of recent) if (second !== null && second > toSecond) recent.delete(id);
+    };
+    /**
+     * Paging by offset from here on (the server ignores `lte`, or sends no time at all). What paging by
+     * time already sent is not sent again: every row in (cursor, startS] it read (a row arriving in a
+     * second it had read already comes with the next run, as when paging by time), and the ids it
+     * still holds. Offset pages overlap, and arrivals push rows down by any number of pages, so this
+     * fallback remembers every id it sends for the chat.
+     */
+    const byOffset = (firstRows: MessageRecord[]): AsyncGenerator<MessagePage> => {
+      const switchS = cursor;
+      const sentByOffset = new Set<string>();
+      const takeByOffset = (rows: MessageRecord[]): MessageRecord[] => {
+        const fresh: MessageRecord[] = [];
+        for (const m of rows) {
+          if (recent.has(m.id) || sentByOffset.has(m.id)) continue;
+          if (m.timestampS !== null && m.timestampS > switchS && m.timestampS <= startS) continue;
+          sentByOffset.add(m.id);
+          if (inWindow(m)) fresh.push(m);
+        }
+        memory.peakIdsPerChat = Math.max(memory.peakIdsPerChat, recent.size + sentByOffset.size);
+        return fresh;
+      };
+      return pageByOffset(fetchPage, takeByOffset, opts, toS, firstRows);
     };
     const ignoresLte = (rows: MessageRecord[], lteS: number): boolean =>
       rows.some((m) => m.timestampS !== null && m.timestampS > lteS);
 
-    let cursor = Math.min(opts.resumeAtS ?? toS, toS);
     if (cursor < fromS) {
       yield { messages: [], resumeAtS: cursor, last: true };
       return;
@@ -412,17 +458,17 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       let rows = await fetchPage(cursor, 0);
       if (ignoresLte(rows, cursor)) {
         paging.lteIgnored++;
-        yield* pageByOffset(fetchPage, take, opts, toS, rows);
+        yield* byOffset(rows);
         return;
       }
       let capacity = L;
       // Nothing new on a page that is not full: the chat is over, unless (GOWS) hidden rows filled it.
       for (let probe = 1; probe <= extraEmptyPages && rows.length < capacity; probe++) {
-        if (rows.some((m) => !sent.has(m.id))) break;
+        if (rows.some((m) => !recent.has(m.id))) break;
         const more = await fetchPage(cursor, probe * L);
         if (ignoresLte(more, cursor)) {
           paging.lteIgnored++;
-          yield* pageByOffset(fetchPage, take, opts, toS, rows);
+          yield* byOffset(rows);
           return;
         }
         rows = rows.concat(more);
@@ -440,14 +486,14 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
           oldestS = m.timestampS;
       if (oldestS === undefined) {
         // Not one timestamp on the page (not even in `_data`): time cannot move the cursor, offsets can.
-        yield* pageByOffset(fetchPage, take, opts, toS, rows);
+        yield* byOffset(rows);
         return;
       }
       if (oldestS < cursor) {
         const reachedStart = oldestS < fromS;
         yield { messages: fresh, resumeAtS: oldestS, last: reachedStart };
         if (reachedStart) return;
-        cursor = oldestS;
+        moveCursor(oldestS);
         continue;
       }
       // Every row is in the cursor's second.
@@ -463,7 +509,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       yield { messages: fresh, resumeAtS: cursor, last: false };
       paging.denseSeconds++;
       yield* readSecond(fetchPage, take, cursor, L, opts.pageEnd, extraEmptyPages, endpoint);
-      cursor -= 1;
+      moveCursor(cursor - 1);
       if (cursor < fromS) {
         yield { messages: [], resumeAtS: cursor, last: true };
         return;
