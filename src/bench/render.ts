@@ -58,7 +58,36 @@ export function renderTable(report: BenchReport): string {
         Object.entries(report.limitInputs ?? {})
           .map(([k, v]) => `${k} ${Number.isFinite(v) ? formatCount(v) : 'unlimited'}`)
           .join(', ');
-  return [`Scenario ${report.scenario}: ${report.description}`, '', ...lines, '', limit].join('\n');
+  return [
+    `Scenario ${report.scenario}: ${report.description}`,
+    '',
+    ...lines,
+    '',
+    limit,
+    ...writeSide(report),
+  ].join('\n');
+}
+
+/** The write limit beside the fetch-side one, and what each row's importer cost in CPU. */
+function writeSide(report: BenchReport): string[] {
+  const lines: string[] = [];
+  const w = report.writeLimit;
+  if (w) {
+    lines.push(
+      `Write limit: ${formatCount(Math.round(w.rowsPerSecond))} rows/s = ${w.method}, ${formatCount(w.rows)} rows in ${formatDuration(w.elapsedMs)}; ` +
+        'rows at ' +
+        report.results.map((r) => `${r.label} ${Math.round((r.vsWriteLimit ?? 0) * 100)}%`).join(', '),
+    );
+  }
+  if (report.results.some((r) => r.cpuSPerMillion !== null)) {
+    lines.push(
+      'Importer CPU (user + system) per 1,000,000 messages: ' +
+        report.results
+          .map((r) => `${r.label} ${r.cpuSPerMillion === null ? '–' : `${r.cpuSPerMillion.toFixed(1)} s`}`)
+          .join(', '),
+    );
+  }
+  return lines;
 }
 
 function escapeXml(text: string): string {
