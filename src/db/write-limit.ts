@@ -3,26 +3,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Database } from './connect.js';
 import { validateSchemaName } from './schema.js';
-
-/** The columns the importer writes into `messages`; the rest are defaults and generated. */
-export const IMPORTED_MESSAGE_COLUMNS = [
-  'session',
-  'id',
-  'chat_id',
-  'wa_id',
-  'from_me',
-  'sender',
-  'recipient',
-  'participant',
-  'body',
-  'type',
-  'has_media',
-  'ack',
-  'timestamp_s',
-  'reply_to_id',
-  'raw',
-  'text_cleaned',
-] as const;
+import { MESSAGE_COLUMNS } from './writer.js';
 
 export interface CopyLimit {
   /** How the rows were written: what the figure is a limit of. */
@@ -47,7 +28,7 @@ export async function measureCopyLimit(db: Database, schema: string, dir: string
   validateSchemaName(schema);
   const { sql } = db;
   const file = path.join(dir, 'messages.copy');
-  const columns = IMPORTED_MESSAGE_COLUMNS.join(', ');
+  const columns = MESSAGE_COLUMNS.join(', ');
   const source = `"${schema}".messages`;
   const target = `"${schema}".${SCRATCH_TABLE}`;
   try {

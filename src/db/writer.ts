@@ -20,7 +20,8 @@ export const MAX_PARAMETERS_PER_STATEMENT = 65_534;
 /** Measured sweet spot of the multi-row helper: 500-1,000 rows per statement. */
 const DEFAULT_MAX_ROWS_PER_STATEMENT = 1_024;
 
-const MESSAGE_COLUMNS = [
+/** The columns the importer writes into `messages`; the rest are defaults and generated. */
+export const MESSAGE_COLUMNS = [
   'session',
   'id',
   'chat_id',
