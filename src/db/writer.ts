@@ -9,8 +9,9 @@ import { cleanJson, cleanNullableText, cleanText } from './text.js';
 
 export interface BatchWriterOptions {
   /**
-   * Most rows one INSERT carries (default 1,024). Statements are also kept under PostgreSQL's 65,534
-   * parameters; a larger batch becomes several statements in the same transaction.
+   * Most chat rows one INSERT carries (default 1,024). Statements are also kept under PostgreSQL's 65,534
+   * parameters; more chats become several statements in the same transaction. (Messages go by COPY, any
+   * number in one.)
    */
   maxRowsPerStatement?: number;
 }
@@ -344,11 +345,11 @@ function* binaryCopyChunks(messages: KeyedMessage[], staged: Staged): Generator<
  * `…@lid`/`…@c.us` part is blanked (copies of a broadcast to several people share a waId but are all
  * `@c.us`: they stay apart). Returns how many of the staged messages replaced such a copy.
  *
- * One index probe on (session, wa_id) per staged id that has such a part at all; the regular expressions
- * run only on the rows a probe finds under another id, which is none in the common case. Sent without
- * preparing it: PostgreSQL then plans it anew each time with the table as it is. (Prepared, a plan made
- * once while the table was nearly empty, a hash join that runs the expressions over every stored row,
- * stayed in use: 471 ms a batch at 200,000 rows instead of 8 ms.)
+ * Index probes only (see otherIdFormDeletes); the regular expressions run only on the rows a probe finds,
+ * which are none in the common case. Sent without preparing them: PostgreSQL then plans them anew each
+ * time with the table as it is. (Prepared, a plan made once while the table was nearly empty, a hash join
+ * that runs the expressions over every stored row, stayed in use: 471 ms a batch at 200,000 rows instead
+ * of 8 ms.)
  */
 async function dropOtherIdForms(tx: TransactionSql, schema: string, staged: Staged): Promise<number> {
   const ids = new Set<string>();
