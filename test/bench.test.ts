@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
-import { runBench } from '../src/bench/run-bench.js';
+import { runBench, type BenchOptions } from '../src/bench/run-bench.js';
 import { benchRows, capacityRows, SCENARIOS } from '../src/bench/scenarios.js';
 import { renderSvg, renderTable, TERMINAL_WIDTH } from '../src/bench/render.js';
 import { getStrategy } from '../src/strategies/registry.js';
@@ -20,6 +20,22 @@ const tinyBench = (): string[] => [
   ...['--chats', '40', '--messages', '400', '--latency-ms', '2'],
   ...['--database-url', testDatabaseUrl()],
 ];
+
+/** The tiny scenario's rows named by label (or `extra`'s scenario and rows), with the options every run shares. */
+function benchTiny(labels: string[], extra: Partial<BenchOptions> = {}): ReturnType<typeof runBench> {
+  return runBench({
+    scenario: TINY,
+    rows: benchRows(false).filter((row) => labels.includes(row.label)),
+    repeat: 1,
+    databaseUrl: testDatabaseUrl(),
+    wahaUrl: undefined,
+    apiKey: undefined,
+    session: 'default',
+    days: 30,
+    onProgress: () => undefined,
+    ...extra,
+  });
+}
 
 describe('bench', () => {
   it('prints JSON with one result per row, the physical limit and the machine', async () => {
@@ -115,16 +131,7 @@ describe('bench', () => {
           },
         }),
     };
-    const report = await runBench({
-      scenario: TINY,
-      rows: benchRows(false).filter((row) => row.label === 'V1' || row.label === 'D'),
-      repeat: 1,
-      databaseUrl: testDatabaseUrl(),
-      wahaUrl: undefined,
-      apiKey: undefined,
-      session: 'default',
-      days: 30,
-      onProgress: () => undefined,
+    const report = await benchTiny(['V1', 'D'], {
       strategyFor: (name) => (name === 'chunked' ? lossy : getStrategy(name)),
     });
     expect(report.consistent).toBe(false);
@@ -144,16 +151,9 @@ describe('bench', () => {
     };
     const rows = capacityRows(false, scenario.sim);
     expect(rows.map((r) => r.label)).toEqual(['S2', 'S4', 'S8', 'S32', 'S-auto', 'K4', 'K32', 'K-auto']);
-    const report = await runBench({
+    const report = await benchTiny([], {
       scenario,
       rows: rows.filter((r) => ['S4', 'S-auto', 'K-auto'].includes(r.label)),
-      repeat: 1,
-      databaseUrl: testDatabaseUrl(),
-      wahaUrl: undefined,
-      apiKey: undefined,
-      session: 'default',
-      days: 30,
-      onProgress: () => undefined,
     });
     expect(report.consistent).toBe(true);
     const [fixed, auto, autoChunked] = report.results;
@@ -170,5 +170,72 @@ describe('bench', () => {
     expect(renderTable(report)).toMatch(
       /\| S-auto +\| streaming \(auto ≤32, batch 2000\) .*\| \d+ \/ \d+ \/ \d+ +\| [\d.]+x/,
     );
+  });
+
+  it('measures the write limit on the rows imported, and the CPU of each row', async () => {
+    const report = await benchTiny(['V1', 'C'], { writeLimit: true });
+    expect(report.consistent).toBe(true);
+    expect(report.writeLimit).toMatchObject({ rows: 400, method: expect.stringContaining('COPY') });
+    expect(report.writeLimit!.bytes).toBeGreaterThan(400 * 100);
+    expect(report.writeLimit!.rowsPerSecond).toBeGreaterThan(0);
+    for (const row of report.results) {
+      expect(row.cpuMs).toBeGreaterThan(0);
+      expect(row.cpuSPerMillion).toBeCloseTo((row.cpuMs / 400) * 1000);
+      expect(row.vsWriteLimit).toBeCloseTo(row.messagesPerSecond / report.writeLimit!.rowsPerSecond);
+    }
+    const table = renderTable(report);
+    expect(table).toMatch(
+      /^Write limit: [\d,]+ rows\/s = COPY .*, 400 rows in .*; rows at V1 \d+%, C \d+%$/m,
+    );
+    expect(table).toMatch(
+      /^Importer CPU \(user \+ system\) per 1,000,000 messages: V1 [\d.]+ s, C [\d.]+ s$/m,
+    );
+
+    // Without it, no write limit is measured.
+    const plain = await benchTiny(['C']);
+    expect(plain.writeLimit).toBeNull();
+    expect(plain.results[0]!.vsWriteLimit).toBeNull();
+    expect(renderTable(plain)).not.toContain('Write limit');
+  });
+
+  it('--rows picks rows by label and names the rows there are when one is unknown', async () => {
+    const result = await runCli(
+      [
+        'bench',
+        '--json',
+        '--rows',
+        'C,Z',
+        '--chats',
+        '5',
+        '--messages',
+        '20',
+        '--database-url',
+        testDatabaseUrl(),
+      ],
+      { env: {} },
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--rows "C,Z" names no row "Z" of this scenario.');
+    expect(result.stderr).toContain('Its rows are V1, A, B, D, C, C-auto');
+    const picked = await runCli(
+      [
+        'bench',
+        '--json',
+        '--rows',
+        'C',
+        '--chats',
+        '5',
+        '--messages',
+        '20',
+        '--latency-ms',
+        '0',
+        '--database-url',
+        testDatabaseUrl(),
+      ],
+      { env: {} },
+    );
+    expect(picked.code).toBe(0);
+    const report = JSON.parse(picked.stdout) as { results: Array<{ label: string }> };
+    expect(report.results.map((r) => r.label)).toEqual(['C']);
   });
 });

@@ -3,6 +3,7 @@ import {
   type Clock,
   type ConcurrencyController,
 } from '../src/concurrency/limiter.js';
+import { createLocalDelayMeter } from '../src/concurrency/local-delay.js';
 import { startSimulator, type Simulator } from '../src/sim/index.js';
 import { createWahaHttp, type RequestObserver } from '../src/waha/http.js';
 import { DEFAULT_RETRY_POLICY } from '../src/waha/retry.js';
@@ -162,6 +163,79 @@ describe('concurrency controller', () => {
     expect(controller.limit).toBe(21);
     expect(controller.stats().floorLatencyMs).toBe(100);
     expect(controller.stats().lastLatencyRatio).toBe(2);
+  });
+
+  it("takes this process's own delay off latency: a busy event loop is not WAHA's queue", () => {
+    const clock = new FakeClock();
+    let localMs = 0;
+    const events: string[] = [];
+    const controller = createConcurrencyController({
+      initial: 40,
+      max: 40,
+      clock,
+      localDelay: {
+        totalMs: () => localMs,
+        start: () => events.push('start'),
+        stop: () => events.push('stop'),
+      },
+    });
+    for (let i = 0; i < 3; i++) round(controller, clock, 100);
+    expect(controller.stats().floorLatencyMs).toBe(100);
+    // The same answers, handled late: the event loop was held up 150 ms during every request.
+    for (let i = 0; i < 5; i++) {
+      const finishes = Array.from({ length: controller.limit }, () => controller.attemptStarted());
+      clock.advance(250);
+      localMs += 150;
+      for (const finish of finishes) finish({ outcome: 'ok', latencyMs: 250 });
+    }
+    expect(controller.limit).toBe(40);
+    expect(controller.stats()).toMatchObject({ floorLatencyMs: 100, lastLatencyRatio: 1, decreases: 0 });
+    expect(controller.stats().localDelayDiscountedMs).toBe(5 * 40 * 150);
+    // Measured only while requests are in flight.
+    expect(events.slice(0, 2)).toEqual(['start', 'stop']);
+    expect(events.filter((e) => e === 'start')).toHaveLength(8);
+
+    // A real queue, with the event loop idle, still shrinks it.
+    round(controller, clock, 250);
+    expect(controller.limit).toBeLessThan(40);
+  });
+
+  it('never takes latency below the floor for local delay, nor below half of it before there is a floor', () => {
+    const clock = new FakeClock();
+    let localMs = 0;
+    const controller = createConcurrencyController({
+      initial: 10,
+      max: 10,
+      clock,
+      localDelay: { totalMs: () => localMs },
+    });
+    // First window: 100 ms answers, the loop busy for all of it: counted as 50, the floor.
+    const finishes = Array.from({ length: 10 }, () => controller.attemptStarted());
+    clock.advance(100);
+    localMs += 100;
+    for (const finish of finishes) finish({ outcome: 'ok', latencyMs: 100 });
+    expect(controller.stats().floorLatencyMs).toBe(50);
+    // More local delay than latency: counted at the floor, which stays.
+    controller.observe({ outcome: 'ok', latencyMs: 60, localDelayMs: 500 });
+    for (let i = 0; i < 9; i++) controller.observe({ outcome: 'ok', latencyMs: 60, localDelayMs: 500 });
+    expect(controller.stats().floorLatencyMs).toBe(50);
+  });
+
+  it('the local delay meter counts how late its timer is, the overdue part at once', () => {
+    let t = 1_000;
+    const meter = createLocalDelayMeter(10, () => t);
+    t = 1_100;
+    expect(meter.totalMs()).toBe(0); // not started: nothing measured
+    meter.start();
+    t = 1_150; // the loop held up 50 ms since the start: 50 - 10 (interval) - 1 (timer slack)
+    expect(meter.totalMs()).toBe(39);
+    meter.stop();
+    t = 5_000;
+    expect(meter.totalMs()).toBe(39);
+    meter.start();
+    t = 5_005;
+    expect(meter.totalMs()).toBe(39);
+    meter.stop();
   });
 
   it('ignores answers to requests sent before the limit changed when judging latency', () => {

@@ -12,6 +12,7 @@ import {
   openDatabase,
   validateSchemaName,
 } from '../src/db/index.js';
+import { otherIdFormDeletes, STAGE_TABLE_DDL } from '../src/db/writer.js';
 import { useTestDatabase, testDatabaseUrl } from './support/db.js';
 
 const db = useTestDatabase();
@@ -128,6 +129,7 @@ describe('migrate', () => {
       select indexname from pg_indexes where schemaname = ${db.schema} and tablename = 'messages' order by 1`;
     expect(indexes.map((i) => i.indexname)).toEqual([
       'messages_chat_time_idx',
+      'messages_lid_idx',
       'messages_pkey',
       'messages_wa_id_idx',
     ]);
@@ -396,6 +398,29 @@ describe('batch writer', () => {
     expect(writer.transactions).toBe(1);
   });
 
+  test('a row that cannot be stored, in the middle of a large batch: nothing written, named, the writer still usable', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const rows = range(3_000).map((n) => message(n));
+    // Built while earlier rows are already on their way to PostgreSQL.
+    rows[2_000] = { ...rows[2_000]!, ack: 70_000 };
+    const error = await writer.writeBatch({ chats: [chat(1)], messages: rows }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as { code?: string }).code).toBe('22003');
+    expect((error as Error).message).toBe(
+      `message ${rows[2_000]!.id} has ack 70000, not a smallint PostgreSQL can store`,
+    );
+    expect(writer.transactions).toBe(0);
+    expect(await countRows('messages')).toBe(0);
+    expect(await countRows('chats')).toBe(0);
+    rows[2_000] = message(2_000);
+    expect(await writer.writeBatch({ chats: [chat(1)], messages: rows })).toEqual({
+      inserted: 3_000,
+      updated: 0,
+      unchanged: 0,
+      cleaned: 0,
+    });
+  });
+
   test('an empty batch commits nothing and counts nothing', async () => {
     const writer = createBatchWriter(db.sql, db.schema);
     expect(await writer.writeBatch({ chats: [], messages: [] })).toEqual({
@@ -470,6 +495,28 @@ describe('the same message under @c.us and @lid ids', () => {
       ].sort(),
     );
   });
+
+  test('back from @lid to @c.us, in a batch that also holds new @lid and new @c.us messages', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    await writer.writeBatch({
+      chats: [],
+      messages: [form(1, '99887766554433@lid'), form(2, '120363000000001@g.us', '11223344556677@lid')],
+    });
+    const now = [
+      form(1, '5511900000001@c.us'),
+      form(2, '120363000000001@g.us', '5511900000002@c.us'),
+      form(4, '5511900000004@c.us'),
+      form(5, '44556677889900@lid'),
+    ];
+    expect(await writer.writeBatch({ chats: [], messages: now })).toEqual({
+      inserted: 2,
+      updated: 2,
+      unchanged: 0,
+      cleaned: 0,
+    });
+    // One row per message, under the id form WAHA serves now.
+    expect(await storedIds()).toEqual(now.map((m) => m.id).sort());
+  });
 });
 
 describe('a message too deep to clean', () => {
@@ -488,24 +535,51 @@ describe('a message too deep to clean', () => {
 });
 
 describe('the @lid/@c.us clean-up is planned with the table as it is', () => {
-  test('a connection that ran it on an empty table never reuses a generic plan for it', async () => {
+  test('never a prepared statement with a plan from an empty table, and with the table grown it probes an index', async () => {
     await migrate(db.sql, db.schema);
     // One connection, so the prepared statements seen below are the writer's own.
     const one = postgres(testDatabaseUrl(), { max: 1, onnotice: () => {} });
     try {
       const writer = createBatchWriter(one, db.schema);
+      const lidForm = (n: number): MessageRecord => {
+        const base = message(n);
+        const id = `false_99887766${String(n).padStart(6, '0')}@lid_${base.waId}`;
+        return { ...base, id, chatId: id.split('_')[1]!, raw: { ...(base.raw as object), id } };
+      };
       // More than the five custom plans after which PostgreSQL may switch a prepared statement to a
-      // generic plan, all while the table is nearly empty (the bench's recreated scratch schemas).
+      // generic plan, all while the table is nearly empty (the bench's recreated scratch schemas), with
+      // both forms so that both directions of the clean-up run.
       for (let batch = 0; batch < 8; batch++) {
-        await writer.writeBatch({ chats: [], messages: [message(batch * 2), message(batch * 2 + 1)] });
+        await writer.writeBatch({ chats: [], messages: [message(batch * 2), lidForm(batch * 2 + 1)] });
       }
-      const plans = await one<Array<{ generic_plans: string; custom_plans: string }>>`
-        select generic_plans::text, custom_plans::text from pg_prepared_statements
-        where statement like '%delete from%messages m%using unnest%'
+      const prepared = await one<Array<{ statement: string }>>`
+        select statement from pg_prepared_statements where statement like '%delete from%'
           and statement not like '%pg_prepared_statements%'`;
-      expect(plans).toHaveLength(1);
-      expect(Number(plans[0]!.custom_plans)).toBe(8);
-      expect(Number(plans[0]!.generic_plans)).toBe(0);
+      expect(prepared).toEqual([]);
+
+      // The table as an import leaves it: many rows, mostly @c.us, a few @lid.
+      const rows = range(20_000, 100).map((n) => (n % 100 === 0 ? lidForm(n) : message(n)));
+      for (let from = 0; from < rows.length; from += 5_000) {
+        await writer.writeBatch({ chats: [], messages: rows.slice(from, from + 5_000) });
+      }
+      const plans = await one.begin(async (tx) => {
+        await tx.unsafe(STAGE_TABLE_DDL);
+        await tx.unsafe(`
+          insert into pg_temp.waha_import_stage (session, id, wa_id)
+          select session, id, wa_id from "${db.schema}".messages order by id limit 2000`);
+        const statements = otherIdFormDeletes(db.schema, { lidForms: true, plainForms: true });
+        const explained: string[] = [];
+        for (const statement of statements) {
+          const lines = await tx.unsafe<Array<{ 'QUERY PLAN': string }>>(`explain ${statement}`);
+          explained.push(lines.map((line) => line['QUERY PLAN']).join('\n'));
+        }
+        return explained;
+      });
+      expect(plans).toHaveLength(2);
+      // Staged @lid ids: the (session, wa_id) index; the others: the index of stored @lid rows only.
+      expect(plans[0]).toMatch(/Index Scan using messages_wa_id_idx/);
+      expect(plans[1]).toMatch(/using messages_lid_idx/);
+      expect(plans.join('\n')).not.toMatch(/Seq Scan on messages/);
     } finally {
       await one.end({ timeout: 5 });
     }

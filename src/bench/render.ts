@@ -130,7 +130,30 @@ export function renderTable(report: BenchReport): string {
     ...markdownTable(header, rows),
     '',
     ...limitMarkdown(report),
+    ...writeSide(report).flatMap((line) => ['', line]),
   ].join('\n');
+}
+
+/** The write limit beside the fetch-side one, and what each row's importer cost in CPU. */
+function writeSide(report: BenchReport): string[] {
+  const lines: string[] = [];
+  const w = report.writeLimit;
+  if (w) {
+    lines.push(
+      `Write limit: ${formatCount(Math.round(w.rowsPerSecond))} rows/s = ${w.method}, ${formatCount(w.rows)} rows in ${formatDuration(w.elapsedMs)}; ` +
+        'rows at ' +
+        report.results.map((r) => `${r.label} ${Math.round((r.vsWriteLimit ?? 0) * 100)}%`).join(', '),
+    );
+  }
+  if (report.results.some((r) => r.cpuSPerMillion !== null)) {
+    lines.push(
+      'Importer CPU (user + system) per 1,000,000 messages: ' +
+        report.results
+          .map((r) => `${r.label} ${r.cpuSPerMillion === null ? '–' : `${r.cpuSPerMillion.toFixed(1)} s`}`)
+          .join(', '),
+    );
+  }
+  return lines;
 }
 
 function limitMarkdown(report: BenchReport): string[] {
@@ -191,6 +214,7 @@ export function renderTerminal(report: BenchReport): string {
     ...wrap(limit.headline),
     ...(limit.formula ? wrap(limit.formula) : []),
     ...limit.inputs.map((line) => `  ${line}`),
+    ...writeSide(report).flatMap((line) => ['', ...wrap(line)]),
   ].join('\n');
 }
 

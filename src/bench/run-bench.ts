@@ -6,7 +6,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
 import type { TimeWindow } from '../domain.js';
-import { createBatchWriter, databaseChecksum, migrate, openDatabase, type Database } from '../db/index.js';
+import {
+  createBatchWriter,
+  databaseChecksum,
+  measureCopyLimit,
+  migrate,
+  openDatabase,
+  type CopyLimit,
+  type Database,
+} from '../db/index.js';
 import { runImport } from '../import/runner.js';
 import type { ImportSummary } from '../import/summary.js';
 import type { Reporter } from '../report/reporter.js';
@@ -33,6 +41,11 @@ export interface BenchOptions {
   onProgress: (text: string) => void;
   /** Where rows find their strategy; tests hand in a deliberately wrong one to see the bench fail. */
   strategyFor?: (name: string) => Strategy | undefined;
+  /**
+   * After the rows, COPY the messages they imported into an empty copy of the table (its indexes
+   * included) and report that speed as the write limit. Default: off.
+   */
+  writeLimit?: boolean;
 }
 
 export interface BenchResult {
@@ -58,6 +71,12 @@ export interface BenchResult {
   retries: number;
   messages: number;
   messagesPerSecond: number;
+  /** User + system CPU of this process (the importer; the simulator runs in its own) during the import, median of the repeats. */
+  cpuMs: number;
+  /** cpuMs scaled to 1,000,000 messages, in seconds: what the importer costs per million. */
+  cpuSPerMillion: number | null;
+  /** messagesPerSecond over the write limit's rows per second, when it was measured. */
+  vsWriteLimit: number | null;
   speedupVsV1: number | null;
   limitRatio: number | null;
   checksum: string;
@@ -73,6 +92,8 @@ export interface BenchReport {
   database: 'embedded' | 'external';
   waha: 'simulator' | 'real';
   physicalLimitMs: number | null;
+  /** The write-side ceiling (see BenchOptions.writeLimit), or null when not measured. */
+  writeLimit: CopyLimit | null;
   limitFormula: string;
   limitInputs: Record<string, number> | null;
   results: BenchResult[];
@@ -208,6 +229,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const results: BenchResult[] = [];
     for (const row of options.rows) {
       const runsMs: number[] = [];
+      const runsCpuMs: number[] = [];
       let last: ImportSummary | undefined;
       let lastController: ConcurrencyController | undefined;
       let lastRecorder: ReturnType<typeof latencyRecorder> | undefined;
@@ -240,6 +262,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           },
           observer: recorder,
         });
+        const cpuBefore = process.cpuUsage();
         const outcome = await runImport(
           {
             waha,
@@ -264,7 +287,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             recordedOptions: {},
           },
         );
+        const cpu = process.cpuUsage(cpuBefore);
         if (outcome.error !== undefined) throw outcome.error;
+        runsCpuMs.push((cpu.user + cpu.system) / 1000);
         last = outcome.summary;
         lastController = controller;
         lastRecorder = recorder;
@@ -274,6 +299,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       }
       const summary = last!;
       const wallMs = median(runsMs);
+      const cpuMs = Math.round(median(runsCpuMs));
       const limitStats = lastController?.stats();
       results.push({
         label: row.label,
@@ -300,6 +326,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         retries: summary.retries,
         messages: summary.messagesFetched,
         messagesPerSecond: wallMs > 0 ? (summary.messagesFetched * 1000) / wallMs : 0,
+        cpuMs,
+        cpuSPerMillion: summary.messagesFetched > 0 ? (cpuMs / summary.messagesFetched) * 1000 : null,
+        vsWriteLimit: null,
         speedupVsV1: null,
         limitRatio: limitMs ? wallMs / limitMs : null,
         checksum,
@@ -307,6 +336,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         studyEstimateS: row.studyEstimateS,
         studyTransactions: row.studyTransactions,
       });
+    }
+    let writeLimit: CopyLimit | null = null;
+    if (options.writeLimit && results.length > 0) {
+      options.onProgress('write limit: COPY of the same rows into an empty copy of messages');
+      // The schema still holds what the last row imported: every row left the same (checksum).
+      writeLimit = await measureCopyLimit(db, schema, scratch);
+      for (const result of results) result.vsWriteLimit = result.messagesPerSecond / writeLimit.rowsPerSecond;
     }
     const v1 = results.find((r) => r.label === 'V1');
     for (const result of results) result.speedupVsV1 = v1 ? v1.wallMs / result.wallMs : null;
@@ -328,6 +364,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       database: db.embedded ? 'embedded' : 'external',
       waha: sim ? 'simulator' : 'real',
       physicalLimitMs: limitMs,
+      writeLimit,
       limitFormula: 'T_limit = L × (S + max(⌈R / C⌉, P))',
       limitInputs: inputs,
       results,

@@ -25,6 +25,8 @@ export interface Scenario {
   requestTimeoutS: number;
   /** Retries per request; default the run default (6). */
   maxRetries?: number;
+  /** Also measure the write limit: COPY of the imported rows into an empty copy of the table. */
+  writeLimit?: boolean;
   /** The rows this scenario measures; default the study's (benchRows). */
   rows?: (withSequential: boolean, sim: SimSettings) => BenchRow[];
 }
@@ -61,6 +63,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     description: '10,000 chats, 1,000,000 messages, 5 ms latency: where writing dominates',
     sim: { ...SEED_SIM, chats: 10_000, messages: 1_000_000, latencyMs: 5, jitterMs: 2, capacity: 50 },
     requestTimeoutS: 60,
+    writeLimit: true,
   },
   'slow-waha': {
     name: 'slow-waha',

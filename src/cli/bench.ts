@@ -7,7 +7,7 @@ import ora from 'ora';
 import { renderHtml, renderSvg, renderTable, renderTerminal } from '../bench/render.js';
 import { runBench } from '../bench/run-bench.js';
 import { renderWorkersTable, runWorkersBench } from '../bench/workers-bench.js';
-import { benchRows, SCENARIOS } from '../bench/scenarios.js';
+import { benchRows, SCENARIOS, type BenchRow } from '../bench/scenarios.js';
 import { resolveSimConfig, SIM_OPTIONS } from '../config/sim-config.js';
 import { httpUrl, integer, postgresUrl, resolveOptions, text, type OptionSpec } from '../config/options.js';
 import { EXIT, UsageError } from '../errors.js';
@@ -99,6 +99,24 @@ const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   },
 ];
 
+/** The rows named by `--rows` (all when it is not given), in the scenario's order. */
+function selectRows(rows: BenchRow[], given: unknown): BenchRow[] {
+  if (given === undefined) return rows;
+  const wanted = String(given)
+    .split(',')
+    .map((label) => label.trim())
+    .filter((label) => label !== '');
+  const known = new Set(rows.map((row) => row.label));
+  const unknown = wanted.filter((label) => !known.has(label));
+  if (wanted.length === 0 || unknown.length > 0) {
+    throw new UsageError(
+      `--rows ${JSON.stringify(String(given))} names ${unknown.length ? `no row ${unknown.map((l) => JSON.stringify(l)).join(', ')}` : 'no row'} of this scenario.`,
+      `Its rows are ${[...known].join(', ')} (add --sequential for seq).`,
+    );
+  }
+  return rows.filter((row) => wanted.includes(row.label));
+}
+
 export function registerBench(program: Command, setExit: (code: number) => void): void {
   const command = program
     .command('bench')
@@ -106,6 +124,11 @@ export function registerBench(program: Command, setExit: (code: number) => void)
       'measure the import strategies side by side (rows below), against the simulator or a real WAHA',
     )
     .option('--sequential', 'also run the sequential strategy (slow)')
+    .option('--rows <labels>', 'only these rows, e.g. C,C-auto (labels as in the table)')
+    .option(
+      '--write-limit',
+      'also COPY the imported rows into an empty copy of the table: the write-side limit (on in the large scenario)',
+    )
     .option('--json', 'print the results as JSON');
   addOptions(command, BENCH_OPTIONS);
   addOptions(
@@ -175,9 +198,12 @@ ${examplesAndExitCodes(
       setExit(EXIT.ok);
       return;
     }
+    const allRows = (scenario.rows ?? benchRows)(Boolean(flags.sequential), scenario.sim);
+    const rows = selectRows(allRows, flags.rows);
     const report = await runBench({
       scenario,
-      rows: (scenario.rows ?? benchRows)(Boolean(flags.sequential), scenario.sim),
+      rows,
+      writeLimit: Boolean(flags.writeLimit) || Boolean(scenario.writeLimit),
       repeat: get('repeat'),
       databaseUrl: get('databaseUrl'),
       wahaUrl: get('wahaUrl'),

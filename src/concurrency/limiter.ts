@@ -16,9 +16,16 @@
  *   once per round trip: answers to requests sent before the last cut are the same congestion;
  * - a Retry-After pauses every new request, not just the one that got it.
  * Other errors (500, network errors) say nothing about load and leave the limit alone.
+ *
+ * Latency is measured in this process, so it also holds our own slowness: a response that arrived while
+ * the event loop was busy (parsing, writing, a machine with more work than cores) is handled late. The
+ * event loop's delay during each request (src/concurrency/local-delay.ts) is taken off its latency
+ * before it counts, never below the floor: local slowness is not WAHA's queue, and cutting concurrency
+ * for it only makes the import slower.
  */
 
 import type { RequestObserver } from '../waha/http.js';
+import { createLocalDelayMeter } from './local-delay.js';
 
 /** Time as the controller sees it; tests hand in a fake one. */
 export interface Clock {
@@ -62,6 +69,17 @@ export interface Observation {
   outcome: AttemptOutcome;
   /** When the request was sent, on the controller's clock; default: now - latencyMs. */
   startedAtMs?: number;
+  /** Of latencyMs, how long this process's event loop was held up while the request ran (default 0). */
+  localDelayMs?: number;
+}
+
+/** Where the controller reads this process's own delay (a LocalDelayMeter, or a fake in tests). */
+export interface LocalDelaySource {
+  /** Delay accumulated so far, in ms; only grows. */
+  totalMs(): number;
+  /** Called when requests start being in flight, and when none is. */
+  start?(): void;
+  stop?(): void;
 }
 
 export interface ConcurrencyStats {
@@ -89,6 +107,8 @@ export interface ConcurrencyStats {
   /** The latency floor (ms) and the mean of the last complete window relative to it. */
   floorLatencyMs: number | null;
   lastLatencyRatio: number | null;
+  /** Latency taken off the successful requests as this process's own delay, in total (ms). */
+  localDelayDiscountedMs: number;
 }
 
 export interface ConcurrencyControllerOptions {
@@ -111,6 +131,11 @@ export interface ConcurrencyControllerOptions {
   minWindow?: number;
   /** Windows in a row held above the floor (not growing, not shrinking) before a probe. Default 20. */
   probeAfterWindows?: number;
+  /**
+   * This process's own delay, discounted from latency. Default: an event-loop delay meter when the clock
+   * is the system's, none with another clock; false for none.
+   */
+  localDelay?: LocalDelaySource | false;
 }
 
 /** What the HTTP layer calls around every attempt (src/waha/http.ts `RequestObserver`). */
@@ -156,6 +181,11 @@ export function createConcurrencyController(
   }
   if (!(overloadFactor > 0 && overloadFactor < 1)) throw new RangeError('overloadFactor must be in (0, 1)');
   const clamp = (n: number): number => Math.min(max, Math.max(min, Math.floor(n)));
+  const localDelay =
+    options.localDelay === false
+      ? undefined
+      : (options.localDelay ?? (options.clock === undefined ? createLocalDelayMeter() : undefined));
+  let localDelayDiscountedMs = 0;
   const initial = clamp(options.initial ?? 10);
 
   let limit = initial;
@@ -269,7 +299,7 @@ export function createConcurrencyController(
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    observe({ latencyMs, outcome, startedAtMs }) {
+    observe({ latencyMs, outcome, startedAtMs, localDelayMs }) {
       markActive();
       observations++;
       const now = clock.now();
@@ -289,7 +319,12 @@ export function createConcurrencyController(
         return;
       }
       if (startedAt < lastChangeAt) return; // measured a limit no longer in force
-      windowSum += latencyMs;
+      // Our own delay is not WAHA's queue. Never below the floor (the delay may have overlapped WAHA's
+      // own time), nor below half the latency while there is no floor yet to compare with.
+      const lowest = floorMs === null ? latencyMs / 2 : Math.min(latencyMs, floorMs);
+      const counted = Math.max(latencyMs - Math.max(0, localDelayMs ?? 0), lowest);
+      localDelayDiscountedMs += latencyMs - counted;
+      windowSum += counted;
       windowCount++;
       if (windowCount >= Math.max(minWindow, limit)) closeWindow();
     },
@@ -313,6 +348,8 @@ export function createConcurrencyController(
     attemptStarted() {
       markActive();
       const startedAt = clock.now();
+      if (inFlight === 0) localDelay?.start?.();
+      const delayAtStart = localDelay?.totalMs() ?? 0;
       inFlight++;
       peakInFlight = Math.max(peakInFlight, inFlight);
       windowPeakInFlight = Math.max(windowPeakInFlight, inFlight);
@@ -320,8 +357,11 @@ export function createConcurrencyController(
       return ({ outcome, latencyMs }) => {
         if (done) return;
         done = true;
+        const localDelayMs = localDelay ? localDelay.totalMs() - delayAtStart : 0;
         inFlight--;
-        if (outcome !== null) controller.observe({ outcome, latencyMs, startedAtMs: startedAt });
+        if (inFlight === 0) localDelay?.stop?.();
+        if (outcome !== null)
+          controller.observe({ outcome, latencyMs, startedAtMs: startedAt, localDelayMs });
       };
     },
     stats() {
@@ -344,6 +384,7 @@ export function createConcurrencyController(
         peakInFlight,
         floorLatencyMs: floorMs === null ? null : Math.round(floorMs * 10) / 10,
         lastLatencyRatio: lastRatio === null ? null : Math.round(lastRatio * 100) / 100,
+        localDelayDiscountedMs: Math.round(localDelayDiscountedMs),
       };
     },
   };

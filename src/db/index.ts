@@ -9,6 +9,8 @@ export { createBatchWriter, MAX_PARAMETERS_PER_STATEMENT } from './writer.js';
 export type { BatchWriterOptions } from './writer.js';
 export { createRunLog } from './runs.js';
 export type { RunFinish, RunLogStore, RunRecord, RunStart, RunStatus } from './runs.js';
+export { measureCopyLimit } from './write-limit.js';
+export type { CopyLimit } from './write-limit.js';
 export { databaseChecksum } from './checksum.js';
 export type { DatabaseChecksum } from './checksum.js';
 export { cleanJson, cleanText, isStorableText, REPLACEMENT_CHARACTER } from './text.js';

@@ -155,6 +155,17 @@ const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
+    name: 'messages_lid_idx: the stored @lid rows, for the @lid/@c.us clean-up',
+    async up(tx, schema) {
+      // The writer removes a stored `@lid` copy of each incoming `@c.us` message (src/db/writer.ts). Most
+      // tables hold few or no `@lid` rows: this index lets it look only at those, and skip the look-up
+      // altogether when there are none.
+      await tx`
+        create index messages_lid_idx on ${tx(schema)}.messages (session, wa_id) where id like '%@lid%'`;
+    },
+  },
+  {
+    version: 6,
     name: 'queue_plans, queue_units, queue_workers, queue_firings: the books of `enqueue` and `worker`',
     async up(tx, schema) {
       // The job queue itself is pg-boss's (its own schema, <schema>_queue); these tables are what the

@@ -1,4 +1,7 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { TransactionSql } from 'postgres';
+import { BinaryCopyWriter } from './copy-binary.js';
 import type { Batch, BatchWriter, ChatRecord, MessageRecord, SyncMark, WriteResult } from '../domain.js';
 import type { Sql } from './connect.js';
 import { validateSchemaName } from './schema.js';
@@ -6,8 +9,9 @@ import { cleanJson, cleanNullableText, cleanText } from './text.js';
 
 export interface BatchWriterOptions {
   /**
-   * Most rows one INSERT carries (default 1,024). Statements are also kept under PostgreSQL's 65,534
-   * parameters; a larger batch becomes several statements in the same transaction.
+   * Most chat rows one INSERT carries (default 1,024). Statements are also kept under PostgreSQL's 65,534
+   * parameters; more chats become several statements in the same transaction. (Messages go by COPY, any
+   * number in one.)
    */
   maxRowsPerStatement?: number;
 }
@@ -17,7 +21,8 @@ export const MAX_PARAMETERS_PER_STATEMENT = 65_534;
 /** Measured sweet spot of the multi-row helper: 500-1,000 rows per statement. */
 const DEFAULT_MAX_ROWS_PER_STATEMENT = 1_024;
 
-const MESSAGE_COLUMNS = [
+/** The columns the importer writes into `messages`; the rest are defaults and generated. */
+export const MESSAGE_COLUMNS = [
   'session',
   'id',
   'chat_id',
@@ -54,7 +59,8 @@ interface MessageRow {
   ack: number | null;
   timestamp_s: number | null;
   reply_to_id: string | null;
-  raw: object | null;
+  /** `raw` as JSON text, cleaned: what the jsonb column parses. */
+  raw: string | null;
   text_cleaned: boolean;
 }
 
@@ -88,7 +94,6 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
   if (!Number.isInteger(maxRows) || maxRows < 1) {
     throw new RangeError(`maxRowsPerStatement must be a positive integer, not ${maxRows}`);
   }
-  const messageRowsPerStatement = rowsPerStatement(maxRows, MESSAGE_COLUMNS.length);
   const chatRowsPerStatement = rowsPerStatement(maxRows, CHAT_COLUMNS.length);
   let transactions = 0;
 
@@ -106,22 +111,24 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       return result;
 
     const chats = uniqueByKey(batch.chats.map(chatRow));
-    const messages = uniqueByKey(batch.messages.map(messageRow));
-    for (const row of messages) if (row.text_cleaned) result.cleaned++;
+    // Only the keys now (to drop duplicates and order the rows); the rest of each row is built while
+    // the COPY sends the rows before it.
+    const messages = uniqueByKey(batch.messages.map(messageKey));
 
     await sql.begin(async (tx) => {
       for (const rows of statementSlices(chats, chatRowsPerStatement)) {
         await upsertChats(tx, schema, rows);
       }
-      const relinked = messages.length > 0 ? await dropOtherIdForms(tx, schema, messages) : 0;
-      // A message stored under its other id form is the same message under a new id: an update.
-      result.inserted -= relinked;
-      result.updated += relinked;
-      for (const rows of statementSlices(messages, messageRowsPerStatement)) {
-        for (const { inserted } of await upsertMessages(tx, schema, rows)) {
-          if (inserted) result.inserted++;
-          else result.updated++;
-        }
+      if (messages.length > 0) {
+        const staged = await stageMessages(tx, messages);
+        // A row that could not be built stopped the rows after it; the whole batch is rolled back.
+        if (staged.error !== undefined) throw staged.error;
+        result.cleaned = staged.cleaned;
+        const relinked = await dropOtherIdForms(tx, schema, staged);
+        const { inserted, updated } = await upsertStagedMessages(tx, schema);
+        // A message stored under its other id form is the same message under a new id: an update.
+        result.inserted += inserted - relinked;
+        result.updated += updated + relinked;
       }
       // After the messages, in the same transaction: a chat is marked complete only with its messages.
       if (synced.length > 0) await upsertSyncMarks(tx, schema, synced);
@@ -248,33 +255,188 @@ async function upsertSyncMarks(tx: TransactionSql, schema: string, marks: SyncMa
 }
 
 /**
+ * The session-local table a batch's messages are copied into before one INSERT ... SELECT moves them into
+ * `messages`. Created on first use on each connection and kept for its life (creating one per batch
+ * costs catalog writes every time); emptied at every commit, and a rolled-back batch's rows were never
+ * visible. No constraint and `raw` as text, so the COPY itself cannot refuse a row: a COPY that fails
+ * part-way leaves postgres.js waiting for an answer that never comes, while a refusal by the INSERT
+ * (a constraint, JSON PostgreSQL cannot hold) is an ordinary statement error naming its cause.
+ */
+const STAGE = 'pg_temp.waha_import_stage';
+export const STAGE_TABLE_DDL = `
+  create temp table if not exists waha_import_stage (
+    session text, id text, chat_id text, wa_id text, from_me boolean, sender text, recipient text,
+    participant text, body text, type text, has_media boolean, ack smallint, timestamp_s bigint,
+    reply_to_id text, raw text, text_cleaned boolean
+  ) on commit delete rows`;
+const COPY_STAGE = `copy ${STAGE} (${MESSAGE_COLUMNS.join(', ')}) from stdin (format binary)`;
+
+/** Bytes of COPY data built ahead of the socket: the next chunk is built while the server reads this one. */
+const COPY_CHUNK_BYTES = 256 * 1024;
+
+/** What building and sending a batch's rows found. */
+interface Staged {
+  /** Messages whose text had to be cleaned. */
+  cleaned: number;
+  /** Some staged id has an `@lid` part; some has none. */
+  lidForms: boolean;
+  plainForms: boolean;
+  /** The first row that could not be built; the rows after it were not sent. */
+  error?: unknown;
+}
+
+/**
+ * Sends the messages (one per key, in key order) to the staging table with one binary COPY. Each row is
+ * cleaned, checked and encoded a chunk at a time as the connection takes the bytes, so the work in Node
+ * overlaps sending and the server's parsing. A row that cannot be built does not abort the COPY (a
+ * failed COPY-in leaves postgres.js stuck): the data is ended cleanly and the error is returned.
+ */
+async function stageMessages(tx: TransactionSql, messages: KeyedMessage[]): Promise<Staged> {
+  await tx.unsafe(STAGE_TABLE_DDL);
+  const staged: Staged = { cleaned: 0, lidForms: false, plainForms: false };
+  const copy = await tx.unsafe(COPY_STAGE).writable();
+  await pipeline(Readable.from(binaryCopyChunks(messages, staged), { objectMode: false }), copy);
+  return staged;
+}
+
+function* binaryCopyChunks(messages: KeyedMessage[], staged: Staged): Generator<Buffer> {
+  const out = new BinaryCopyWriter(COPY_CHUNK_BYTES);
+  out.header();
+  for (const keyed of messages) {
+    let row: MessageRow;
+    try {
+      row = messageRow(keyed);
+    } catch (error) {
+      staged.error = error;
+      break;
+    }
+    if (row.text_cleaned) staged.cleaned++;
+    if (row.id.includes('@lid')) staged.lidForms = true;
+    else staged.plainForms = true;
+    out.row(MESSAGE_COLUMNS.length);
+    out.text(row.session);
+    out.text(row.id);
+    out.text(row.chat_id);
+    out.text(row.wa_id);
+    out.boolean(row.from_me);
+    out.text(row.sender);
+    out.text(row.recipient);
+    out.text(row.participant);
+    out.text(row.body);
+    out.text(row.type);
+    out.boolean(row.has_media);
+    out.int2(row.ack);
+    out.int8(row.timestamp_s);
+    out.text(row.reply_to_id);
+    out.text(row.raw);
+    out.boolean(row.text_cleaned);
+    if (out.full) yield out.take();
+  }
+  out.trailer();
+  yield out.take();
+}
+
+/**
  * WhatsApp moves a person between a phone-number id (`@c.us`) and a hidden one (`@lid`), and WAHA then
  * serves the same messages under new serialized ids: the waId stays, the chat or participant part
  * changes. Before the new rows go in, the stored copies under the other form are removed, so the table
  * keeps one row per message, as WAHA serves it now. Two ids are forms of one message when they share the
  * session and waId, one has `@lid` where the other has `@c.us`, and they are equal once every
  * `…@lid`/`…@c.us` part is blanked (copies of a broadcast to several people share a waId but are all
- * `@c.us`: they stay apart). Returns how many of the incoming messages replaced such a copy.
+ * `@c.us`: they stay apart). Returns how many of the staged messages replaced such a copy.
+ *
+ * Index probes only (see otherIdFormDeletes); the regular expressions run only on the rows a probe finds,
+ * which are none in the common case. Sent without preparing them: PostgreSQL then plans them anew each
+ * time with the table as it is. (Prepared, a plan made once while the table was nearly empty, a hash join
+ * that runs the expressions over every stored row, stayed in use: 471 ms a batch at 200,000 rows instead
+ * of 8 ms.)
  */
-async function dropOtherIdForms(tx: TransactionSql, schema: string, rows: MessageRow[]): Promise<number> {
-  // postgres.js prepares every statement; after five runs PostgreSQL may keep a generic plan, and one
-  // made while the table was small (a new schema, autovacuum off) is a hash join that runs the regular
-  // expressions over every stored row: 471 ms a batch at 200,000 rows instead of 8 ms. Planned anew each
-  // time, with the real arrays and table size, it uses the (session, wa_id) index.
-  await tx`set local plan_cache_mode = force_custom_plan`;
-  const deleted = await tx<Array<{ id: string }>>`
-    delete from ${tx(schema)}.messages m
-    using unnest(
-      ${rows.map((r) => r.session)}::text[], ${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.wa_id)}::text[]
-    ) as v(session, id, wa_id)
-    where m.session = v.session
+async function dropOtherIdForms(tx: TransactionSql, schema: string, staged: Staged): Promise<number> {
+  const ids = new Set<string>();
+  for (const direction of otherIdFormDeletes(schema, staged)) {
+    const deleted = await tx.unsafe<Array<{ id: string }>>(direction, [], { prepare: false });
+    for (const row of deleted) ids.add(row.id);
+  }
+  return ids.size;
+}
+
+/**
+ * The statements dropOtherIdForms runs for what was staged (exported for the test of their plans): for
+ * staged `@lid` ids, a probe of the (session, wa_id) index for stored ids without `@lid`; for the others,
+ * a probe of the small index of stored `@lid` rows (migration 5), and not even that when the table holds
+ * none (checked once, on that index).
+ */
+export function otherIdFormDeletes(
+  schema: string,
+  staged: Pick<Staged, 'lidForms' | 'plainForms'>,
+): string[] {
+  const messages = `"${validateSchemaName(schema)}".messages`;
+  const sameMessage = `
+      m.session = v.session
       and m.wa_id = v.wa_id
-      and m.id <> v.id
-      and (m.id like '%@lid%') <> (v.id like '%@lid%')
-      and regexp_replace(m.id, '[^_@]+@(lid|c[.]us)', '*', 'g') = regexp_replace(v.id, '[^_@]+@(lid|c[.]us)', '*', 'g')
-    returning v.id`;
-  await tx`set local plan_cache_mode = auto`;
-  return new Set(deleted.map((row) => row.id)).size;
+      and regexp_replace(m.id, '[^_@]+@(lid|c[.]us)', '*', 'g') = regexp_replace(v.id, '[^_@]+@(lid|c[.]us)', '*', 'g')`;
+  const statements: string[] = [];
+  if (staged.lidForms) {
+    statements.push(`
+      delete from ${messages} m using ${STAGE} v
+      where v.id like '%@lid%' and m.id not like '%@lid%' and ${sameMessage}
+      returning v.id`);
+  }
+  if (staged.plainForms) {
+    statements.push(`
+      delete from ${messages} m using ${STAGE} v
+      where (select exists (select 1 from ${messages} l where l.id like '%@lid%'))
+        and v.id not like '%@lid%' and m.id like '%@lid%' and ${sameMessage}
+      returning v.id`);
+  }
+  return statements;
+}
+
+/**
+ * Moves the staged rows into `messages`: new ones inserted, changed ones updated (new `updated_at`),
+ * identical ones left alone (no new row version). The staging table holds one row per key, copied in
+ * key order, and a freshly emptied table is scanned in the order it was filled: rows are locked in key
+ * order, so concurrent batches cannot deadlock each other.
+ */
+async function upsertStagedMessages(
+  tx: TransactionSql,
+  schema: string,
+): Promise<{ inserted: number; updated: number }> {
+  const columns = MESSAGE_COLUMNS.map((c) => (c === 'raw' ? 'raw::jsonb' : c)).join(', ');
+  const [counts] = await tx.unsafe<Array<{ inserted: number; updated: number }>>(`
+    with written as (
+      insert into "${schema}".messages (${MESSAGE_COLUMNS.join(', ')})
+      select ${columns} from ${STAGE}
+      on conflict (session, id) do update set
+        chat_id = excluded.chat_id,
+        wa_id = excluded.wa_id,
+        from_me = excluded.from_me,
+        sender = excluded.sender,
+        recipient = excluded.recipient,
+        participant = excluded.participant,
+        body = excluded.body,
+        type = excluded.type,
+        has_media = excluded.has_media,
+        ack = excluded.ack,
+        timestamp_s = excluded.timestamp_s,
+        reply_to_id = excluded.reply_to_id,
+        raw = excluded.raw,
+        text_cleaned = excluded.text_cleaned,
+        updated_at = now()
+      where (
+        messages.chat_id, messages.wa_id, messages.from_me, messages.sender, messages.recipient,
+        messages.participant, messages.body, messages.type, messages.has_media, messages.ack,
+        messages.timestamp_s, messages.reply_to_id, messages.raw, messages.text_cleaned
+      ) is distinct from (
+        excluded.chat_id, excluded.wa_id, excluded.from_me, excluded.sender, excluded.recipient,
+        excluded.participant, excluded.body, excluded.type, excluded.has_media, excluded.ack,
+        excluded.timestamp_s, excluded.reply_to_id, excluded.raw, excluded.text_cleaned
+      )
+      returning (xmax = 0) as inserted
+    )
+    select (count(*) filter (where inserted))::int as inserted, (count(*) filter (where not inserted))::int as updated
+    from written`);
+  return counts!;
 }
 
 /**
@@ -297,8 +459,67 @@ function cleanRaw(message: MessageRecord): { value: unknown; changed: boolean } 
   }
 }
 
-function messageRow(message: MessageRecord): MessageRow {
-  let cleaned = false;
+/**
+ * Text in `raw` PostgreSQL will not take shows in its JSON text as an escape: a NUL as backslash-u0000,
+ * a lone surrogate as backslash-ud800 to -udfff (JSON.stringify writes whole pairs as characters). Only
+ * such a text is cleaned value by value; an escaped backslash before "u0000" also matches, which only
+ * costs that walk.
+ */
+const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+
+/** `raw` as the JSON text to store, cleaned: stringified once, walked only when its text looks dirty. */
+function rawJson(message: MessageRecord): { text: string | null; changed: boolean } {
+  if (message.raw === undefined || message.raw === null) return { text: null, changed: false };
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(message.raw);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new RecordTooDeepError(
+      `message ${message.id} is JSON nested too deeply to store (${error.message})`,
+    );
+  }
+  if (text === undefined) return { text: null, changed: false };
+  if (!SUSPECT_ESCAPE.test(text)) return { text, changed: false };
+  const cleaned = cleanRaw(message);
+  return { text: cleaned.changed ? JSON.stringify(cleaned.value) : text, changed: cleaned.changed };
+}
+
+/** A number PostgreSQL would refuse for its column, refused here by name (binary COPY cannot say which). */
+export class ValueOutOfRangeError extends Error {
+  readonly code = '22003';
+}
+
+function checkedInteger(
+  message: MessageRecord,
+  what: string,
+  value: number | null,
+  type: 'smallint' | 'bigint',
+  bound: number,
+): number | null {
+  if (value === null || (Number.isInteger(value) && value >= -bound && value < bound)) return value;
+  throw new ValueOutOfRangeError(
+    `message ${message.id} has ${what} ${value}, not a ${type} PostgreSQL can store`,
+  );
+}
+
+/** A message with its key cleaned: enough to drop duplicates and order the batch. */
+interface KeyedMessage {
+  session: string;
+  id: string;
+  message: MessageRecord;
+  /** Whether the key needed cleaning. */
+  keyCleaned: boolean;
+}
+
+function messageKey(message: MessageRecord): KeyedMessage {
+  const session = cleanText(message.session);
+  const id = cleanText(message.id);
+  return { session, id, message, keyCleaned: session !== message.session || id !== message.id };
+}
+
+function messageRow({ session, id, message, keyCleaned }: KeyedMessage): MessageRow {
+  let cleaned = keyCleaned;
   const text = (value: string): string => {
     const result = cleanText(value);
     if (result !== value) cleaned = true;
@@ -309,11 +530,11 @@ function messageRow(message: MessageRecord): MessageRow {
     if (result.changed) cleaned = true;
     return result.value;
   };
-  const raw = cleanRaw(message);
+  const raw = rawJson(message);
   if (raw.changed) cleaned = true;
   return {
-    session: text(message.session),
-    id: text(message.id),
+    session,
+    id,
     chat_id: text(message.chatId),
     wa_id: text(message.waId),
     from_me: message.fromMe,
@@ -323,10 +544,10 @@ function messageRow(message: MessageRecord): MessageRow {
     body: nullableText(message.body),
     type: text(message.type),
     has_media: message.hasMedia,
-    ack: message.ack,
-    timestamp_s: message.timestampS,
+    ack: checkedInteger(message, 'ack', message.ack, 'smallint', 2 ** 15),
+    timestamp_s: checkedInteger(message, 'timestamp', message.timestampS, 'bigint', 2 ** 63),
     reply_to_id: nullableText(message.replyToId),
-    raw: raw.value as object | null,
+    raw: raw.text,
     // Last: every text field above has been cleaned by the time this is evaluated.
     text_cleaned: cleaned,
   };
@@ -344,47 +565,7 @@ function chatRow(chat: ChatRecord): ChatRow {
   };
 }
 
-/**
- * No alias on the target table: postgres.js picks the helper's shape from the last keyword before it,
- * and `as` would turn the insert list into a select list. `raw` goes in as a JS object: postgres.js
- * learns from the server that the column is jsonb and JSON-encodes it once. (A string would be encoded
- * again and stored as a JSON string.)
- */
-async function upsertMessages(
-  tx: TransactionSql,
-  schema: string,
-  rows: MessageRow[],
-): Promise<Array<{ inserted: boolean }>> {
-  return tx<Array<{ inserted: boolean }>>`
-    insert into ${tx(schema)}.messages ${tx(rows, MESSAGE_COLUMNS)}
-    on conflict (session, id) do update set
-      chat_id = excluded.chat_id,
-      wa_id = excluded.wa_id,
-      from_me = excluded.from_me,
-      sender = excluded.sender,
-      recipient = excluded.recipient,
-      participant = excluded.participant,
-      body = excluded.body,
-      type = excluded.type,
-      has_media = excluded.has_media,
-      ack = excluded.ack,
-      timestamp_s = excluded.timestamp_s,
-      reply_to_id = excluded.reply_to_id,
-      raw = excluded.raw,
-      text_cleaned = excluded.text_cleaned,
-      updated_at = now()
-    where (
-      messages.chat_id, messages.wa_id, messages.from_me, messages.sender, messages.recipient,
-      messages.participant, messages.body, messages.type, messages.has_media, messages.ack,
-      messages.timestamp_s, messages.reply_to_id, messages.raw, messages.text_cleaned
-    ) is distinct from (
-      excluded.chat_id, excluded.wa_id, excluded.from_me, excluded.sender, excluded.recipient,
-      excluded.participant, excluded.body, excluded.type, excluded.has_media, excluded.ack,
-      excluded.timestamp_s, excluded.reply_to_id, excluded.raw, excluded.text_cleaned
-    )
-    returning (xmax = 0) as inserted`;
-}
-
+/** No alias on the target table: postgres.js picks the helper's shape from the last keyword before it. */
 async function upsertChats(tx: TransactionSql, schema: string, rows: ChatRow[]): Promise<void> {
   await tx`
     insert into ${tx(schema)}.chats ${tx(rows, CHAT_COLUMNS)}
