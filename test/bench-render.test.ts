@@ -50,6 +50,9 @@ function row(
     sameAsFirst: true,
     studyEstimateS: null,
     studyTransactions: null,
+    cpuMs: 1500,
+    cpuSPerMillion: null,
+    vsWriteLimit: null,
     ...extra,
   };
 }
@@ -65,6 +68,7 @@ function report(results: BenchResult[], extra: Partial<BenchReport> = {}): Bench
     database: 'embedded',
     waha: 'simulator',
     physicalLimitMs: 10_600,
+    writeLimit: null,
     limitFormula: 'T_limit = L × (S + max(⌈R / C⌉, P))',
     limitInputs: {
       latencyMs: 200,

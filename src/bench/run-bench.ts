@@ -17,7 +17,7 @@ import {
 } from '../db/index.js';
 import { runImport } from '../import/runner.js';
 import type { ImportSummary } from '../import/summary.js';
-import type { Reporter } from '../report/reporter.js';
+import { SILENT_REPORTER } from '../report/reporter.js';
 import { generateDataset } from '../sim/index.js';
 import { getStrategy } from '../strategies/registry.js';
 import type { Strategy } from '../strategies/types.js';
@@ -100,20 +100,6 @@ export interface BenchReport {
   /** False when any row left a different database: the bench then fails. */
   consistent: boolean;
 }
-
-const SILENT: Reporter = {
-  step: () => undefined,
-  stepDone: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  importStarted: () => undefined,
-  progress: () => undefined,
-  importFinished: () => undefined,
-  summary: () => undefined,
-  sessionSummary: () => undefined,
-  totals: () => undefined,
-  error: () => undefined,
-};
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/waha-import.js');
 
@@ -268,7 +254,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             waha,
             writer: createBatchWriter(db.sql, schema),
             runLog: { start: async () => 0, finish: async () => undefined },
-            reporter: SILENT,
+            reporter: SILENT_REPORTER,
             signal: new AbortController().signal,
           },
           {
