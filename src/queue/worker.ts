@@ -317,25 +317,35 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
   } as const;
   // Unit jobs are fetched and settled by hand (not through pg-boss's work()), so that completing or
   // failing one is fenced to the attempt this worker holds (see settle).
+  /** Aborted: take no more jobs (a signal came, or with --once the queue is drained). */
+  const taking = new AbortController();
+  deps.stopping.addEventListener('abort', () => taking.abort(), { once: true });
+  if (deps.stopping.aborted) taking.abort();
   const idle = (): Promise<void> =>
     new Promise((resolve) => {
       const timer = setTimeout(done, settings.pollS * 1000);
       function done(): void {
         clearTimeout(timer);
-        deps.stopping.removeEventListener('abort', done);
+        taking.signal.removeEventListener('abort', done);
         resolve();
       }
-      deps.stopping.addEventListener('abort', done, { once: true });
+      taking.signal.addEventListener('abort', done, { once: true });
     });
   const slot = async (): Promise<void> => {
-    while (!deps.stopping.aborted) {
+    while (!taking.signal.aborted) {
       let job: PgBoss.JobWithMetadata<UnitJobData> | undefined;
       try {
         [job] = await boss.fetch<UnitJobData>(UNIT_QUEUE, { batchSize: 1, includeMetadata: true });
       } catch (error) {
         reporter.warn(`taking a job from the queue: ${errorMessage(error)}`);
       }
-      if (job) await track(handleUnit(job));
+      if (job && taking.signal.aborted) {
+        // Fetched as the worker was stopping: given back untouched rather than left active until it expires.
+        outcome.jobsHandedBack++;
+        await settle(job, 'fail').catch((error: unknown) =>
+          reporter.warn(`handing a job back: ${errorMessage(error)}`),
+        );
+      } else if (job) await track(handleUnit(job));
       else await idle();
     }
   };
@@ -379,8 +389,8 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
       }
     });
     // Stop taking jobs, then give those in flight their grace period before handing them back.
+    taking.abort();
     for (const workId of workerIds) await boss.offWork({ id: workId }).catch(() => undefined);
-    void Promise.allSettled(slots);
     if (inFlight.size > 0) {
       reporter.info(
         `Stopping: ${inFlight.size} job${inFlight.size === 1 ? '' : 's'} in flight get ${settings.shutdownGraceS} s to finish`,
@@ -401,6 +411,9 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
         await Promise.allSettled([...inFlight]);
       }
     }
+    // Every slot ends its loop: a fetch still under way when the worker stopped has handed its job back.
+    await Promise.allSettled(slots);
+    await Promise.allSettled([...inFlight]);
     return outcome;
   } finally {
     clearInterval(heartbeat);
