@@ -141,7 +141,7 @@ async function startSimProcess(scenario: Scenario): Promise<{ url: string; stop:
 }
 
 /** Requests that come before any message can be fetched, and the page counts the limit needs. */
-function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize: number) {
+export function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize: number) {
   const dataset = generateDataset({
     chats: scenario.sim.chats,
     messages: scenario.sim.messages,

@@ -12,7 +12,8 @@ import { generateDataset, startSimulator, type Simulator } from '../sim/index.js
 import { createWahaClient, MAX_PAGE_SIZE } from '../waha/client.js';
 import { bossSchema, startBoss } from '../queue/boss.js';
 import { planImport } from '../queue/plan.js';
-import { pagesForChat, physicalLimitMs } from './limit.js';
+import { physicalLimitMs } from './limit.js';
+import { limitInputs } from './run-bench.js';
 import type { Scenario } from './scenarios.js';
 
 /**
@@ -57,30 +58,11 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bi
 /** enqueue's default. */
 const CHATS_PER_JOB = 100;
 
-/** One server's limit: L × (S + max(⌈R / C⌉, P)); servers work side by side, so the slowest one bounds all. */
+/** One server's limit, L × (S + max(⌈R / C⌉, P)), for its dataset (the scenario's with another seed). */
 function serverLimitMs(scenario: Scenario, seed: number, window: TimeWindow): number {
-  const dataset = generateDataset({
-    chats: scenario.sim.chats,
-    messages: scenario.sim.messages,
-    days: scenario.sim.days,
-    seed,
-  });
-  let messageRequests = 0;
-  let longestChatPages = 0;
-  for (const chat of dataset.chats) {
-    const inWindow = chat.messages.filter((m) => m.timestampS >= window.fromS && m.timestampS <= window.toS);
-    const pages = pagesForChat(inWindow.length, inWindow.filter((m) => !m.hidden).length, MAX_PAGE_SIZE);
-    messageRequests += pages;
-    longestChatPages = Math.max(longestChatPages, pages);
-  }
-  return physicalLimitMs({
-    latencyMs: scenario.sim.latencyMs,
-    capacity: scenario.sim.capacity,
-    // version, session, lids, the chat list's pages: one after another before the first message request
-    sequentialRequests: 3 + Math.floor(dataset.chats.length / 500) + 1,
-    messageRequests,
-    longestChatPages,
-  });
+  const inputs = limitInputs({ ...scenario, sim: { ...scenario.sim, seed } }, window, 500);
+  // The lids request also comes before the first message request here (a worker asks it per job).
+  return physicalLimitMs({ ...inputs, sequentialRequests: inputs.sequentialRequests + 1 });
 }
 
 function runWorkerProcess(url: string, schema: string): Promise<{ code: number | null; stderr: string }> {

@@ -48,20 +48,16 @@ export interface QueuedChat {
 }
 
 /** The data of one unit's job: everything a worker needs but the API key, which each worker has itself. */
-export interface UnitJobData {
+export interface UnitJobData extends Pick<
+  PlanRequest,
+  'strategy' | 'chunk' | 'batchSize' | 'flushMs' | 'pageSize' | 'pageEnd' | 'emptyPages'
+> {
   planId: number;
   unit: number;
   wahaUrl: string;
   session: string;
   window: TimeWindow;
   incremental: { overlapS: number } | null;
-  strategy: StrategyName;
-  chunk: number;
-  batchSize: number;
-  flushMs: number;
-  pageSize: number;
-  pageEnd: 'auto' | 'empty' | 'short';
-  emptyPages: number;
   chats: QueuedChat[];
 }
 
