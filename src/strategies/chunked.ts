@@ -11,7 +11,8 @@ import type { CommitUnit, Strategy, StrategyContext } from './types.js';
  * fetched reach that many, they are committed as a part (chats whose last page is in it complete, the
  * others in progress at their last page's cursor) while the fetchers that filled it wait, and the chunk
  * goes on. Parts commit one after another, in order, so a chat's later part never commits before an
- * earlier one. Memory stays near --batch-size + --concurrency pages of messages.
+ * earlier one. A part holds at most one page past --batch-size; memory stays near --batch-size +
+ * --concurrency pages of messages (the pages waiting for the next part).
  */
 
 interface Fetched {
@@ -110,6 +111,9 @@ export const chunked: Strategy = {
         signal,
         async ({ chat, resumeAt }, chatSignal) => {
           for await (const page of context.source.pages(chat, chatSignal, resumeAt)) {
+            // A page that arrives while a full part waits to be committed joins the next part: no part
+            // holds more than one page past --batch-size, however many fetchers run.
+            while (chunk.full) await chunk.commitPart(chatSignal);
             chunk.add(chat, page);
             // A chunk past --batch-size messages commits what it holds before this fetcher goes on.
             if (chunk.full) await chunk.commitPart(chatSignal);
