@@ -3,7 +3,7 @@ import type PgBoss from 'pg-boss';
 import cronParser from 'cron-parser';
 import { resolveCommandOptions, resolveRunConfig, type RunConfig } from '../config/run-config.js';
 import { ENQUEUE_FLAGS, ENQUEUE_SPECS, SCHEDULE_OPTIONS, WORKER_OPTIONS } from '../config/queue-config.js';
-import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
+import type { ConcurrencyController } from '../concurrency/limiter.js';
 import type { DatabaseTimeouts } from '../db/connect.js';
 import { errorMessage, EXIT, KnownError, UsageError } from '../errors.js';
 import { formatCount } from '../import/summary.js';
@@ -13,10 +13,9 @@ import { planImport, type PlannedSession, type PlanRequest } from '../queue/plan
 import { runWorker } from '../queue/worker.js';
 import { secretMasker, urlPassword } from '../util/redact.js';
 import { jsonText } from '../util/terminal-text.js';
-import { createWahaClient, type WahaClient } from '../waha/client.js';
-import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
+import type { WahaClient } from '../waha/client.js';
 import { addOptions, examplesAndExitCodes } from './options.js';
-import { openStore, type Store } from './wiring.js';
+import { connectWaha, openStore, type Store, type WahaSettings } from './wiring.js';
 
 /**
  * Past one machine: `enqueue` plans an import as jobs in PostgreSQL (pg-boss), any number of `worker`
@@ -44,15 +43,10 @@ function planRequest(config: RunConfig & { extra: Record<string, unknown> }): Pl
 }
 
 /** A WAHA client per server for this process, all with its API key; each server its own concurrency. */
-function wahaClients(settings: {
-  apiKey: string | undefined;
-  requestTimeoutMs: number;
-  maxRetries: number;
-  maxResponseBytes: number;
-  concurrency: number | 'auto';
-  maxConcurrency: number;
-  reporter: Reporter;
-}): {
+function wahaClients(
+  settings: Omit<WahaSettings, 'url'>,
+  reporter: Reporter,
+): {
   wahaFor(url: string): WahaClient;
   concurrencyFor(url: string): number | ConcurrencyController;
 } {
@@ -60,22 +54,7 @@ function wahaClients(settings: {
   const entry = (url: string) => {
     let found = clients.get(url);
     if (!found) {
-      const concurrency =
-        settings.concurrency === 'auto'
-          ? createConcurrencyController({ max: settings.maxConcurrency })
-          : settings.concurrency;
-      const waha = createWahaClient({
-        ...(typeof concurrency === 'number' ? {} : { observer: concurrency }),
-        baseUrl: url,
-        apiKey: settings.apiKey,
-        requestTimeoutMs: settings.requestTimeoutMs,
-        maxResponseBytes: settings.maxResponseBytes,
-        retry: { ...DEFAULT_RETRY_POLICY, maxRetries: settings.maxRetries },
-        onRetry: (event) =>
-          settings.reporter.warn(
-            `${event.endpoint}: ${event.reason}; retry ${event.retryNumber} in ${Math.round(event.delayMs)} ms`,
-          ),
-      });
+      const { waha, concurrency } = connectWaha({ ...settings, url }, reporter);
       found = { waha: withCachedLookups(waha, LOOKUP_TTL_MS), concurrency };
       clients.set(url, found);
     }
@@ -201,7 +180,7 @@ function registerEnqueue(program: Command, setExit: (code: number) => void): voi
     const onSignal = (): void => controller.abort();
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const { wahaFor } = wahaClients({ ...config, reporter });
+    const { wahaFor } = wahaClients(config, reporter);
     let queue: Awaited<ReturnType<typeof openQueue>> | undefined;
     try {
       // WAHA first: a wrong key or a stopped session is said before the database is touched.
@@ -323,15 +302,17 @@ function registerWorker(program: Command, setExit: (code: number) => void): void
         supervise: true,
         cronMonitorIntervalSeconds: 5,
       });
-      const clients = wahaClients({
-        apiKey: get('apiKey'),
-        requestTimeoutMs: get<number>('requestTimeout') * 1000,
-        maxRetries: get('maxRetries'),
-        maxResponseBytes: get<number>('maxResponseMb') * 1024 * 1024,
-        concurrency: get<number | 'auto'>('concurrency') ?? 'auto',
-        maxConcurrency: get('maxConcurrency'),
+      const clients = wahaClients(
+        {
+          apiKey: get('apiKey'),
+          requestTimeoutMs: get<number>('requestTimeout') * 1000,
+          maxRetries: get('maxRetries'),
+          maxResponseBytes: get<number>('maxResponseMb') * 1024 * 1024,
+          concurrency: get<number | 'auto'>('concurrency') ?? 'auto',
+          maxConcurrency: get('maxConcurrency'),
+        },
         reporter,
-      });
+      );
       const outcome = await runWorker(
         {
           store: queue.store,

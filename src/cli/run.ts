@@ -23,11 +23,10 @@ import type { SessionInfo, VersionInfo } from '../waha/parse.js';
 import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
 import { availableStrategies, strategyNamed } from '../strategies/registry.js';
 import { redactUrl, secretMasker, urlPassword, urlSecrets } from '../util/redact.js';
-import { createWahaClient, type WahaClient } from '../waha/client.js';
-import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
-import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
+import type { WahaClient } from '../waha/client.js';
+import type { ConcurrencyController } from '../concurrency/limiter.js';
 import { addOptions } from './options.js';
-import { openStore, startDemoSimulator, type Store } from './wiring.js';
+import { connectWaha, openStore, startDemoSimulator, type Store } from './wiring.js';
 
 const RUN_EXIT_MEANING: Record<number, string> = {
   [EXIT.ok]: 'success',
@@ -118,22 +117,7 @@ async function runCommand(config: RunConfig): Promise<number> {
       reporter.stepDone(`WAHA simulator listening on ${sim.url} (${sim.description})`);
     }
     // One controller for the whole run: every session talks to the same WAHA.
-    const concurrency =
-      config.concurrency === 'auto'
-        ? createConcurrencyController({ max: config.maxConcurrency })
-        : config.concurrency;
-    const waha = createWahaClient({
-      ...(typeof concurrency === 'number' ? {} : { observer: concurrency }),
-      baseUrl: wahaUrl,
-      apiKey,
-      requestTimeoutMs: config.requestTimeoutMs,
-      maxResponseBytes: config.maxResponseBytes,
-      retry: { ...DEFAULT_RETRY_POLICY, maxRetries: config.maxRetries },
-      onRetry: (event) =>
-        reporter.warn(
-          `${event.endpoint}: ${event.reason}; retry ${event.retryNumber} in ${Math.round(event.delayMs)} ms`,
-        ),
-    });
+    const { waha, concurrency } = connectWaha({ ...config, url: wahaUrl, apiKey }, reporter);
     let sessions = config.sessions;
     if (config.allSessions) {
       try {

@@ -22,8 +22,47 @@ import { KnownError } from '../errors.js';
 import type { RunLog } from '../import/run-log.js';
 import { createFailedChatStore, type FailedChatStore } from '../db/failed-chats.js';
 import type { Reporter } from '../report/reporter.js';
+import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
+import { createWahaClient, type WahaClient } from '../waha/client.js';
+import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
 import { countMessages, generateDataset, startSimulator } from '../sim/index.js';
 import { formatCount } from '../import/summary.js';
+
+/** What a WAHA client is made from: the server, the key, request limits and the concurrency setting. */
+export interface WahaSettings {
+  url: string;
+  apiKey: string | undefined;
+  requestTimeoutMs: number;
+  maxResponseBytes: number;
+  maxRetries: number;
+  /** A fixed number of chats in flight, or `auto` (an adaptive controller fed by this client). */
+  concurrency: number | 'auto';
+  maxConcurrency: number;
+}
+
+/** A client for one WAHA server and the concurrency its strategies use (the controller it feeds, or the number). */
+export function connectWaha(
+  settings: WahaSettings,
+  reporter: Reporter,
+): { waha: WahaClient; concurrency: number | ConcurrencyController } {
+  const concurrency =
+    settings.concurrency === 'auto'
+      ? createConcurrencyController({ max: settings.maxConcurrency })
+      : settings.concurrency;
+  const waha = createWahaClient({
+    ...(typeof concurrency === 'number' ? {} : { observer: concurrency }),
+    baseUrl: settings.url,
+    apiKey: settings.apiKey,
+    requestTimeoutMs: settings.requestTimeoutMs,
+    maxResponseBytes: settings.maxResponseBytes,
+    retry: { ...DEFAULT_RETRY_POLICY, maxRetries: settings.maxRetries },
+    onRetry: (event) =>
+      reporter.warn(
+        `${event.endpoint}: ${event.reason}; retry ${event.retryNumber} in ${Math.round(event.delayMs)} ms`,
+      ),
+  });
+  return { waha, concurrency };
+}
 
 export interface Store {
   /** The pool, for the queue's own bookkeeping (src/queue). */

@@ -86,8 +86,11 @@ export function resolveWindow(request: WindowRequest, nowMs: number): TimeWindow
  * has a job waiting or running, enqueueing it again adds nothing.
  */
 export function planKey(request: PlanRequest, wahaUrl: string, session: string): string {
-  const { wahaUrls: _urls, sessions: _sessions, ...shape } = request;
-  const canonical = JSON.stringify({ wahaUrl: redactUrl(wahaUrl), session, ...sortKeys(shape) });
+  const canonical = JSON.stringify({
+    wahaUrl: redactUrl(wahaUrl),
+    session,
+    ...sortKeys(planOptions(request)),
+  });
   return createHash('sha256').update(canonical).digest('hex');
 }
 
