@@ -46,7 +46,7 @@ describe('checkpoint', () => {
       transactions: 1,
       messagesCommitted: 350,
       status: 'running',
-      version: 3,
+      version: 4,
       id: first.checkpoint.id,
       waha: KEY.waha,
       database: DATABASE,
@@ -234,6 +234,43 @@ describe('a checkpoint is a hint, never the truth', () => {
       expect(opened.restarted?.reason).toMatch(
         /belongs to another WAHA \(http:\/\/localhost:3000\/, session "default"/,
       );
+    }
+  });
+
+  it('a chat read in time slices continues from its spans; a version 3 file (cursors only) is resumed as it is', async () => {
+    const { fromS, toS } = KEY.window;
+    const spans = [
+      [toS - 500, toS - 100],
+      [fromS + 1000, fromS + 5000],
+      [fromS, fromS + 10],
+    ];
+    const file = await saved((d) => {
+      (d.inProgress as Record<string, unknown>)['s@c.us'] = spans;
+      (d.inProgress as Record<string, unknown>)['far@c.us'] = [[fromS - 100, fromS + 5]];
+    });
+    expect(readCheckpoint(file)?.version).toBe(4);
+    const opened = Checkpoint.open(file, KEY, { fresh: false });
+    expect(opened.resumed).toMatchObject({ inProgressChats: 3 });
+    expect(opened.checkpoint.resumeAt('s@c.us')).toEqual(spans);
+    expect(opened.checkpoint.resumeAt('b@c.us')).toBe(toS - 60);
+    // A span reaching outside the window (a forged or foreign file): the chat starts over.
+    expect(opened.checkpoint.resumeAt('far@c.us')).toBeUndefined();
+    await opened.checkpoint.recordCommit({
+      chatsCompleted: [],
+      chatsInProgress: [{ chatId: 's@c.us', resumeAt: [[fromS, fromS + 10]] }],
+      messages: 5,
+    });
+    await opened.checkpoint.flush();
+    expect(readCheckpoint(file)?.inProgress['s@c.us']).toEqual([[fromS, fromS + 10]]);
+
+    const v3 = await saved((d) => (d.version = 3));
+    const resumed = Checkpoint.open(v3, KEY, { fresh: false });
+    expect(resumed.resumed).toMatchObject({ completedChats: 1, inProgressChats: 1 });
+    expect(resumed.checkpoint.resumeAt('b@c.us')).toBe(toS - 60);
+
+    for (const damaged of [[[5, 1]], [], [[1, 2, 3]], [['1', 2]], 'x']) {
+      const bad = await saved((d) => ((d.inProgress as Record<string, unknown>)['s@c.us'] = damaged));
+      expect(() => readCheckpoint(bad)).toThrow(/damaged/);
     }
   });
 

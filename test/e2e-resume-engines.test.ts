@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateDataset, startSimulator, type Engine, type Simulator } from '../src/sim/index.js';
-import { contractProblems, seeded } from './support/contract.js';
+import { contractProblems, deleteAtRandom, seeded } from './support/contract.js';
 import { committedAtLeast, jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
 import { useTestDatabase } from './support/db.js';
 
@@ -42,12 +42,7 @@ describe.each<[Engine, string]>([
       const server = sim;
       const start = server.groundTruth('default', WINDOW);
       const random = seeded(Math.round(fraction * 1000) + engine.length);
-      server.onRequest((request) => {
-        if (request.route !== 'messages' || random() < 0.6) return;
-        const { expected } = server.groundTruth('default', WINDOW);
-        const victim = expected[Math.floor(random() * expected.length)];
-        if (victim) server.deleteMessage('default', victim.waId);
-      });
+      deleteAtRandom(server, WINDOW, random, 0.4);
       const schema = db.newSchema();
       const checkpoint = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-resume-')), 'cp.json');
       const args = runArgs(server.url, schema, [

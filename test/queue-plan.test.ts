@@ -20,6 +20,7 @@ const REQUEST: PlanRequest = {
   pageSize: 100,
   pageEnd: 'auto',
   emptyPages: 1,
+  maxSlices: 8,
   chatPageSize: 500,
   chatsPerJob: 10,
   jobTimeoutS: 900,

@@ -51,7 +51,8 @@ function fakeSource(sizes: number[], options: { failChat?: number; delayMs?: num
   let inFlight = 0;
   const source: MessageSource = {
     // The fake's resume point is an offset: strategies treat it as opaque.
-    async *pages(c, signal, startOffset = 0) {
+    async *pages(c, signal, resumeAt) {
+      const startOffset = typeof resumeAt === 'number' ? resumeAt : 0;
       const index = Number(c.id.split('@')[0]);
       const total = sizes[index]!;
       for (let offset = startOffset; ; offset += PAGE) {

@@ -16,6 +16,7 @@ import {
   type Database,
 } from '../db/index.js';
 import { runImport } from '../import/runner.js';
+import { DEFAULT_MAX_SLICES } from '../import/slices.js';
 import type { ImportSummary } from '../import/summary.js';
 import { SILENT_REPORTER } from '../report/reporter.js';
 import { generateDataset } from '../sim/index.js';
@@ -269,6 +270,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             },
             pageSize: MAX_PAGE_SIZE,
             pageEnd: 'auto',
+            maxSlices: row.maxSlices ?? DEFAULT_MAX_SLICES,
             chatPageSize,
             recordedOptions: {},
           },

@@ -99,6 +99,8 @@ export interface BenchRow {
   initialConcurrency?: number;
   chunkSize: number;
   batchSize: number;
+  /** Time slices per chat (src/import/slices.ts); default DEFAULT_MAX_SLICES, as `run`. */
+  maxSlices?: number;
   /** The study's estimate for its dataset, in seconds, where it gave one. */
   studyEstimateS: number | null;
   studyTransactions: number | null;
@@ -113,6 +115,8 @@ export function benchRows(withSequential: boolean): BenchRow[] {
       label: 'V1',
       strategy: 'parallel',
       concurrency: 20,
+      // The study's importer reads each chat's pages one after another.
+      maxSlices: 1,
       studyEstimateS: 9 * 60,
       studyTransactions: 1172,
     },

@@ -154,6 +154,7 @@ export async function runWorkersBench(options: WorkersBenchOptions): Promise<Wor
             pageSize: MAX_PAGE_SIZE,
             pageEnd: 'auto',
             emptyPages: 1,
+            maxSlices: 8,
             chatPageSize: 500,
             chatsPerJob: CHATS_PER_JOB,
             jobTimeoutS: 900,

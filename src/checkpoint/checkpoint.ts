@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TimeWindow } from '../domain.js';
 import { CheckpointError } from '../errors.js';
+import { isResumePoint, type ResumePoint } from '../import/resume-point.js';
 import { writeFileAtomic } from '../util/private-file.js';
 
 /**
@@ -21,12 +22,14 @@ import { writeFileAtomic } from '../util/private-file.js';
 
 export const CHECKPOINT_FORMAT = 'waha-import-checkpoint';
 /**
+ * 4: `inProgress` may hold, for a chat read in time slices, the spans left (`[[fromS, toS], ...]`)
+ * instead of one cursor. A file of version 3 is read as it is (its cursors mean what they meant).
  * 3: `id`, `database` and `waha`: the checkpoint is bound to the database its commits went to and the WAHA
  * they came from. Versions 1 and 2 name neither, so no database can confirm them: they are read (`status`
  * shows them) but a run starts their window over, with a warning.
  * 2: `inProgress` holds time cursors (unix seconds, the `lte` a chat continues from), not offsets.
  */
-export const CHECKPOINT_VERSION = 3;
+export const CHECKPOINT_VERSION = 4;
 
 /** The WAHA a checkpoint's messages came from: its base URL without secrets, and the session. */
 export interface WahaIdentity {
@@ -76,10 +79,11 @@ export interface CheckpointData {
   /** Chats whose every message in the window is committed. */
   completedChats: string[];
   /**
-   * Chats committed part-way: the time cursor (unix seconds) each continues from. Every message of the
-   * chat in the window newer than it is committed.
+   * Chats committed part-way: the time cursor (unix seconds) each continues from (every message of the
+   * chat in the window newer than it is committed), or for a chat read in time slices the spans still
+   * to fetch, `[fromS, toS]` inclusive, newest first (every message outside them is committed).
    */
-  inProgress: Record<string, number>;
+  inProgress: Record<string, ResumePoint>;
   transactions: number;
   messagesCommitted: number;
   /** Where the messages came from. Null only in a file of version 1 or 2. */
@@ -155,6 +159,8 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
     throw new CheckpointError(`${file} is not a waha-import checkpoint`, hint);
   }
   const version = record.version as number;
+  // Version 3 differs only in what inProgress may hold.
+  if (version === 3) record.version = CHECKPOINT_VERSION;
   if (version === 1 || version === 2) {
     // Bound to no database: shown by `status`, never resumed (`disbelief` says why).
     record.version = CHECKPOINT_VERSION;
@@ -183,7 +189,7 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
     record.completedChats.every((id) => typeof id === 'string') &&
     record.inProgress !== null &&
     typeof record.inProgress === 'object' &&
-    Object.values(record.inProgress).every((cursor) => Number.isInteger(cursor) && cursor >= 0) &&
+    Object.values(record.inProgress).every((cursor) => isResumePoint(cursor)) &&
     typeof record.transactions === 'number' &&
     typeof record.messagesCommitted === 'number' &&
     typeof record.id === 'string' &&
@@ -400,19 +406,23 @@ export class Checkpoint {
   }
 
   /**
-   * Where a chat continues: its time cursor, or undefined to start from the window's end. A cursor
-   * outside the window (a forged or foreign file) is ignored: the chat starts over, which is always safe.
+   * Where a chat continues: its time cursor or spans, or undefined to start from the window's end. A
+   * cursor or span outside the window (a forged or foreign file) is ignored: the chat starts over, which
+   * is always safe.
    */
-  resumeAt(chatId: string): number | undefined {
+  resumeAt(chatId: string): ResumePoint | undefined {
     const cursor = this.data.inProgress[chatId];
     if (cursor === undefined) return undefined;
-    return cursor >= this.data.window.fromS && cursor <= this.data.window.toS ? cursor : undefined;
+    const { fromS, toS } = this.data.window;
+    const inWindow = (s: number): boolean => s >= fromS && s <= toS;
+    if (typeof cursor === 'number') return inWindow(cursor) ? cursor : undefined;
+    return cursor.every(([from, to]) => inWindow(from) && inWindow(to)) ? cursor : undefined;
   }
 
   /** Records a committed transaction. Call only after the commit. */
   async recordCommit(unit: {
     chatsCompleted: string[];
-    chatsInProgress: Array<{ chatId: string; resumeAt: number }>;
+    chatsInProgress: Array<{ chatId: string; resumeAt: ResumePoint }>;
     messages: number;
   }): Promise<void> {
     for (const { chatId, resumeAt } of unit.chatsInProgress) {

@@ -35,6 +35,7 @@ function planRequest(config: RunConfig & { extra: Record<string, unknown> }): Pl
     pageSize: config.pageSize,
     pageEnd: config.pageEnd,
     emptyPages: config.emptyPages,
+    maxSlices: config.maxSlices,
     chatPageSize: config.chatPageSize,
     chatsPerJob: config.extra.chatsPerJob as number,
     jobTimeoutS: config.extra.jobTimeout as number,

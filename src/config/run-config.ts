@@ -254,6 +254,14 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     parse: integer(1, 10),
   },
   {
+    key: 'maxSlices',
+    flag: '--max-slices <n>',
+    description:
+      'time slices one long chat may be read in at once, from WAHA capacity left free by the other chats (NOWEB and GOWS; 1 = never)',
+    defaultValue: 8,
+    parse: integer(1, 64),
+  },
+  {
     key: 'requestTimeout',
     flag: '--request-timeout <s>',
     description: 'seconds one WAHA request may take, body included, before it is retried',
@@ -377,6 +385,7 @@ export interface RunConfig extends Omit<ConnectionConfig, 'session'> {
   chatPageSize: number;
   pageEnd: 'auto' | 'empty' | 'short';
   emptyPages: number;
+  maxSlices: number;
   requestTimeoutMs: number;
   maxRetries: number;
   maxResponseBytes: number;
@@ -601,6 +610,7 @@ export function resolveRunConfig(
     chatPageSize: get('chatPageSize'),
     pageEnd: get('pageEnd'),
     emptyPages: get('emptyPages'),
+    maxSlices: get('maxSlices'),
     requestTimeoutMs: get<number>('requestTimeout') * 1000,
     maxRetries: get('maxRetries'),
     maxResponseBytes: get<number>('maxResponseMb') * 1024 * 1024,

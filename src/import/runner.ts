@@ -21,6 +21,8 @@ import type { Progress, Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
 import { formatCount, startingSummary, type ConcurrencySummary, type ImportSummary } from './summary.js';
 import { currentLimit, type ConcurrencyController, type ConcurrencyLimit } from '../concurrency/limiter.js';
+import type { ResumePoint } from './resume-point.js';
+import { SliceBudget, slicedPages } from './slices.js';
 
 export interface ImportPlan {
   session: string;
@@ -31,6 +33,11 @@ export interface ImportPlan {
   pageEnd: PageEndRule;
   /** Empty pages in a row that end a chat under the `empty` rule (see ChatPagingOptions). */
   emptyPagesToEnd?: number;
+  /**
+   * Time slices one chat may be read in at once, on engines that filter by time in their store (NOWEB,
+   * GOWS): src/import/slices.ts. Default 1: a chat is read in one slice.
+   */
+  maxSlices?: number;
   chatPageSize: number;
   /**
    * WAHA's version and the session, when the caller has checked them already (the CLI does so before it
@@ -59,11 +66,11 @@ export interface ResumeCursor {
    */
   readonly id: string | undefined;
   isCompleted(chatId: string): boolean;
-  resumeAt(chatId: string): number | undefined;
+  resumeAt(chatId: string): ResumePoint | undefined;
   /** Called after each commit, never before. */
   recordCommit(unit: {
     chatsCompleted: string[];
-    chatsInProgress: Array<{ chatId: string; resumeAt: number }>;
+    chatsInProgress: Array<{ chatId: string; resumeAt: ResumePoint }>;
     messages: number;
   }): Promise<void>;
   complete(): Promise<void>;
@@ -115,6 +122,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   const retriesAtStart = waha.stats.retries;
   const transactionsAtStart = deps.writer.transactions;
   let runId: number | null = null;
+  let budgetInUse: SliceBudget | undefined;
 
   const settle = (): void => {
     summary.wahaRequests = waha.stats.requests - requestsAtStart;
@@ -210,20 +218,34 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       options: { ...plan.recordedOptions, pageEnd, engine },
     });
 
+    // Slicing needs a store that filters by time (WEBJS reads a chat from its newest message in the
+    // browser whatever the filter, and can fail on a window that holds nothing: #1885).
+    const maxSlices = engine === 'NOWEB' || engine === 'GOWS' ? Math.max(1, plan.maxSlices ?? 1) : 1;
+    const budget = maxSlices > 1 ? new SliceBudget(plan.strategyOptions.concurrency) : undefined;
+    budgetInUse = budget;
+    const slicing = budget ? { options: { maxSlices }, budget } : undefined;
     const source: MessageSource = {
-      async *pages(chat: ChatRecord, pageSignal: AbortSignal, resumeAt?: number) {
+      async *pages(chat: ChatRecord, pageSignal: AbortSignal, resumeAt?: ResumePoint) {
         try {
-          for await (const page of waha.chatMessages(plan.session, chat, {
-            window: windowOf(chat.id),
+          const paging = {
             pageSize: plan.pageSize,
             pageEnd,
             ...(plan.emptyPagesToEnd === undefined ? {} : { emptyPagesToEnd: plan.emptyPagesToEnd }),
-            ...(resumeAt === undefined ? {} : { resumeAtS: resumeAt }),
             meId: session.me?.id ?? null,
             lids: lids.map,
             merge: true,
-            signal: pageSignal,
-          })) {
+          };
+          const window = windowOf(chat.id);
+          for await (const page of slicedPages(
+            waha,
+            plan.session,
+            chat,
+            paging,
+            window,
+            resumeAt,
+            slicing,
+            pageSignal,
+          )) {
             if (failed.has(chat.id)) return;
             if (page.last) failuresInARow = 0;
             summary.messagesFetched += page.messages.length;
@@ -233,7 +255,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
               pageProgressMs = Date.now();
               reporter.progress(progressNow());
             }
-            yield { messages: page.messages, resumeAt: page.resumeAtS, last: page.last };
+            yield { messages: page.messages, resumeAt: page.resume, last: page.last };
           }
         } catch (error) {
           const reason = pageSignal.aborted ? null : await chatFailureReason(error);
@@ -342,11 +364,14 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       chats: todo.map((chat) => ({ chat, resumeAt: cursor?.resumeAt(chat.id) })),
       source,
       sink,
-      options: plan.strategyOptions,
+      // Slices and chats share the limit: the chats' fan-out leaves room for the slices.
+      options: budget ? { ...plan.strategyOptions, concurrency: budget.fanOut } : plan.strategyOptions,
       signal,
     });
     reporter.importFinished();
     summary.paging = { ...waha.paging };
+    summary.slicing = budget ? { maxSlices, ...budget.stats } : null;
+    budget?.dispose();
     if (failed.size > 0) {
       // The checkpoint stays open: the next run with the same window retries exactly these chats.
       await cursor?.flush();
@@ -356,6 +381,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       summary.status = 'succeeded';
     }
   } catch (caught) {
+    budgetInUse?.dispose();
     reporter.importFinished();
     // An abort surfaces as whatever the interrupted operation threw; a real failure keeps its own error.
     const interrupted =

@@ -24,6 +24,11 @@ export interface ImportSummary {
   /** What paging cost beyond plain pages (src/waha/client.ts PagingStats); null before the import. */
   paging: { denseSeconds: number; lteIgnored: number; stepBacks: number } | null;
   /**
+   * Time slicing (src/import/slices.ts), when it was on: the most slices per chat, the slices split off,
+   * the chats read in more than one, and the slices that brought nothing (a request spent for nothing).
+   */
+  slicing: { maxSlices: number; slices: number; chatsSliced: number; emptySlices: number } | null;
+  /**
    * Incremental runs only: the overlap, the chats skipped without a request because they had no activity
    * since their last import, and the chats seen for the first time (fetched over the full window).
    */
@@ -61,6 +66,7 @@ export function startingSummary(
     failedChats: [],
     messagesWithoutTimestamp: 0,
     paging: null,
+    slicing: null,
     messagesFetched: 0,
     inserted: 0,
     updated: 0,
@@ -176,6 +182,15 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
         (summary.cleaned ? ` (${formatCount(summary.cleaned)} with text cleaned)` : ''),
     ],
     ['WAHA requests', `${formatCount(summary.wahaRequests)} (${formatCount(summary.retries)} retries)`],
+    ...(summary.slicing && summary.slicing.slices > 0
+      ? [
+          [
+            'time slices',
+            `${formatCount(summary.slicing.chatsSliced)} long chats read in ${formatCount(summary.slicing.slices)} more slices ` +
+              `(${formatCount(summary.slicing.emptySlices)} found nothing)`,
+          ] as [string, string],
+        ]
+      : []),
     ['concurrency', formatConcurrency(summary.concurrency)],
     ...(formatOverloads(summary.concurrency) === undefined
       ? []

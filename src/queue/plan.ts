@@ -28,6 +28,8 @@ export interface PlanRequest {
   pageSize: number;
   pageEnd: 'auto' | 'empty' | 'short';
   emptyPages: number;
+  /** Time slices per chat (src/import/slices.ts); jobs queued before slicing existed carry none: 1. */
+  maxSlices: number;
   chatPageSize: number;
   /** The most chats one job holds. */
   chatsPerJob: number;
@@ -52,6 +54,7 @@ export interface UnitJobData extends Pick<
   PlanRequest,
   'strategy' | 'chunk' | 'batchSize' | 'flushMs' | 'pageSize' | 'pageEnd' | 'emptyPages'
 > {
+  maxSlices?: number;
   planId: number;
   unit: number;
   wahaUrl: string;
@@ -259,6 +262,7 @@ async function storePlan(
         pageSize: request.pageSize,
         pageEnd: request.pageEnd,
         emptyPages: request.emptyPages,
+        maxSlices: request.maxSlices,
         chats: chats.map(queuedChat),
       };
       return { id: randomUUID(), data, chats: chats.length, unit };

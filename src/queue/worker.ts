@@ -224,6 +224,7 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
           pageSize: data.pageSize,
           pageEnd: data.pageEnd,
           emptyPagesToEnd: data.emptyPages,
+          maxSlices: data.maxSlices ?? 1,
           chatPageSize: settings.chatPageSize,
           ...(data.incremental ? { incremental: data.incremental } : {}),
           recordedOptions: {},

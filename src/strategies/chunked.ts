@@ -1,4 +1,5 @@
 import type { ChatRecord, MessageRecord } from '../domain.js';
+import type { ResumePoint } from '../import/resume-point.js';
 import { forEachConcurrently } from './concurrency.js';
 import type { CommitUnit, Strategy, StrategyContext } from './types.js';
 
@@ -19,7 +20,7 @@ interface Fetched {
   chat: ChatRecord;
   messages: MessageRecord[];
   /** The last page taken: where the chat continues, or that it is complete. */
-  resumeAt: number | undefined;
+  resumeAt: ResumePoint | undefined;
   last: boolean;
 }
 
@@ -34,7 +35,7 @@ class Chunk {
     private readonly chats: ReadonlyArray<{ chat: ChatRecord }>,
   ) {}
 
-  add(chat: ChatRecord, page: { messages: MessageRecord[]; resumeAt: number; last: boolean }): void {
+  add(chat: ChatRecord, page: { messages: MessageRecord[]; resumeAt: ResumePoint; last: boolean }): void {
     let entry = this.fetched.get(chat.id);
     if (!entry) {
       entry = { chat, messages: [], resumeAt: undefined, last: false };

@@ -1,4 +1,5 @@
 import type { ChatRecord, MessageRecord } from '../domain.js';
+import type { ResumePoint } from '../import/resume-point.js';
 import { forEachConcurrently } from './concurrency.js';
 import type { Strategy, StrategyContext } from './types.js';
 
@@ -12,7 +13,7 @@ import type { Strategy, StrategyContext } from './types.js';
 async function importChat(
   context: StrategyContext,
   chat: ChatRecord,
-  resumeAt: number | undefined,
+  resumeAt: ResumePoint | undefined,
   signal: AbortSignal,
 ): Promise<void> {
   let messages: MessageRecord[] = [];

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { ChatRecord, MessageRecord } from '../domain.js';
 import { forEachConcurrently } from './concurrency.js';
+import type { ResumePoint } from '../import/resume-point.js';
 import type { CommitUnit, SourcePage, Strategy, StrategyContext } from './types.js';
 
 /**
@@ -18,7 +19,7 @@ interface OpenBatch {
   chats: Map<string, ChatRecord>;
   messages: MessageRecord[];
   completed: string[];
-  inProgress: Map<string, number>;
+  inProgress: Map<string, ResumePoint>;
 }
 
 function emptyBatch(): OpenBatch {

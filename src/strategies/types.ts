@@ -1,5 +1,6 @@
 import type { ConcurrencyLimit } from '../concurrency/limiter.js';
 import type { Batch, ChatRecord, MessageRecord, WriteResult } from '../domain.js';
+import type { ResumePoint } from '../import/resume-point.js';
 
 /**
  * The contract every strategy shares. A strategy decides only the order of fetching and how fetched
@@ -14,20 +15,21 @@ export interface SourcePage {
   messages: MessageRecord[];
   /**
    * An opaque resume point: once this page and the chat's earlier pages are committed, the chat
-   * continues from here (src/waha/client.ts: the time cursor of the next request).
+   * continues from here (src/import/resume-point.ts: a time cursor, or the time spans left of a chat
+   * read in slices).
    */
-  resumeAt: number;
+  resumeAt: ResumePoint;
   /** The chat's last page: once it commits, every message of the chat in the window is stored. */
   last: boolean;
 }
 
 export interface MessageSource {
   /**
-   * One chat's messages in the run's window, page by page, newest first, from `resumeAt` (or the
-   * start). An iteration that ends without a `last` page means the chat failed (the source recorded
+   * One chat's messages in the run's window, page by page, from `resumeAt` (or the start); a chat's
+   * pages must be committed in the order they come (a page's resume point counts on the pages before it). An iteration that ends without a `last` page means the chat failed (the source recorded
    * why): the chat must not be marked complete, and nothing more of it is expected in this run.
    */
-  pages(chat: ChatRecord, signal: AbortSignal, resumeAt?: number): AsyncIterable<SourcePage>;
+  pages(chat: ChatRecord, signal: AbortSignal, resumeAt?: ResumePoint): AsyncIterable<SourcePage>;
 }
 
 /** What one transaction carries, and what it proves once committed (for the checkpoint). */
@@ -36,7 +38,7 @@ export interface CommitUnit {
   /** Chats whose every message in the window is now committed. */
   chatsCompleted: string[];
   /** Chats committed only up to a page boundary: where each continues. */
-  chatsInProgress: Array<{ chatId: string; resumeAt: number }>;
+  chatsInProgress: Array<{ chatId: string; resumeAt: ResumePoint }>;
 }
 
 export interface CommitSink {
@@ -60,7 +62,7 @@ export interface StrategyOptions {
 
 export interface StrategyContext {
   /** Chats still to import, each with where to continue (absent: from the start). */
-  chats: ReadonlyArray<{ chat: ChatRecord; resumeAt?: number | undefined }>;
+  chats: ReadonlyArray<{ chat: ChatRecord; resumeAt?: ResumePoint | undefined }>;
   source: MessageSource;
   sink: CommitSink;
   options: StrategyOptions;

@@ -35,6 +35,12 @@ export interface MessagePage {
   resumeAtS: number;
   /** True when this was the chat's last page. */
   last: boolean;
+  /**
+   * The page held at least half the rows asked for (GOWS drops hidden rows after paging, so a page with
+   * more history below can be short) and the cursor moved below it: older history most likely follows.
+   * Time slicing estimates a chat's size only from such pages.
+   */
+  full?: boolean;
 }
 
 export interface ChatPagingOptions {
@@ -49,6 +55,12 @@ export interface ChatPagingOptions {
   emptyPagesToEnd?: number;
   /** Resume a chat part-way: a `resumeAtS` of a committed page (default: the window's end). */
   resumeAtS?: number;
+  /**
+   * The window's start as it is now, when it may rise while the chat is paged (a time slice handing its
+   * older part to another slice, src/import/slices.ts): every request, filter and end test reads
+   * `floor.fromS` anew, so nothing below it is sent once it has risen. Default: `window.fromS`, fixed.
+   */
+  floor?: { fromS: number };
   /** The session's own id, the sender of its own messages. */
   meId: string | null;
   lids?: LidMap;
@@ -363,7 +375,8 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     const path = `/api/${enc(sessionName)}/chats/${enc(chat.id)}/messages`;
     const endpoint = `GET /api/${sessionName}/chats/${chat.id}/messages`;
     const what = `chat ${chat.id} of session "${sessionName}"`;
-    const { fromS, toS } = opts.window;
+    const { toS } = opts.window;
+    const floor = opts.floor ?? { fromS: opts.window.fromS };
     const context = {
       session: sessionName,
       chat,
@@ -372,7 +385,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     };
     const extraEmptyPages = opts.pageEnd === 'empty' ? Math.max(0, (opts.emptyPagesToEnd ?? 1) - 1) : 0;
     let requests = 0;
-    const fetchPage = async (lteS: number, offset: number, gteS = fromS): Promise<MessageRecord[]> => {
+    const fetchPage = async (lteS: number, offset: number, gteS = floor.fromS): Promise<MessageRecord[]> => {
       if (++requests > maxPagesPerChat) {
         throw new WahaResponseError(
           `${endpoint} kept sending pages past ${maxPagesPerChat} requests`,
@@ -400,7 +413,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     };
     // The window is the contract: a server that ignores the filter must not widen the import.
     const inWindow = (m: MessageRecord): boolean =>
-      m.timestampS === null || (m.timestampS >= fromS && m.timestampS <= toS);
+      m.timestampS === null || (m.timestampS >= floor.fromS && m.timestampS <= toS);
     const startS = Math.min(opts.resumeAtS ?? toS, toS);
     let cursor = startS;
     /**
@@ -445,12 +458,12 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         memory.peakIdsPerChat = Math.max(memory.peakIdsPerChat, recent.size + sentByOffset.size);
         return fresh;
       };
-      return pageByOffset(fetchPage, takeByOffset, opts, toS, firstRows);
+      return pageByOffset(fetchPage, takeByOffset, opts, floor, toS, firstRows);
     };
     const ignoresLte = (rows: MessageRecord[], lteS: number): boolean =>
       rows.some((m) => m.timestampS !== null && m.timestampS > lteS);
 
-    if (cursor < fromS) {
+    if (cursor < floor.fromS) {
       yield { messages: [], resumeAtS: cursor, last: true };
       return;
     }
@@ -490,8 +503,8 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         return;
       }
       if (oldestS < cursor) {
-        const reachedStart = oldestS < fromS;
-        yield { messages: fresh, resumeAtS: oldestS, last: reachedStart };
+        const reachedStart = oldestS < floor.fromS;
+        yield { messages: fresh, resumeAtS: oldestS, last: reachedStart, full: rows.length * 2 >= L };
         if (reachedStart) return;
         moveCursor(oldestS);
         continue;
@@ -510,7 +523,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       paging.denseSeconds++;
       yield* readSecond(fetchPage, take, cursor, L, opts.pageEnd, extraEmptyPages, endpoint);
       moveCursor(cursor - 1);
-      if (cursor < fromS) {
+      if (cursor < floor.fromS) {
         yield { messages: [], resumeAtS: cursor, last: true };
         return;
       }
@@ -572,6 +585,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     fetchPage: (lteS: number, offset: number, gteS?: number) => Promise<MessageRecord[]>,
     take: (rows: MessageRecord[]) => MessageRecord[],
     opts: ChatPagingOptions,
+    floor: { fromS: number },
     toS: number,
     firstRows: MessageRecord[],
   ): AsyncGenerator<MessagePage> {
@@ -599,7 +613,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       const last =
         rows.length === 0 ||
         (opts.pageEnd === 'short' && rows.length < L) ||
-        rows.some((m) => m.timestampS !== null && m.timestampS < opts.window.fromS);
+        rows.some((m) => m.timestampS !== null && m.timestampS < floor.fromS);
       yield { messages: fresh, resumeAtS: toS, last };
       if (last) return;
       offset += L - overlap;

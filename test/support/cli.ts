@@ -110,15 +110,27 @@ export async function committedAtLeast(
   messages: number,
   run: Promise<unknown>,
 ): Promise<void> {
+  await checkpointShows(checkpoint, (saved) => (saved.messagesCommitted as number) >= messages, run);
+}
+
+/**
+ * Resolves once the checkpoint file satisfies `test` (true), or once the run ends (false): the
+ * checkpoint is saved after each commit, so this waits on commits, not on time.
+ */
+export async function checkpointShows(
+  checkpoint: string,
+  test: (saved: Record<string, unknown>) => boolean,
+  run: Promise<unknown>,
+): Promise<boolean> {
   let ended = false;
   void run.then(() => (ended = true));
   while (!ended) {
     try {
-      const saved = JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { messagesCommitted: number };
-      if (saved.messagesCommitted >= messages) return;
+      if (test(JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as Record<string, unknown>)) return true;
     } catch {
-      // Not written yet (the first commit writes it).
+      // Not written yet (the first commit writes it), or caught mid-rename.
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+  return false;
 }

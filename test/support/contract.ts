@@ -199,3 +199,21 @@ function canonical(value: unknown): string {
 
 /** The simulator's own seeded generator: the same seed always makes the same mid-run changes. */
 export { mulberry32 as seeded } from '../../src/sim/random.js';
+
+/**
+ * Revokes messages while a run reads (as NOWEB deletes a revoked message's row): on each message request,
+ * with probability `share`, one message of the window chosen at random is deleted.
+ */
+export function deleteAtRandom(
+  server: Simulator,
+  window: { fromS: number; toS: number },
+  random: () => number,
+  share: number,
+): void {
+  server.onRequest((request) => {
+    if (request.route !== 'messages' || random() < 1 - share) return;
+    const { expected } = server.groundTruth('default', window);
+    const victim = expected[Math.floor(random() * expected.length)];
+    if (victim) server.deleteMessage('default', victim.waId);
+  });
+}
