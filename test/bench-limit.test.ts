@@ -35,6 +35,20 @@ describe('physical limit', () => {
     ).toBe(1800);
   });
 
+  it('with time slices, the longest chat takes its pages over the slices, rounded up', () => {
+    const inputs = {
+      latencyMs: 100,
+      capacity: 1000,
+      sequentialRequests: 3,
+      messageRequests: 2350,
+      longestChatPages: 15,
+    };
+    expect(physicalLimitMs({ ...inputs, maxSlices: 8 })).toBe(100 * (3 + 3));
+    expect(physicalLimitMs({ ...inputs, maxSlices: 1 })).toBe(100 * (3 + 15));
+    // Capacity-bound: slicing changes nothing.
+    expect(physicalLimitMs({ ...inputs, capacity: 50, maxSlices: 8 })).toBe(100 * (3 + 47));
+  });
+
   it('refuses nonsense inputs', () => {
     expect(() =>
       physicalLimitMs({

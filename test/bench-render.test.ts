@@ -413,7 +413,7 @@ describe('the physical limit in words', () => {
       'C: WAHA capacity 50 requests at once',
       'S: 5 requests in a row before the first message (version, session, chat list)',
       'R: 2,369 message requests (every page of every chat)',
-      'P: longest chat 15 pages in a row',
+      'P: longest chat 15 pages',
     ]);
   });
 

@@ -87,7 +87,8 @@ const LIMIT_INPUTS: Record<string, { symbol: string; words: (v: string) => strin
     words: (v) => `${v} requests in a row before the first message (version, session, chat list)`,
   },
   messageRequests: { symbol: 'R', words: (v) => `${v} message requests (every page of every chat)` },
-  longestChatPages: { symbol: 'P', words: (v) => `longest chat ${v} pages in a row` },
+  longestChatPages: { symbol: 'P', words: (v) => `longest chat ${v} pages` },
+  maxSlices: { symbol: 'M', words: (v) => `${v} time slices of one chat at once, at most` },
 };
 
 /**
@@ -105,9 +106,10 @@ export function describeLimit(report: BenchReport): { headline: string; formula:
   const given = report.limitInputs ?? {};
   const value = (v: number): string => (Number.isFinite(v) ? formatCount(v) : 'unlimited');
   const { latencyMs: L, capacity: C, sequentialRequests: S, messageRequests: R, longestChatPages: P } = given;
+  const M = Math.max(1, given.maxSlices ?? 1);
   const numbers =
     L !== undefined && C !== undefined && S !== undefined && R !== undefined && P !== undefined
-      ? ` = ${formatCount(L)} ms × (${formatCount(S)} + max(${Number.isFinite(C) ? formatCount(Math.ceil(R / C)) : R > 0 ? 1 : 0}, ${formatCount(P)}))`
+      ? ` = ${formatCount(L)} ms × (${formatCount(S)} + max(${Number.isFinite(C) ? formatCount(Math.ceil(R / C)) : R > 0 ? 1 : 0}, ${formatCount(Math.ceil(P / M))}))`
       : '';
   return {
     headline:

@@ -142,7 +142,7 @@ async function startSimProcess(scenario: Scenario): Promise<{ url: string; stop:
 }
 
 /** Requests that come before any message can be fetched, and the page counts the limit needs. */
-export function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize: number) {
+export function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize: number, maxSlices = 1) {
   const dataset = generateDataset({
     chats: scenario.sim.chats,
     messages: scenario.sim.messages,
@@ -164,6 +164,7 @@ export function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize
     sequentialRequests: 2 + chatListPages,
     messageRequests,
     longestChatPages,
+    maxSlices,
   };
 }
 
@@ -210,7 +211,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     db = await openDatabase({ databaseUrl: options.databaseUrl, dataDir: path.join(scratch, 'postgres') });
     const nowS = Math.floor(Date.now() / 1000);
     const window: TimeWindow = { fromS: nowS - options.days * 86_400, toS: nowS };
-    const inputs = sim ? limitInputs(scenario, window, chatPageSize) : null;
+    // The limit of the fastest design measured: slicing, where any row slices.
+    const maxSlices = Math.max(1, ...options.rows.map((row) => row.maxSlices ?? DEFAULT_MAX_SLICES));
+    const inputs = sim ? limitInputs(scenario, window, chatPageSize, maxSlices) : null;
     const limitMs = inputs ? physicalLimitMs(inputs) : null;
 
     const results: BenchResult[] = [];
@@ -353,7 +356,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       waha: sim ? 'simulator' : 'real',
       physicalLimitMs: limitMs,
       writeLimit,
-      limitFormula: 'T_limit = L × (S + max(⌈R / C⌉, P))',
+      limitFormula: 'T_limit = L × (S + max(⌈R / C⌉, ⌈P / M⌉))',
       limitInputs: inputs,
       results,
       consistent: results.every((r) => r.sameAsFirst),

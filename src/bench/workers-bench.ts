@@ -12,6 +12,7 @@ import { generateDataset, startSimulator, type Simulator } from '../sim/index.js
 import { createWahaClient, MAX_PAGE_SIZE } from '../waha/client.js';
 import { bossSchema, startBoss } from '../queue/boss.js';
 import { planImport } from '../queue/plan.js';
+import { DEFAULT_MAX_SLICES } from '../import/slices.js';
 import { physicalLimitMs } from './limit.js';
 import { limitInputs } from './run-bench.js';
 import type { Scenario } from './scenarios.js';
@@ -60,7 +61,12 @@ const CHATS_PER_JOB = 100;
 
 /** One server's limit, L × (S + max(⌈R / C⌉, P)), for its dataset (the scenario's with another seed). */
 function serverLimitMs(scenario: Scenario, seed: number, window: TimeWindow): number {
-  const inputs = limitInputs({ ...scenario, sim: { ...scenario.sim, seed } }, window, 500);
+  const inputs = limitInputs(
+    { ...scenario, sim: { ...scenario.sim, seed } },
+    window,
+    500,
+    DEFAULT_MAX_SLICES,
+  );
   // The lids request also comes before the first message request here (a worker asks it per job).
   return physicalLimitMs({ ...inputs, sequentialRequests: inputs.sequentialRequests + 1 });
 }
@@ -154,7 +160,7 @@ export async function runWorkersBench(options: WorkersBenchOptions): Promise<Wor
             pageSize: MAX_PAGE_SIZE,
             pageEnd: 'auto',
             emptyPages: 1,
-            maxSlices: 8,
+            maxSlices: DEFAULT_MAX_SLICES,
             chatPageSize: 500,
             chatsPerJob: CHATS_PER_JOB,
             jobTimeoutS: 900,

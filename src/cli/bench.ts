@@ -74,6 +74,12 @@ const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     parse: text(),
   },
   {
+    key: 'maxConcurrency',
+    flag: '--max-concurrency <n>',
+    description: "the most the auto rows may reach (default: each row's own, 100 in the study's rows)",
+    parse: integer(1, 10_000),
+  },
+  {
     key: 'workers',
     flag: '--workers <list>',
     description:
@@ -199,7 +205,10 @@ ${examplesAndExitCodes(
       return;
     }
     const allRows = (scenario.rows ?? benchRows)(Boolean(flags.sequential), scenario.sim);
-    const rows = selectRows(allRows, flags.rows);
+    const maxConcurrency = get<number | undefined>('maxConcurrency');
+    const rows = selectRows(allRows, flags.rows).map((row) =>
+      row.concurrency === 'auto' && maxConcurrency !== undefined ? { ...row, maxConcurrency } : row,
+    );
     const report = await runBench({
       scenario,
       rows,
