@@ -161,6 +161,7 @@ export function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize
   return {
     latencyMs: scenario.sim.latencyMs,
     capacity: scenario.sim.capacity,
+    // The version and the session asked at once, then the lids, then each page of the chat list.
     sequentialRequests: 2 + chatListPages,
     messageRequests,
     longestChatPages,

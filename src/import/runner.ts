@@ -441,8 +441,16 @@ export async function checkSession(
   signal: AbortSignal,
 ): Promise<{ version: VersionInfo | null; session: SessionInfo }> {
   reporter.step(`Checking WAHA session "${sessionName}" at ${waha.displayUrl}`);
-  const version = await waha.version(signal);
-  const session = await waha.requireWorkingSession(sessionName, signal);
+  // Asked at once (one round trip instead of two); a failure of the version request still comes first,
+  // as when they were asked one after the other.
+  const [versionAnswer, sessionAnswer] = await Promise.allSettled([
+    waha.version(signal),
+    waha.requireWorkingSession(sessionName, signal),
+  ]);
+  if (versionAnswer.status === 'rejected') throw versionAnswer.reason;
+  if (sessionAnswer.status === 'rejected') throw sessionAnswer.reason;
+  const version = versionAnswer.value;
+  const session = sessionAnswer.value;
   const engine = session.engine ?? version?.engine ?? null;
   reporter.stepDone(
     `Session "${session.name}" is WORKING` +
