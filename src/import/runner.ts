@@ -219,8 +219,10 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     });
 
     // Slicing needs a store that filters by time (WEBJS reads a chat from its newest message in the
-    // browser whatever the filter, and can fail on a window that holds nothing: #1885).
-    const maxSlices = engine === 'NOWEB' || engine === 'GOWS' ? Math.max(1, plan.maxSlices ?? 1) : 1;
+    // browser whatever the filter, and can fail on a window that holds nothing: #1885); `sequential`
+    // promises WAHA one request at a time.
+    const sliceable = (engine === 'NOWEB' || engine === 'GOWS') && plan.strategy.name !== 'sequential';
+    const maxSlices = sliceable ? Math.max(1, plan.maxSlices ?? 1) : 1;
     const budget = maxSlices > 1 ? new SliceBudget(plan.strategyOptions.concurrency) : undefined;
     budgetInUse = budget;
     const slicing = budget ? { options: { maxSlices }, budget } : undefined;

@@ -408,8 +408,11 @@ export async function* slicedPages(
       const { slice, result } = first;
       slice.next = undefined;
       if (result.done) {
-        // The pager ended without a last page: it never does; take it as a failure of the chat.
-        return;
+        // The pager ends only after its last page: a slice ending otherwise would leave its span
+        // unread while the chat looked complete. Fail loudly rather than lose it.
+        throw new Error(
+          `chat ${chat.id}: the time slice ${slice.floor.fromS}..${slice.cursor} ended without its last page`,
+        );
       }
       const page = result.value;
       let messages = page.messages;

@@ -3,6 +3,7 @@ import { createBatchWriter, createRunLog, migrate } from '../../src/db/index.js'
 import { createFailedChatStore } from '../../src/db/failed-chats.js';
 import type { TimeWindow } from '../../src/domain.js';
 import { runImport, type ImportOutcome } from '../../src/import/runner.js';
+import { DEFAULT_MAX_SLICES } from '../../src/import/slices.js';
 import type { Reporter } from '../../src/report/reporter.js';
 import type { GroundTruth, Simulator } from '../../src/sim/index.js';
 import { strategyNamed } from '../../src/strategies/registry.js';
@@ -38,6 +39,8 @@ export async function importOnce(options: {
   window: TimeWindow;
   pageSize: number;
   emptyPagesToEnd?: number;
+  /** Time slices per chat; default `run`'s. */
+  maxSlices?: number;
 }): Promise<ImportOutcome> {
   await migrate(options.sql, options.schema);
   const waha = createWahaClient({
@@ -72,6 +75,7 @@ export async function importOnce(options: {
       pageSize: options.pageSize,
       pageEnd: 'auto',
       ...(options.emptyPagesToEnd === undefined ? {} : { emptyPagesToEnd: options.emptyPagesToEnd }),
+      maxSlices: options.maxSlices ?? DEFAULT_MAX_SLICES,
       chatPageSize: 7,
       recordedOptions: {},
     },
