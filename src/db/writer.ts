@@ -448,9 +448,9 @@ export class RecordTooDeepError extends Error {
 }
 
 /** `raw` cleaned for storage; JSON nested thousands of levels deep is refused here, by name, not by a crash. */
-function cleanRaw(message: MessageRecord): { value: unknown; changed: boolean } {
+function cleanRaw(message: MessageRecord, raw: unknown): { value: unknown; changed: boolean } {
   try {
-    return cleanJson(message.raw ?? null);
+    return cleanJson(raw ?? null);
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     throw new RecordTooDeepError(
@@ -467,8 +467,23 @@ function cleanRaw(message: MessageRecord): { value: unknown; changed: boolean } 
  */
 const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
 
-/** `raw` as the JSON text to store, cleaned: stringified once, walked only when its text looks dirty. */
+/**
+ * `raw` as the JSON text to store, cleaned: the text WAHA sent when the record carries it, else the value
+ * stringified once; parsed and walked only when the text looks dirty.
+ *
+ * WAHA's text goes to PostgreSQL as it came (jsonb drops its formatting). It is what JSON.stringify of
+ * the parsed value would give, give or take whitespace and escapes of characters PostgreSQL stores
+ * alike: WAHA writes it with JSON.stringify, so its numbers are doubles (no exponent PostgreSQL's
+ * numeric refuses, none beyond what JSON.parse keeps exactly) and its strings well-formed except for
+ * the escapes SUSPECT_ESCAPE finds.
+ */
 function rawJson(message: MessageRecord): { text: string | null; changed: boolean } {
+  const sent = message.rawJson;
+  if (sent !== undefined) {
+    if (!SUSPECT_ESCAPE.test(sent)) return { text: sent, changed: false };
+    const cleaned = cleanRaw(message, JSON.parse(sent));
+    return { text: cleaned.changed ? JSON.stringify(cleaned.value) : sent, changed: cleaned.changed };
+  }
   if (message.raw === undefined || message.raw === null) return { text: null, changed: false };
   let text: string | undefined;
   try {
@@ -481,7 +496,7 @@ function rawJson(message: MessageRecord): { text: string | null; changed: boolea
   }
   if (text === undefined) return { text: null, changed: false };
   if (!SUSPECT_ESCAPE.test(text)) return { text, changed: false };
-  const cleaned = cleanRaw(message);
+  const cleaned = cleanRaw(message, message.raw);
   return { text: cleaned.changed ? JSON.stringify(cleaned.value) : text, changed: cleaned.changed };
 }
 

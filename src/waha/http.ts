@@ -10,6 +10,7 @@ import {
   sleep,
   type RetryPolicy,
 } from './retry.js';
+import { rememberJsonSource } from './json-source.js';
 
 export interface HttpOptions {
   baseUrl: string;
@@ -272,15 +273,19 @@ function engineFailure(text: string): string {
   return '';
 }
 
+/** The body parsed; an array's text is kept beside it (see json-source.ts) for the messages' `raw`. */
 function parseJson(text: string, endpoint: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     throw new WahaResponseError(
       `${endpoint} answered with malformed JSON (${text.length} characters, starting ${JSON.stringify(text.slice(0, 60))})`,
       'Check that --waha-url points at WAHA; a proxy error page or a truncated body looks like this.',
     );
   }
+  rememberJsonSource(value, text);
+  return value;
 }
 
 function safeParse(text: string): unknown {
