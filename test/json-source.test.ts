@@ -61,22 +61,44 @@ describe('a page parsed from its text', () => {
       body: 'NUL \u0000 here',
       _data: { t: 1 },
     },
+    { id: 'false_c@c.us_A3', timestamp: 1_727_745_028, fromMe: false, body: 'olá 👍🏽 ação', hasMedia: false },
+    { id: 'false_c@c.us_A4', timestamp: 1_727_745_029, fromMe: false, body: 'after the emoji' },
   ];
 
-  it('carries each message as the text WAHA sent, and no parsed copy', () => {
-    const text = JSON.stringify(page, null, 1);
+  function parsedFrom(bytes: Buffer) {
+    const text = bytes.toString('utf8');
     const body = JSON.parse(text) as unknown;
-    rememberJsonSource(body, text);
+    rememberJsonSource(body, text, bytes);
     expect(jsonSourceOf(body)).toBe(text);
-    const records = parseMessages(body, 'GET x', context);
-    expect(records.map((r) => r.raw)).toEqual([undefined, undefined]);
-    expect(records.map((r) => JSON.parse(r.rawJson!) as unknown)).toEqual(page);
-    expect(records.map((r) => r.id)).toEqual(['false_c@c.us_A1', 'true_c@c.us_A2']);
+    return parseMessages(body, 'GET x', context);
+  }
+
+  it('carries each message as the UTF-8 bytes WAHA sent, and no parsed copy', () => {
+    for (const text of [JSON.stringify(page.slice(0, 2), null, 1), JSON.stringify(page, null, 1)]) {
+      const records = parsedFrom(Buffer.from(text));
+      expect(records.map((r) => r.raw)).toEqual(records.map(() => undefined));
+      expect(records.map((r) => JSON.parse(r.rawJson!.toString('utf8')) as unknown)).toEqual(
+        page.slice(0, records.length),
+      );
+      expect(records.map((r) => r.id)).toEqual(page.slice(0, records.length).map((m) => m.id));
+    }
   });
 
-  it('keeps the parsed value when the text is not known', () => {
+  it('keeps the parsed value when the text is not known, or the bytes are not valid UTF-8', () => {
     const records = parseMessages(structuredClone(page), 'GET x', context);
     expect(records.map((r) => r.raw)).toEqual(page);
-    expect(records.map((r) => r.rawJson)).toEqual([undefined, undefined]);
+    expect(records.map((r) => r.rawJson)).toEqual(page.map(() => undefined));
+
+    // A byte that is no UTF-8 inserted: the text holds U+FFFD there, which is what gets stored.
+    const text = JSON.stringify(page);
+    const at = text.indexOf('first') + 3;
+    const bytes = Buffer.concat([
+      Buffer.from(text.slice(0, at)),
+      Buffer.from([0xff]),
+      Buffer.from(text.slice(at)),
+    ]);
+    const broken = parsedFrom(bytes);
+    expect(broken.map((r) => r.rawJson)).toEqual(page.map(() => undefined));
+    expect((broken[0]!.raw as { body: string }).body).toBe('fir\uFFFDst, "quoted"');
   });
 });

@@ -59,8 +59,8 @@ interface MessageRow {
   ack: number | null;
   timestamp_s: number | null;
   reply_to_id: string | null;
-  /** `raw` as JSON text, cleaned: what the jsonb column parses. */
-  raw: string | null;
+  /** `raw` as JSON text (or its UTF-8 bytes), cleaned: what the jsonb column parses. */
+  raw: string | Buffer | null;
   text_cleaned: boolean;
 }
 
@@ -328,7 +328,8 @@ function* binaryCopyChunks(messages: KeyedMessage[], staged: Staged): Generator<
     out.int2(row.ack);
     out.int8(row.timestamp_s);
     out.text(row.reply_to_id);
-    out.text(row.raw);
+    if (row.raw === null || typeof row.raw === 'string') out.text(row.raw);
+    else out.bytes(row.raw);
     out.boolean(row.text_cleaned);
     if (out.full) yield out.take();
   }
@@ -466,6 +467,7 @@ function cleanRaw(message: MessageRecord, raw: unknown): { value: unknown; chang
  * costs that walk.
  */
 const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+const ESCAPE_START = Buffer.from('\\u');
 
 /**
  * `raw` as the JSON text to store, cleaned: the text WAHA sent when the record carries it, else the value
@@ -477,11 +479,14 @@ const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
  * numeric refuses, none beyond what JSON.parse keeps exactly) and its strings well-formed except for
  * the escapes SUSPECT_ESCAPE finds.
  */
-function rawJson(message: MessageRecord): { text: string | null; changed: boolean } {
+function rawJson(message: MessageRecord): { text: string | Buffer | null; changed: boolean } {
   const sent = message.rawJson;
   if (sent !== undefined) {
-    if (!SUSPECT_ESCAPE.test(sent)) return { text: sent, changed: false };
-    const cleaned = cleanRaw(message, JSON.parse(sent));
+    // Most messages hold no escape of the kind at all; a native search says so without decoding them.
+    if (sent.indexOf(ESCAPE_START) < 0) return { text: sent, changed: false };
+    const sentText = sent.toString('utf8');
+    if (!SUSPECT_ESCAPE.test(sentText)) return { text: sent, changed: false };
+    const cleaned = cleanRaw(message, JSON.parse(sentText));
     return { text: cleaned.changed ? JSON.stringify(cleaned.value) : sent, changed: cleaned.changed };
   }
   if (message.raw === undefined || message.raw === null) return { text: null, changed: false };

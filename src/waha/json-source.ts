@@ -1,21 +1,64 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * The JSON text a response body was parsed from, kept so that each message's `raw` can be stored as the
- * text WAHA sent instead of being serialised again from the parsed object (JSON.stringify of every
+ * bytes WAHA sent instead of being serialised again from the parsed object (JSON.stringify of every
  * message was the largest single cost of the writer in Node, and the parsed objects, held until their
- * batch commits, most of what the garbage collector had to trace).
+ * batch commits, much of what the garbage collector had to trace). The bytes, not the decoded text, are
+ * what the messages keep: a Buffer's contents live outside the JavaScript heap, so the collector never
+ * copies them, and they go to PostgreSQL without being encoded again.
  */
 
-/** Array bodies and the text they were parsed from; an entry lives as long as the parsed array does. */
-const sources = new WeakMap<object, string>();
+interface Source {
+  text: string;
+  bytes: Buffer;
+}
 
-/** Records that `value` (a parsed array) was parsed from `text`. */
-export function rememberJsonSource(value: unknown, text: string): void {
-  if (Array.isArray(value)) sources.set(value, text);
+/** Array bodies and what they were parsed from; an entry lives as long as the parsed array does. */
+const sources = new WeakMap<object, Source>();
+
+/** Records that `value` (a parsed array) was parsed from `text`, decoded from `bytes`. */
+export function rememberJsonSource(value: unknown, text: string, bytes: Buffer): void {
+  if (Array.isArray(value)) sources.set(value, { text, bytes });
 }
 
 /** The text `value` was parsed from, when the HTTP layer recorded it. */
 export function jsonSourceOf(value: unknown): string | undefined {
-  return value !== null && typeof value === 'object' ? sources.get(value) : undefined;
+  return value !== null && typeof value === 'object' ? sources.get(value)?.text : undefined;
+}
+
+/**
+ * The UTF-8 bytes of each element of `value`, a parsed array, as they came in its response: views of the
+ * response's bytes, in order. Null when the HTTP layer did not record its source, when the bytes are not
+ * valid UTF-8 (the decoded text then differs from them: U+FFFD stands for each bad sequence), or when the
+ * elements found do not match the array.
+ */
+export function elementBytes(value: unknown[]): Buffer[] | null {
+  const source = sources.get(value);
+  if (source === undefined) return null;
+  const { text, bytes } = source;
+  const spans = arrayElementSpans(text);
+  if (spans === null || spans.length !== value.length * 2) return null;
+  const out: Buffer[] = new Array<Buffer>(value.length);
+  if (bytes.length === text.length) {
+    // One byte per character: ASCII, so text offsets are byte offsets (and the bytes valid UTF-8).
+    for (let i = 0; i < value.length; i++) out[i] = bytes.subarray(spans[i * 2], spans[i * 2 + 1]);
+    return out;
+  }
+  if (!isUtf8(bytes)) return null;
+  // Text offsets to byte offsets: each stretch's UTF-8 length, in order.
+  let charAt = 0;
+  let byteAt = 0;
+  for (let i = 0; i < value.length; i++) {
+    const start = spans[i * 2]!;
+    const end = spans[i * 2 + 1]!;
+    byteAt += Buffer.byteLength(text.slice(charAt, start), 'utf8');
+    const length = Buffer.byteLength(text.slice(start, end), 'utf8');
+    out[i] = bytes.subarray(byteAt, byteAt + length);
+    byteAt += length;
+    charAt = end;
+  }
+  return out;
 }
 
 const QUOTE = 0x22;

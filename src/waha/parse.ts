@@ -1,7 +1,7 @@
 import type { ChatKind, ChatRecord, MessageRecord } from '../domain.js';
 import { WahaResponseError } from '../errors.js';
 import { canonicalId, EMPTY_LID_MAP, type LidMap } from './ids.js';
-import { arrayElementSpans, jsonSourceOf } from './json-source.js';
+import { elementBytes } from './json-source.js';
 
 /**
  * Every WAHA response is checked here before anything else touches it, so a malformed one fails with the
@@ -247,10 +247,8 @@ export function parseMessages(body: unknown, endpoint: string, context: MessageC
   const lids = context.lids ?? EMPTY_LID_MAP;
   const meId = context.meId === null ? null : canonicalId(context.meId, lids);
   const list = new Shape(endpoint, '').array(body);
-  // Each message's own text, when the body's text is known: stored as `raw` as it came.
-  const source = jsonSourceOf(body);
-  const found = source === undefined ? null : arrayElementSpans(source);
-  const spans = found !== null && found.length === list.length * 2 ? found : null;
+  // Each message's own bytes, when the body's are known: stored as `raw` as they came.
+  const texts = elementBytes(list);
   return list.map((item, index) => {
     const shape = new Shape(endpoint, `message #${index}: `);
     const record = shape.object(item, 'the message');
@@ -295,8 +293,8 @@ export function parseMessages(body: unknown, endpoint: string, context: MessageC
       ack: (ack as number | null | undefined) ?? null,
       timestampS: messageTimestampS(shape, record),
       replyToId,
-      raw: spans === null ? item : undefined,
-      rawJson: spans === null ? undefined : source!.slice(spans[index * 2], spans[index * 2 + 1]),
+      raw: texts === null ? item : undefined,
+      rawJson: texts === null ? undefined : texts[index],
     };
   });
 }
