@@ -79,6 +79,38 @@ interface Keyed {
 }
 
 /**
+ * Statements of one transaction sent without awaiting each (postgres.js pipelines them on the
+ * transaction's connection, and PostgreSQL runs them in order). When one fails, those after it fail only
+ * because the transaction is aborted: the error that counts, and is thrown, is the first in order.
+ */
+class InOrder {
+  private readonly sent: Array<Promise<unknown>> = [];
+
+  /** Takes a statement's answer; nothing goes unhandled if it fails before it is settled. */
+  add<T>(answer: Promise<T>): Promise<T> {
+    answer.catch(() => {});
+    this.sent.push(answer);
+    return answer;
+  }
+
+  /** Waits for `last` and everything before it; throws the first failure in order. */
+  async settle<T>(last: Promise<T>): Promise<T> {
+    this.add(last);
+    const results = await Promise.allSettled(this.sent);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return last;
+  }
+
+  /** The first failure in order among what was sent, else `error`. */
+  async firstError(error: unknown): Promise<unknown> {
+    const results = await Promise.allSettled(this.sent);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    return failed ? failed.reason : error;
+  }
+}
+
+/**
  * Writes batches into `<schema>.chats` and `<schema>.messages`, each batch in exactly one transaction.
  *
  * Upserts are idempotent: a row identical to the stored one is left alone (no new row version,
@@ -116,40 +148,49 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
     const messages = uniqueByKey(batch.messages.map(messageKey));
 
     await sql.begin(async (tx) => {
+      // Statements are sent as soon as they are known, without waiting for the answers of those before:
+      // PostgreSQL runs them in order while Node goes on (the connection sat idle a third of each
+      // transaction, waiting for Node between statements, when each answer was awaited first).
+      const sent = new InOrder();
       for (const rows of statementSlices(chats, chatRowsPerStatement)) {
-        await upsertChats(tx, schema, rows);
+        sent.add(upsertChats(tx, schema, rows));
       }
       if (messages.length > 0) {
-        const staged = await stageMessages(tx, messages);
+        const staged = await sent.settle(stageMessages(tx, messages));
         // A row that could not be built stopped the rows after it; the whole batch is rolled back.
-        if (staged.error !== undefined) throw staged.error;
+        if (staged.error !== undefined) throw await sent.firstError(staged.error);
         result.cleaned = staged.cleaned;
-        const relinked = await dropOtherIdForms(tx, schema, staged);
-        const { inserted, updated } = await upsertStagedMessages(tx, schema);
-        // A message stored under its other id form is the same message under a new id: an update.
-        result.inserted += inserted - relinked;
-        result.updated += updated + relinked;
+        const relinked = sent.add(dropOtherIdForms(tx, schema, staged));
+        const counts = sent.add(upsertStagedMessages(tx, schema));
+        sent.add(
+          Promise.all([relinked, counts]).then(([relinkedCount, { inserted, updated }]) => {
+            // A message stored under its other id form is the same message under a new id: an update.
+            result.inserted += inserted - relinkedCount;
+            result.updated += updated + relinkedCount;
+          }),
+        );
       }
       // After the messages, in the same transaction: a chat is marked complete only with its messages.
-      if (synced.length > 0) await upsertSyncMarks(tx, schema, synced);
+      if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, synced));
       // A chat completed now is no longer a failed one: cleared with the commit that proves it.
       if (cleared.length > 0) {
-        await tx`
+        sent.add(tx`
           delete from ${tx(schema)}.failed_chats f
           using unnest(${cleared.map((c) => c.session)}::text[], ${cleared.map((c) => c.chatId)}::text[])
             as v(session, chat_id)
-          where f.session = v.session and f.chat_id = v.chat_id`;
+          where f.session = v.session and f.chat_id = v.chat_id`);
       }
       // Last, so the row is locked only for the end of the transaction: concurrent batches queue briefly.
       if (batch.progress) {
-        await tx`
+        sent.add(tx`
           insert into ${tx(schema)}.checkpoint_progress (checkpoint_id, session, transactions, messages)
           values (${batch.progress.checkpointId}, ${cleanText(batch.progress.session)}, 1, ${batch.messages.length})
           on conflict (checkpoint_id) do update set
             transactions = checkpoint_progress.transactions + 1,
             messages = checkpoint_progress.messages + excluded.messages,
-            updated_at = now()`;
+            updated_at = now()`);
       }
+      await sent.settle(Promise.resolve());
     });
     transactions++;
     result.unchanged = batch.messages.length - result.inserted - result.updated;
@@ -292,10 +333,13 @@ interface Staged {
  * failed COPY-in leaves postgres.js stuck): the data is ended cleanly and the error is returned.
  */
 async function stageMessages(tx: TransactionSql, messages: KeyedMessage[]): Promise<Staged> {
-  await tx.unsafe(STAGE_TABLE_DDL);
+  // Sent with the COPY, not awaited first: the COPY runs after it, and fails if it did.
+  const ddl = tx.unsafe(STAGE_TABLE_DDL).execute();
+  ddl.catch(() => {});
   const staged: Staged = { cleaned: 0, lidForms: false, plainForms: false };
   const copy = await tx.unsafe(COPY_STAGE).writable();
   await pipeline(Readable.from(binaryCopyChunks(messages, staged), { objectMode: false }), copy);
+  await ddl;
   return staged;
 }
 
@@ -354,10 +398,10 @@ function* binaryCopyChunks(messages: KeyedMessage[], staged: Staged): Generator<
  */
 async function dropOtherIdForms(tx: TransactionSql, schema: string, staged: Staged): Promise<number> {
   const ids = new Set<string>();
-  for (const direction of otherIdFormDeletes(schema, staged)) {
-    const deleted = await tx.unsafe<Array<{ id: string }>>(direction, [], { prepare: false });
-    for (const row of deleted) ids.add(row.id);
-  }
+  const deletes = otherIdFormDeletes(schema, staged).map((direction) =>
+    tx.unsafe<Array<{ id: string }>>(direction, [], { prepare: false }).execute(),
+  );
+  for (const deleted of await Promise.all(deletes)) for (const row of deleted) ids.add(row.id);
   return ids.size;
 }
 
