@@ -53,8 +53,14 @@ export interface MessageRecord {
    */
   timestampS: number | null;
   replyToId: string | null;
-  /** The message object as WAHA sent it. */
-  raw: unknown;
+  /**
+   * The message object as WAHA sent it, in one of two forms. `rawJson`: its JSON text, the UTF-8 bytes
+   * cut out of the response it came in (what parsing a page of WAHA's gives: nothing is serialised or
+   * encoded again, and no object tree is held until the batch commits). `raw`: the value itself (records
+   * built in other ways). The writer stores `rawJson` when there is one, else `raw`.
+   */
+  raw?: unknown;
+  rawJson?: Buffer | undefined;
 }
 
 /** One unit of writing: everything in it is committed in a single transaction, or nothing is. */

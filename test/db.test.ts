@@ -350,6 +350,49 @@ describe('batch writer', () => {
     });
   });
 
+  test('raw as the bytes WAHA sent: stored as the same JSON as the value, cleaned alike, and idempotent with it', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const values = [
+      { body: 'before\u0000after', 'key\u0000': 1 },
+      { body: 'x\udc00y', list: ['\ud800'], pair: '👍' },
+      {
+        body: 'olá 👍🏽 a whole emoji',
+        escaped: '\\u0000 is text here',
+        n: -1.5e-7,
+        nested: { a: [null, true] },
+      },
+    ];
+    // As WAHA writes them (JSON.stringify escapes NUL and lone surrogates), with its own spacing.
+    const asSent = values.map((raw, i) =>
+      message(i + 1, { raw: undefined, rawJson: Buffer.from(JSON.stringify(raw, null, 2)) }),
+    );
+    const asValues = values.map((raw, i) => message(i + 1, { raw }));
+    expect(await writer.writeBatch({ chats: [], messages: asSent })).toEqual({
+      inserted: 3,
+      updated: 0,
+      unchanged: 0,
+      cleaned: 2,
+    });
+    expect((await storedMessage(asSent[0]!.id)).raw).toEqual({ body: 'before\uFFFDafter', 'key\uFFFD': 1 });
+    expect((await storedMessage(asSent[1]!.id)).raw).toEqual({
+      body: 'x\uFFFDy',
+      list: ['\uFFFD'],
+      pair: '👍',
+    });
+    const clean = await storedMessage(asSent[2]!.id);
+    expect(clean.raw).toEqual(values[2]);
+    expect(clean.text_cleaned).toBe(false);
+    // The same messages as values (what an older version stored), and as bytes again: nothing changes.
+    for (const batch of [asValues, asSent]) {
+      expect(await writer.writeBatch({ chats: [], messages: batch })).toEqual({
+        inserted: 0,
+        updated: 0,
+        unchanged: 3,
+        cleaned: 2,
+      });
+    }
+  });
+
   test('duplicates inside one batch: written once, the last copy wins, counts still add up', async () => {
     const writer = createBatchWriter(db.sql, db.schema);
     const first = message(1, { ack: 1 });

@@ -56,6 +56,14 @@ export class BinaryCopyWriter {
     this.offset += 4 + written;
   }
 
+  /** A `text` value already encoded: UTF-8 bytes, valid and free of NUL (the caller's promise). */
+  bytes(value: Uint8Array): void {
+    this.reserve(4 + value.length);
+    this.buffer.writeInt32BE(value.length, this.offset);
+    this.buffer.set(value, this.offset + 4);
+    this.offset += 4 + value.length;
+  }
+
   boolean(value: boolean): void {
     this.reserve(5);
     this.buffer.writeInt32BE(1, this.offset);

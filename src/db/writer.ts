@@ -59,8 +59,8 @@ interface MessageRow {
   ack: number | null;
   timestamp_s: number | null;
   reply_to_id: string | null;
-  /** `raw` as JSON text, cleaned: what the jsonb column parses. */
-  raw: string | null;
+  /** `raw` as JSON text (or its UTF-8 bytes), cleaned: what the jsonb column parses. */
+  raw: string | Buffer | null;
   text_cleaned: boolean;
 }
 
@@ -76,6 +76,38 @@ interface ChatRow {
 interface Keyed {
   session: string;
   id: string;
+}
+
+/**
+ * Statements of one transaction sent without awaiting each (postgres.js pipelines them on the
+ * transaction's connection, and PostgreSQL runs them in order). When one fails, those after it fail only
+ * because the transaction is aborted: the error that counts, and is thrown, is the first in order.
+ */
+class InOrder {
+  private readonly sent: Array<Promise<unknown>> = [];
+
+  /** Takes a statement's answer; nothing goes unhandled if it fails before it is settled. */
+  add<T>(answer: Promise<T>): Promise<T> {
+    answer.catch(() => {});
+    this.sent.push(answer);
+    return answer;
+  }
+
+  /** Waits for `last` and everything before it; throws the first failure in order. */
+  async settle<T>(last: Promise<T>): Promise<T> {
+    this.add(last);
+    const results = await Promise.allSettled(this.sent);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return last;
+  }
+
+  /** The first failure in order among what was sent, else `error`. */
+  async firstError(error: unknown): Promise<unknown> {
+    const results = await Promise.allSettled(this.sent);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    return failed ? failed.reason : error;
+  }
 }
 
 /**
@@ -116,40 +148,49 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
     const messages = uniqueByKey(batch.messages.map(messageKey));
 
     await sql.begin(async (tx) => {
+      // Statements are sent as soon as they are known, without waiting for the answers of those before:
+      // PostgreSQL runs them in order while Node goes on (the connection sat idle a third of each
+      // transaction, waiting for Node between statements, when each answer was awaited first).
+      const sent = new InOrder();
       for (const rows of statementSlices(chats, chatRowsPerStatement)) {
-        await upsertChats(tx, schema, rows);
+        sent.add(upsertChats(tx, schema, rows));
       }
       if (messages.length > 0) {
-        const staged = await stageMessages(tx, messages);
+        const staged = await sent.settle(stageMessages(tx, messages));
         // A row that could not be built stopped the rows after it; the whole batch is rolled back.
-        if (staged.error !== undefined) throw staged.error;
+        if (staged.error !== undefined) throw await sent.firstError(staged.error);
         result.cleaned = staged.cleaned;
-        const relinked = await dropOtherIdForms(tx, schema, staged);
-        const { inserted, updated } = await upsertStagedMessages(tx, schema);
-        // A message stored under its other id form is the same message under a new id: an update.
-        result.inserted += inserted - relinked;
-        result.updated += updated + relinked;
+        const relinked = sent.add(dropOtherIdForms(tx, schema, staged));
+        const counts = sent.add(upsertStagedMessages(tx, schema));
+        sent.add(
+          Promise.all([relinked, counts]).then(([relinkedCount, { inserted, updated }]) => {
+            // A message stored under its other id form is the same message under a new id: an update.
+            result.inserted += inserted - relinkedCount;
+            result.updated += updated + relinkedCount;
+          }),
+        );
       }
       // After the messages, in the same transaction: a chat is marked complete only with its messages.
-      if (synced.length > 0) await upsertSyncMarks(tx, schema, synced);
+      if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, synced));
       // A chat completed now is no longer a failed one: cleared with the commit that proves it.
       if (cleared.length > 0) {
-        await tx`
+        sent.add(tx`
           delete from ${tx(schema)}.failed_chats f
           using unnest(${cleared.map((c) => c.session)}::text[], ${cleared.map((c) => c.chatId)}::text[])
             as v(session, chat_id)
-          where f.session = v.session and f.chat_id = v.chat_id`;
+          where f.session = v.session and f.chat_id = v.chat_id`);
       }
       // Last, so the row is locked only for the end of the transaction: concurrent batches queue briefly.
       if (batch.progress) {
-        await tx`
+        sent.add(tx`
           insert into ${tx(schema)}.checkpoint_progress (checkpoint_id, session, transactions, messages)
           values (${batch.progress.checkpointId}, ${cleanText(batch.progress.session)}, 1, ${batch.messages.length})
           on conflict (checkpoint_id) do update set
             transactions = checkpoint_progress.transactions + 1,
             messages = checkpoint_progress.messages + excluded.messages,
-            updated_at = now()`;
+            updated_at = now()`);
       }
+      await sent.settle(Promise.resolve());
     });
     transactions++;
     result.unchanged = batch.messages.length - result.inserted - result.updated;
@@ -292,10 +333,13 @@ interface Staged {
  * failed COPY-in leaves postgres.js stuck): the data is ended cleanly and the error is returned.
  */
 async function stageMessages(tx: TransactionSql, messages: KeyedMessage[]): Promise<Staged> {
-  await tx.unsafe(STAGE_TABLE_DDL);
+  // Sent with the COPY, not awaited first: the COPY runs after it, and fails if it did.
+  const ddl = tx.unsafe(STAGE_TABLE_DDL).execute();
+  ddl.catch(() => {});
   const staged: Staged = { cleaned: 0, lidForms: false, plainForms: false };
   const copy = await tx.unsafe(COPY_STAGE).writable();
   await pipeline(Readable.from(binaryCopyChunks(messages, staged), { objectMode: false }), copy);
+  await ddl;
   return staged;
 }
 
@@ -328,7 +372,8 @@ function* binaryCopyChunks(messages: KeyedMessage[], staged: Staged): Generator<
     out.int2(row.ack);
     out.int8(row.timestamp_s);
     out.text(row.reply_to_id);
-    out.text(row.raw);
+    if (row.raw === null || typeof row.raw === 'string') out.text(row.raw);
+    else out.bytes(row.raw);
     out.boolean(row.text_cleaned);
     if (out.full) yield out.take();
   }
@@ -353,10 +398,10 @@ function* binaryCopyChunks(messages: KeyedMessage[], staged: Staged): Generator<
  */
 async function dropOtherIdForms(tx: TransactionSql, schema: string, staged: Staged): Promise<number> {
   const ids = new Set<string>();
-  for (const direction of otherIdFormDeletes(schema, staged)) {
-    const deleted = await tx.unsafe<Array<{ id: string }>>(direction, [], { prepare: false });
-    for (const row of deleted) ids.add(row.id);
-  }
+  const deletes = otherIdFormDeletes(schema, staged).map((direction) =>
+    tx.unsafe<Array<{ id: string }>>(direction, [], { prepare: false }).execute(),
+  );
+  for (const deleted of await Promise.all(deletes)) for (const row of deleted) ids.add(row.id);
   return ids.size;
 }
 
@@ -448,9 +493,9 @@ export class RecordTooDeepError extends Error {
 }
 
 /** `raw` cleaned for storage; JSON nested thousands of levels deep is refused here, by name, not by a crash. */
-function cleanRaw(message: MessageRecord): { value: unknown; changed: boolean } {
+function cleanRaw(message: MessageRecord, raw: unknown): { value: unknown; changed: boolean } {
   try {
-    return cleanJson(message.raw ?? null);
+    return cleanJson(raw ?? null);
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     throw new RecordTooDeepError(
@@ -466,9 +511,28 @@ function cleanRaw(message: MessageRecord): { value: unknown; changed: boolean } 
  * costs that walk.
  */
 const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+const ESCAPE_START = Buffer.from('\\u');
 
-/** `raw` as the JSON text to store, cleaned: stringified once, walked only when its text looks dirty. */
-function rawJson(message: MessageRecord): { text: string | null; changed: boolean } {
+/**
+ * `raw` as the JSON text to store, cleaned: the text WAHA sent when the record carries it, else the value
+ * stringified once; parsed and walked only when the text looks dirty.
+ *
+ * WAHA's text goes to PostgreSQL as it came (jsonb drops its formatting). It is what JSON.stringify of
+ * the parsed value would give, give or take whitespace and escapes of characters PostgreSQL stores
+ * alike: WAHA writes it with JSON.stringify, so its numbers are doubles (no exponent PostgreSQL's
+ * numeric refuses, none beyond what JSON.parse keeps exactly) and its strings well-formed except for
+ * the escapes SUSPECT_ESCAPE finds.
+ */
+function rawJson(message: MessageRecord): { text: string | Buffer | null; changed: boolean } {
+  const sent = message.rawJson;
+  if (sent !== undefined) {
+    // Most messages hold no escape of the kind at all; a native search says so without decoding them.
+    if (sent.indexOf(ESCAPE_START) < 0) return { text: sent, changed: false };
+    const sentText = sent.toString('utf8');
+    if (!SUSPECT_ESCAPE.test(sentText)) return { text: sent, changed: false };
+    const cleaned = cleanRaw(message, JSON.parse(sentText));
+    return { text: cleaned.changed ? JSON.stringify(cleaned.value) : sent, changed: cleaned.changed };
+  }
   if (message.raw === undefined || message.raw === null) return { text: null, changed: false };
   let text: string | undefined;
   try {
@@ -481,7 +545,7 @@ function rawJson(message: MessageRecord): { text: string | null; changed: boolea
   }
   if (text === undefined) return { text: null, changed: false };
   if (!SUSPECT_ESCAPE.test(text)) return { text, changed: false };
-  const cleaned = cleanRaw(message);
+  const cleaned = cleanRaw(message, message.raw);
   return { text: cleaned.changed ? JSON.stringify(cleaned.value) : text, changed: cleaned.changed };
 }
 

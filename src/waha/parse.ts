@@ -1,6 +1,7 @@
 import type { ChatKind, ChatRecord, MessageRecord } from '../domain.js';
 import { WahaResponseError } from '../errors.js';
 import { canonicalId, EMPTY_LID_MAP, type LidMap } from './ids.js';
+import { elementBytes } from './json-source.js';
 
 /**
  * Every WAHA response is checked here before anything else touches it, so a malformed one fails with the
@@ -246,6 +247,8 @@ export function parseMessages(body: unknown, endpoint: string, context: MessageC
   const lids = context.lids ?? EMPTY_LID_MAP;
   const meId = context.meId === null ? null : canonicalId(context.meId, lids);
   const list = new Shape(endpoint, '').array(body);
+  // Each message's own bytes, when the body's are known: stored as `raw` as they came.
+  const texts = elementBytes(list);
   return list.map((item, index) => {
     const shape = new Shape(endpoint, `message #${index}: `);
     const record = shape.object(item, 'the message');
@@ -290,7 +293,8 @@ export function parseMessages(body: unknown, endpoint: string, context: MessageC
       ack: (ack as number | null | undefined) ?? null,
       timestampS: messageTimestampS(shape, record),
       replyToId,
-      raw: item,
+      raw: texts === null ? item : undefined,
+      rawJson: texts === null ? undefined : texts[index],
     };
   });
 }

@@ -1,0 +1,104 @@
+import { arrayElementSpans, jsonSourceOf, rememberJsonSource } from '../src/waha/json-source.js';
+import { parseMessages } from '../src/waha/parse.js';
+
+/** The elements' texts as the spans cut them. */
+function elements(text: string): string[] | null {
+  const spans = arrayElementSpans(text);
+  if (spans === null) return null;
+  const out: string[] = [];
+  for (let i = 0; i < spans.length; i += 2) out.push(text.slice(spans[i], spans[i + 1]));
+  return out;
+}
+
+describe('arrayElementSpans', () => {
+  it('cuts each element of an array exactly, whatever it holds', () => {
+    const values: unknown[] = [
+      { id: 'a', body: 'has "quotes", commas, ] brackets } and braces {', n: -1.5e-7 },
+      'a string with \\ a backslash and a quote \\" at the end\\\\',
+      ['nested', ['deeper', { k: [] }], {}],
+      null,
+      true,
+      0,
+      { '\u0000key': '\ud800 lone', emoji: '👍🏽', escaped: '\\u0000 not a NUL' },
+      '',
+      {},
+      [],
+    ];
+    const compact = JSON.stringify(values);
+    expect(elements(compact)).toEqual(values.map((v) => JSON.stringify(v)));
+    // With the whitespace JSON allows around every token: each element parses back to its value.
+    const pretty = JSON.stringify(values, null, '\t').replaceAll('\n', '\r\n');
+    const cut = elements(`  \n${pretty}\n `);
+    expect(cut?.map((text) => JSON.parse(text) as unknown)).toEqual(values);
+    expect(cut?.every((text) => text.trim() === text)).toBe(true);
+  });
+
+  it('gives no elements for an empty array and null for anything that is not an array', () => {
+    expect(arrayElementSpans('[]')).toEqual([]);
+    expect(arrayElementSpans(' [ \n ] ')).toEqual([]);
+    expect(arrayElementSpans('{"a":[1,2]}')).toBeNull();
+    expect(arrayElementSpans('"[1,2]"')).toBeNull();
+    expect(arrayElementSpans('[1,2')).toBeNull();
+    expect(arrayElementSpans('["unterminated]')).toBeNull();
+    expect(arrayElementSpans('[1,2] 3')).toBeNull();
+  });
+});
+
+describe('a page parsed from its text', () => {
+  const context = { session: 's', chat: { id: 'c@c.us', chatId: 'c@c.us' }, meId: null };
+  const page = [
+    {
+      id: 'false_c@c.us_A1',
+      timestamp: 1_727_745_026,
+      fromMe: false,
+      body: 'first, "quoted"',
+      hasMedia: false,
+    },
+    {
+      id: 'true_c@c.us_A2',
+      timestamp: 1_727_745_027,
+      fromMe: true,
+      body: 'NUL \u0000 here',
+      _data: { t: 1 },
+    },
+    { id: 'false_c@c.us_A3', timestamp: 1_727_745_028, fromMe: false, body: 'olá 👍🏽 ação', hasMedia: false },
+    { id: 'false_c@c.us_A4', timestamp: 1_727_745_029, fromMe: false, body: 'after the emoji' },
+  ];
+
+  function parsedFrom(bytes: Buffer) {
+    const text = bytes.toString('utf8');
+    const body = JSON.parse(text) as unknown;
+    rememberJsonSource(body, text, bytes);
+    expect(jsonSourceOf(body)).toBe(text);
+    return parseMessages(body, 'GET x', context);
+  }
+
+  it('carries each message as the UTF-8 bytes WAHA sent, and no parsed copy', () => {
+    for (const text of [JSON.stringify(page.slice(0, 2), null, 1), JSON.stringify(page, null, 1)]) {
+      const records = parsedFrom(Buffer.from(text));
+      expect(records.map((r) => r.raw)).toEqual(records.map(() => undefined));
+      expect(records.map((r) => JSON.parse(r.rawJson!.toString('utf8')) as unknown)).toEqual(
+        page.slice(0, records.length),
+      );
+      expect(records.map((r) => r.id)).toEqual(page.slice(0, records.length).map((m) => m.id));
+    }
+  });
+
+  it('keeps the parsed value when the text is not known, or the bytes are not valid UTF-8', () => {
+    const records = parseMessages(structuredClone(page), 'GET x', context);
+    expect(records.map((r) => r.raw)).toEqual(page);
+    expect(records.map((r) => r.rawJson)).toEqual(page.map(() => undefined));
+
+    // A byte that is no UTF-8 inserted: the text holds U+FFFD there, which is what gets stored.
+    const text = JSON.stringify(page);
+    const at = text.indexOf('first') + 3;
+    const bytes = Buffer.concat([
+      Buffer.from(text.slice(0, at)),
+      Buffer.from([0xff]),
+      Buffer.from(text.slice(at)),
+    ]);
+    const broken = parsedFrom(bytes);
+    expect(broken.map((r) => r.rawJson)).toEqual(page.map(() => undefined));
+    expect((broken[0]!.raw as { body: string }).body).toBe('fir\uFFFDst, "quoted"');
+  });
+});
