@@ -156,6 +156,15 @@ describe('run configuration', () => {
     expect(problemsOf(() => resolve({}, {}, wrong))[0]).toContain('unknown key "chatsPerJobs"');
   });
 
+  it('takes a WAHA on any port (node:http connects to the ports fetch would refuse), never a URL with credentials', () => {
+    for (const port of [9, 6000, 10080]) {
+      expect(resolve({ wahaUrl: `http://127.0.0.1:${port}` }).wahaUrls).toEqual([`http://127.0.0.1:${port}`]);
+    }
+    expect(problemsOf(() => resolve({ wahaUrl: 'http://user:secret@127.0.0.1:3000' })).join('\n')).toMatch(
+      /must not hold a user name or password/,
+    );
+  });
+
   it('refuses a config file that is not JSON, naming the file', () => {
     const cwd = tempDir({ '.importrc': '{ days: 3 ' });
     expect(() => resolve({}, {}, cwd)).toThrow(/\.importrc is not valid JSON/);

@@ -57,30 +57,16 @@ export function boolean(raw: unknown): Parsed<boolean> {
   return bad(`must be true or false, got ${JSON.stringify(raw)}`);
 }
 
-/** Ports the Fetch standard blocks (https://fetch.spec.whatwg.org/#port-blocking), as of 2026. */
-const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
-  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104,
-  109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515,
-  526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049,
-  3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
-]);
-
 export function httpUrl(raw: unknown): Parsed<string> {
   if (typeof raw !== 'string') return bad('must be a URL such as http://localhost:3000');
   try {
     const url = new URL(raw);
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       return bad(`must start with http:// or https://`);
-    // fetch refuses such a URL, and it would end up in messages: the key goes in --api-key instead.
+    // Credentials in the URL would end up in messages and logs: the key goes in --api-key instead.
     if (url.username || url.password) {
       return bad(
         'must not hold a user name or password (user:password@host); give the key with --api-key, WAHA_API_KEY or WAHA_API_KEY_FILE',
-      );
-    }
-    // fetch (the WHATWG "bad port" list) refuses these before sending anything: say so, not retry.
-    if (url.port !== '' && FETCH_BAD_PORTS.has(Number(url.port))) {
-      return bad(
-        `uses port ${url.port}, which fetch refuses to connect to (a "bad port"); put WAHA on another port`,
       );
     }
     return ok(raw);
