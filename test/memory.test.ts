@@ -1,3 +1,4 @@
+import { HEAP_GROWING_PERCENT, limitHeapGrowth } from '../src/cli/heap.js';
 import { createBatchWriter, migrate } from '../src/db/index.js';
 import { runImport } from '../src/import/runner.js';
 import type { Progress, Reporter } from '../src/report/reporter.js';
@@ -91,4 +92,23 @@ describe('memory per chat', () => {
       expect(outcome.memory.peakChatsTracked).toBeLessThanOrEqual(BOUND[name]);
     },
   );
+});
+
+describe('heap growth', () => {
+  it('is limited unless node was given a heap flag of its own, on its command line or in NODE_OPTIONS', () => {
+    expect(HEAP_GROWING_PERCENT).toBeGreaterThan(0);
+    for (const flag of [
+      '--max-old-space-size=512',
+      '--max_old_space_size=512',
+      '--heap-growing-percent=300',
+      '--max-heap-size=1024',
+    ]) {
+      expect([flag, limitHeapGrowth([flag], '')]).toEqual([flag, false]);
+      expect([flag, limitHeapGrowth([], `--enable-source-maps ${flag}`)]).toEqual([flag, false]);
+    }
+    // Other flags, and flags that only look alike, leave it to us.
+    expect(
+      limitHeapGrowth(['--enable-source-maps', '--max-semi-space-size=16'], '--max-old-space-sizes'),
+    ).toBe(true);
+  });
 });
