@@ -2,10 +2,13 @@
 // Peak memory of each strategy as the history grows: runs the built CLI against the simulator (in its own
 // process, so only the importer is measured) for each size given, and prints the importer's peak RSS,
 // with the simulator's start-up time and the CPU it spent serving the import.
-// Usage: node scripts/memory.mjs [--strategy streaming,parallel,chunked,sequential] [messages...]
-//        (default: streaming, parallel and chunked at 100000 and 1000000 messages, 100 per chat)
+// Usage: node scripts/memory.mjs [--strategy streaming,parallel,chunked,sequential] [--per-chat n]
+//                                [--node-args "<flags for the importer's node>"] [messages...]
+//        (default: streaming, parallel and chunked at 100000 and 1000000 messages, 100 per chat;
+//        --per-chat 10 puts the same messages in ten times the chats)
 // Uses DATABASE_URL when set, else the embedded PostgreSQL in a temporary directory. Linux only (/proc).
 import { spawn } from 'node:child_process';
+import { setInterval, clearInterval } from 'node:timers';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +19,13 @@ const args = process.argv.slice(2);
 const strategyAt = args.indexOf('--strategy');
 const strategies =
   strategyAt >= 0 ? args.splice(strategyAt, 2)[1].split(',') : ['streaming', 'parallel', 'chunked'];
+const option = (name) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args.splice(at, 2)[1] : undefined;
+};
+const perChat = Number(option('--per-chat') ?? 100);
+const nodeArgs = (option('--node-args') ?? '').split(' ').filter(Boolean);
+if (!(perChat >= 1)) throw new Error('--per-chat takes a number of messages, 1 or more');
 const sizes = args.map(Number).filter((n) => n > 0);
 // The bench's settings for each strategy: V1 (parallel at 20), D (chunked, 50 chats at 50 at once).
 const FLAGS = {
@@ -36,7 +46,7 @@ function cpuSeconds(pid) {
 }
 
 function startSim(messages) {
-  const chats = Math.max(100, Math.round(messages / 100));
+  const chats = Math.max(100, Math.round(messages / perChat));
   const startedMs = Date.now();
   const child = spawn(
     process.execPath,
@@ -64,6 +74,7 @@ function startSim(messages) {
 
 function importOnce(url, messages, strategy) {
   const args = [
+    ...nodeArgs,
     bin,
     'run',
     '--waha-url',
@@ -85,11 +96,21 @@ function importOnce(url, messages, strategy) {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
   let out = '';
   child.stdout.on('data', (chunk) => (out += chunk));
+  // The importer's CPU time, read until it exits (/proc forgets it then): late by 100 ms at most.
+  let cpu = 0;
+  const polling = setInterval(() => {
+    try {
+      cpu = cpuSeconds(child.pid);
+    } catch {
+      // gone already
+    }
+  }, 100);
   return new Promise((resolve, reject) =>
     child.on('exit', (code) => {
+      clearInterval(polling);
       const last = out.trim().split('\n').at(-1);
       if (code !== 0 || !last) reject(new Error(`import exited with ${code}`));
-      else resolve(JSON.parse(last).summary);
+      else resolve({ ...JSON.parse(last).summary, cpuSeconds: cpu });
     }),
   );
 }
@@ -99,7 +120,8 @@ try {
     `load average ${os
       .loadavg()
       .map((l) => l.toFixed(1))
-      .join(' ')} on ${os.cpus().length} cores`,
+      .join(' ')} on ${os.cpus().length} cores` +
+      (nodeArgs.length ? `; importer node ${nodeArgs.join(' ')}` : ''),
   );
   for (const messages of sizes.length ? sizes : [100_000, 1_000_000]) {
     const sim = await startSim(messages);
@@ -114,7 +136,8 @@ try {
         console.log(
           `  ${strategy}: peak RSS ${summary.peakRssMb} MB, ${summary.dbTransactions} transactions, ` +
             `${summary.wahaRequests} requests, ${(summary.elapsedMs / 1000).toFixed(1)} s, ` +
-            `${Math.round(summary.messagesPerSecond)} msgs/s; simulator CPU ${(sim.cpu() - cpuBefore).toFixed(1)} s`,
+            `${Math.round(summary.messagesPerSecond)} msgs/s, CPU ${summary.cpuSeconds.toFixed(1)} s; simulator CPU ${(sim.cpu() - cpuBefore).toFixed(1)} s; ` +
+            `load ${os.loadavg()[0].toFixed(1)}`,
         );
       }
     } finally {

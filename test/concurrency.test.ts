@@ -1,5 +1,7 @@
 import {
   createConcurrencyController,
+  LIMIT_HISTORY_ENTRIES,
+  LimitHistory,
   type Clock,
   type ConcurrencyController,
 } from '../src/concurrency/limiter.js';
@@ -309,6 +311,47 @@ describe('concurrency controller', () => {
     expect(controller.stats()).toMatchObject({ current: 14, lowest: 10, highest: 20, settled: 16 });
     clock.advance(2000); // second half [t+1800, t+3600]: all 14
     expect(controller.stats().settled).toBe(14);
+  });
+
+  it('keeps a bounded history of the limit however often it changes, and still reports the settled limit', () => {
+    const clock = new FakeClock();
+    const controller = createConcurrencyController({ initial: 10, max: 20, clock, overloadFactor: 0.7 });
+    controller.attemptStarted()({ outcome: 'error', latencyMs: 1 }); // the run starts
+    // Thousands of changes: an overload cut every 100 ms, and rounds at the floor that grow the limit again.
+    for (let i = 0; i < 5_000; i++) {
+      round(controller, clock, 50);
+      controller.observe({ outcome: 'overload', latencyMs: 1 });
+      clock.advance(50);
+    }
+    const stats = controller.stats();
+    expect(stats.increases + stats.decreases).toBeGreaterThan(4 * LIMIT_HISTORY_ENTRIES);
+    expect(stats.historyEntries).toBeLessThanOrEqual(LIMIT_HISTORY_ENTRIES);
+    expect(stats.settled).toBeGreaterThanOrEqual(stats.lowest);
+    expect(stats.settled).toBeLessThanOrEqual(stats.highest);
+  });
+
+  it('a compacted limit history gives the settled limit of the full one, within one entry', () => {
+    const history = new LimitHistory();
+    const full: Array<[number, number]> = [];
+    let t = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const value = 1 + ((i * 7919) % 97); // changes of every size, at uneven times
+      history.push(t, value);
+      full.push([t, value]);
+      t += 1 + ((i * 31) % 13);
+    }
+    expect(history.length).toBeLessThanOrEqual(LIMIT_HISTORY_ENTRIES);
+    const from = (full[0]![0] + t) / 2;
+    let weighted = 0;
+    full.forEach(([start, value], i) => {
+      const end = full[i + 1]?.[0] ?? t;
+      const overlap = Math.min(end, t) - Math.max(start, from);
+      if (overlap > 0) weighted += overlap * value;
+    });
+    const exact = weighted / (t - from);
+    // A merged entry spans at most (run / 2) / (LIMIT_HISTORY_ENTRIES / 4); only the one holding the
+    // midpoint is off, by at most its share of the limit's range.
+    expect(Math.abs(history.settled(t, 0) - exact)).toBeLessThanOrEqual(1 + (97 * 4) / LIMIT_HISTORY_ENTRIES);
   });
 
   /**

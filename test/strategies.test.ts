@@ -285,6 +285,26 @@ describe('transactions per strategy', () => {
     expect(recorder.units.length).toBeGreaterThanOrEqual(Math.ceil(total / (40 + PAGE - 1)));
   });
 
+  it('streaming seals a batch at --batch-size chats too: chats without messages in the window do not pile up in one', async () => {
+    // 500 chats with nothing in the window (each a single empty last page), arriving faster than
+    // --flush-ms: without a bound on chats the open batch would take them all.
+    const sizes = Array.from({ length: 500 }, (_, i) => (i % 100 === 0 ? 3 : 0));
+    const recorder = recordingSink();
+    await byName.streaming!.run(
+      contextFor(sizes, recorder.sink, fakeSource(sizes).source, undefined, {
+        batchSize: 40,
+        flushMs: 60_000,
+      }),
+    );
+    for (const unit of recorder.units) {
+      expect(unit.batch.chats.length).toBeLessThanOrEqual(40);
+      expect(unit.chatsCompleted.length).toBeLessThanOrEqual(40);
+    }
+    const completed = recorder.units.flatMap((u) => u.chatsCompleted);
+    expect([...completed].sort()).toEqual(sizes.map((_, i) => `${i}@c.us`).sort());
+    expect(recorder.units.flatMap((u) => u.batch.messages)).toHaveLength(15);
+  });
+
   it('streaming holds back fetchers while the writer is slow (bounded buffer)', async () => {
     const sizes = Array.from({ length: 40 }, () => 50);
     const fake = fakeSource(sizes);

@@ -13,6 +13,7 @@ import { httpUrl, integer, postgresUrl, resolveOptions, text, type OptionSpec } 
 import { EXIT, UsageError } from '../errors.js';
 import { isLiveTerminal } from '../report/reporter.js';
 import { addOptions, examplesAndExitCodes } from './options.js';
+import { limitHeapGrowth } from './heap.js';
 
 const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   {
@@ -166,6 +167,7 @@ ${examplesAndExitCodes(
 )}`,
   );
   command.action(async (flags: Record<string, unknown>) => {
+    limitHeapGrowth();
     const { values, problems } = resolveOptions(BENCH_OPTIONS, { flags, env: process.env });
     if (problems.length) throw new UsageError(problems, 'Run `waha-import bench --help`.');
     const get = <T>(key: string): T => values[key]!.value as T;

@@ -15,6 +15,7 @@ import { secretMasker, urlPassword } from '../util/redact.js';
 import { jsonText } from '../util/terminal-text.js';
 import type { WahaClient } from '../waha/client.js';
 import { addOptions, examplesAndExitCodes } from './options.js';
+import { limitHeapGrowth } from './heap.js';
 import { connectWaha, openStore, type Store, type WahaSettings } from './wiring.js';
 
 /**
@@ -257,6 +258,7 @@ function registerWorker(program: Command, setExit: (code: number) => void): void
     ),
   );
   command.action(async (flags: Record<string, unknown>) => {
+    limitHeapGrowth();
     const values = resolveCommandOptions(
       WORKER_OPTIONS,
       { flags, env: process.env, cwd: process.cwd(), configPath: flags.config as string | undefined },

@@ -26,6 +26,7 @@ import { redactUrl, secretMasker, urlPassword, urlSecrets } from '../util/redact
 import type { WahaClient } from '../waha/client.js';
 import type { ConcurrencyController } from '../concurrency/limiter.js';
 import { addOptions } from './options.js';
+import { limitHeapGrowth } from './heap.js';
 import { connectWaha, openStore, startDemoSimulator, type Store } from './wiring.js';
 
 const RUN_EXIT_MEANING: Record<number, string> = {
@@ -66,6 +67,7 @@ ${[EXIT.ok, EXIT.importFailed, EXIT.usage, EXIT.wahaRefused, EXIT.locked, EXIT.c
   .join('\n')}`,
   );
   command.action(async (flags: Record<string, unknown>) => {
+    limitHeapGrowth();
     const config = resolveRunConfig({
       flags,
       env: process.env,

@@ -91,6 +91,8 @@ export interface ConcurrencyStats {
   highest: number;
   /** Time-weighted mean limit over the second half of the time since the first request, rounded. */
   settled: number;
+  /** Entries the limit's history holds for `settled`: at most LIMIT_HISTORY_ENTRIES, however long the run. */
+  historyEntries: number;
   /** The bounds it moves within. */
   min: number;
   max: number;
@@ -217,13 +219,13 @@ export function createConcurrencyController(
   let pausedMs = 0;
   let pausedUntil = -Infinity;
   let firstActivityAt: number | undefined;
-  /** The limit's history: [time, limit from then on]. */
-  const history: Array<[number, number]> = [];
+  /** The limit's history, for the settled limit: bounded (see LimitHistory), however long the run. */
+  const history = new LimitHistory();
 
   const markActive = (): void => {
     if (firstActivityAt === undefined) {
       firstActivityAt = clock.now();
-      history.push([firstActivityAt, limit]);
+      history.push(firstActivityAt, limit);
     }
   };
 
@@ -242,7 +244,7 @@ export function createConcurrencyController(
     lowest = Math.min(lowest, value);
     highest = Math.max(highest, value);
     lastChangeAt = clock.now();
-    history.push([lastChangeAt, value]);
+    history.push(lastChangeAt, value);
     resetWindow();
     for (const listener of [...listeners]) listener(value);
   };
@@ -371,7 +373,8 @@ export function createConcurrencyController(
         initial,
         lowest,
         highest,
-        settled: settledLimit(history, clock.now(), current),
+        settled: history.settled(clock.now(), current),
+        historyEntries: history.length,
         min,
         max,
         increases,
@@ -391,19 +394,85 @@ export function createConcurrencyController(
   return controller;
 }
 
-/** The time-weighted mean limit over the second half of the history, rounded; the current one if none. */
-function settledLimit(history: ReadonlyArray<[number, number]>, now: number, current: number): number {
-  const first = history[0];
-  if (!first || now <= first[0]) return current;
-  const from = (first[0] + now) / 2;
-  let weighted = 0;
-  for (let i = 0; i < history.length; i++) {
-    const [start, value] = history[i]!;
-    const end = history[i + 1]?.[0] ?? now;
-    const overlap = Math.min(end, now) - Math.max(start, from);
-    if (overlap > 0) weighted += overlap * value;
+/** The most entries LimitHistory keeps. */
+export const LIMIT_HISTORY_ENTRIES = 256;
+
+/**
+ * The limit over time, as much as the settled limit needs: the time-weighted mean over the second half
+ * of the time since the first entry. The limit changes about once a round trip, so a list of every
+ * change grows with the run; this one holds at most LIMIT_HISTORY_ENTRIES. Entries that end before the
+ * run's midpoint are dropped (the midpoint only moves forward), and when that is not enough, neighbours
+ * are merged into one entry holding their time-weighted mean: the integral over the merged span stays
+ * exact, only the span the midpoint falls into is averaged, an error of at most one entry's share.
+ */
+export class LimitHistory {
+  /** Start times, and the limit (or a merged mean) from each start to the next. */
+  private starts: number[] = [];
+  private values: number[] = [];
+  /** When the first entry started (kept when that entry is dropped). */
+  private first: number | undefined;
+
+  get length(): number {
+    return this.starts.length;
   }
-  return Math.round(weighted / (now - from));
+
+  push(at: number, value: number): void {
+    this.first ??= at;
+    this.starts.push(at);
+    this.values.push(value);
+    if (this.starts.length > LIMIT_HISTORY_ENTRIES) this.compact(at);
+  }
+
+  /** The time-weighted mean limit over the second half of the history, rounded; `current` if none. */
+  settled(now: number, current: number): number {
+    if (this.first === undefined || now <= this.first) return current;
+    const from = (this.first + now) / 2;
+    let weighted = 0;
+    for (let i = 0; i < this.starts.length; i++) {
+      const start = this.starts[i]!;
+      const end = this.starts[i + 1] ?? now;
+      const overlap = Math.min(end, now) - Math.max(start, from);
+      if (overlap > 0) weighted += overlap * this.values[i]!;
+    }
+    return Math.round(weighted / (now - from));
+  }
+
+  private compact(now: number): void {
+    // Entries over before the midpoint never count again: later midpoints lie later still.
+    const from = (this.first! + now) / 2;
+    let drop = 0;
+    while (drop < this.starts.length - 1 && this.starts[drop + 1]! <= from) drop++;
+    if (drop > 0) {
+      this.starts.splice(0, drop);
+      this.values.splice(0, drop);
+    }
+    if (this.starts.length <= LIMIT_HISTORY_ENTRIES / 2) return;
+    // Merge neighbours pairwise (the newest entry stays as it is: it is still running).
+    const starts: number[] = [];
+    const values: number[] = [];
+    const last = this.starts.length - 1;
+    for (let i = 0; i < last; i += 2) {
+      const start = this.starts[i]!;
+      if (i + 1 === last) {
+        starts.push(start);
+        values.push(this.values[i]!);
+        break;
+      }
+      const middle = this.starts[i + 1]!;
+      const end = this.starts[i + 2]!;
+      const span = end - start;
+      starts.push(start);
+      values.push(
+        span > 0
+          ? (this.values[i]! * (middle - start) + this.values[i + 1]! * (end - middle)) / span
+          : this.values[i + 1]!,
+      );
+    }
+    starts.push(this.starts[last]!);
+    values.push(this.values[last]!);
+    this.starts = starts;
+    this.values = values;
+  }
 }
 
 /** True when `concurrency` changes at run time rather than being a fixed number. */

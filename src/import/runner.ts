@@ -97,6 +97,13 @@ export interface ImportOutcome {
   summary: ImportSummary;
   /** Why the run failed or stopped; InterruptedError after a Ctrl-C. */
   error?: unknown;
+  /** What the runner held per chat beyond the chat list, for tests: it must not grow with the chats. */
+  memory: RunnerMemory;
+}
+
+export interface RunnerMemory {
+  /** Most chats tracked at once: fetched to their last page, their completion not committed yet. */
+  peakChatsTracked: number;
 }
 
 /**
@@ -135,16 +142,27 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.concurrency = describeConcurrency(plan.strategyOptions.concurrency);
   };
 
+  const runnerMemory: RunnerMemory = { peakChatsTracked: 0 };
   let failuresInARow = 0;
   let refusedInARow = 0;
   /** Chats that failed in this run, by listed id: nothing more of theirs is fetched or committed. */
   const failed = new Map<string, ChatFailure>();
   /** Chats of this run fetched to their last page, or failed: what the progress line counts. */
-  const settled = new Set<string>();
+  let settled = 0;
+  /**
+   * Chats fetched to their last page whose completion is not committed yet: a chat that fails now (its
+   * batch refused) is settled already. It holds what the strategy's buffers hold, not every chat.
+   */
+  const lastPageFetched = new Set<string>();
+  const fetchedToLastPage = (chatId: string): void => {
+    settled++;
+    lastPageFetched.add(chatId);
+    runnerMemory.peakChatsTracked = Math.max(runnerMemory.peakChatsTracked, lastPageFetched.size);
+  };
   let settledBefore = 0;
   const progressNow = (): Progress => ({
     chatsDone: summary.chatsImported,
-    chatsFetched: settledBefore + settled.size,
+    chatsFetched: settledBefore + settled,
     chatsTotal: summary.chats,
     messagesFetched: summary.messagesFetched,
     messagesWritten: summary.inserted + summary.updated + summary.unchanged,
@@ -161,7 +179,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       error: errorMessage(error),
     };
     failed.set(chat.id, failure);
-    settled.add(chat.id);
+    if (!lastPageFetched.delete(chat.id)) settled++;
     summary.chatsFailed = failed.size;
     summary.failedChats.push({ chatId: chat.id, reason, error: failure.error });
     reporter.warn(`chat ${chat.id} failed (${describeReason(reason)}): ${failure.error}`);
@@ -252,7 +270,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
             if (page.last) failuresInARow = 0;
             summary.messagesFetched += page.messages.length;
             summary.messagesWithoutTimestamp += page.messages.filter((m) => m.timestampS === null).length;
-            if (page.last) settled.add(chat.id);
+            if (page.last) fetchedToLastPage(chat.id);
             if (Date.now() - pageProgressMs >= PAGE_PROGRESS_MS) {
               pageProgressMs = Date.now();
               reporter.progress(progressNow());
@@ -309,6 +327,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       summary.unchanged += result.unchanged;
       summary.cleaned += result.cleaned;
       summary.chatsImported += unit.chatsCompleted.length;
+      for (const chatId of unit.chatsCompleted) lastPageFetched.delete(chatId);
       await deps.checkpoint?.recordCommit({
         chatsCompleted: unit.chatsCompleted,
         chatsInProgress: unit.chatsInProgress,
@@ -415,7 +434,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       } catch (logError) {
         reporter.warn(`could not record the failed run in the runs table: ${errorMessage(logError)}`);
       }
-      return { summary, error };
+      return { summary, error, memory: runnerMemory };
     }
     summary.status = interrupted ? 'interrupted' : 'failed';
     summary.error = errorMessage(error);
@@ -424,15 +443,15 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     } catch (logError) {
       reporter.warn(`could not record the run's failure in the runs table: ${errorMessage(logError)}`);
     }
-    return { summary, error };
+    return { summary, error, memory: runnerMemory };
   }
   settle();
   try {
     await deps.runLog.finish(runId, summary);
   } catch (logError) {
-    return { summary, error: logError };
+    return { summary, error: logError, memory: runnerMemory };
   }
-  return { summary };
+  return { summary, memory: runnerMemory };
 }
 
 /** Asks WAHA its version and whether the session is WORKING (throws a WahaRefusedError when it is not). */

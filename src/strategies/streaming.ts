@@ -11,6 +11,7 @@ import type { CommitUnit, SourcePage, Strategy, StrategyContext } from './types.
  *
  * Bounds: at most one sealed batch waits for the writer and one is being filled, so memory stays near
  * 2 x batch-size + concurrency x page-size messages; a fetcher whose page would overfill that waits.
+ * A batch also seals at batch-size chats, so chats with nothing in the window do not gather in one.
  * Pages are never split across batches, so a checkpoint can say "chat X is committed up to point Y".
  * Batches commit in order, so a chat whose last page is in batch N has all earlier pages committed too.
  */
@@ -58,9 +59,8 @@ class Pipeline {
 
   /** Called by fetchers, one whole page at a time. Resolves once the page is buffered. */
   async addPage(chat: ChatRecord, page: SourcePage): Promise<void> {
-    const { batchSize } = this.context.options;
     // The open batch may always take one page past batchSize; beyond that, wait for the writer.
-    while (this.sealed && this.open.messages.length >= batchSize && !this.failure) {
+    while (this.sealed && this.full(this.open) && !this.failure) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
     this.signal.throwIfAborted();
@@ -74,8 +74,18 @@ class Pipeline {
     } else {
       batch.inProgress.set(chat.id, page.resumeAt);
     }
-    if (batch.messages.length >= batchSize) this.trySeal();
+    if (this.full(batch)) this.trySeal();
     else this.armFlushTimer();
+  }
+
+  /**
+   * A batch is full at --batch-size messages, or at --batch-size chats: chats with nothing in the window
+   * (a single empty page each) add no messages, and arriving faster than --flush-ms they would otherwise
+   * pile up in one batch without bound.
+   */
+  private full(batch: OpenBatch): boolean {
+    const { batchSize } = this.context.options;
+    return batch.messages.length >= batchSize || batch.chats.size >= batchSize;
   }
 
   /** No more pages will come: seal what is left and let the writer drain. */
@@ -126,7 +136,7 @@ class Pipeline {
         await this.context.sink.commit(unit);
         this.sealed = undefined;
         // A batch that filled up while we were writing goes next, without waiting for its timer.
-        if (this.open.messages.length >= this.context.options.batchSize || this.finished || this.flushDue) {
+        if (this.full(this.open) || this.finished || this.flushDue) {
           this.trySeal();
         }
         this.releaseRoom();
