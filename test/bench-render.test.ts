@@ -411,7 +411,7 @@ describe('the physical limit in words', () => {
     expect(inputs).toEqual([
       'L: WAHA latency 200 ms a request',
       'C: WAHA capacity 50 requests at once',
-      'S: 5 requests in a row before the first message (version with session, lids, chat list)',
+      'S: 5 requests in a row before the first message (version and session, chat list)',
       'R: 2,369 message requests (every page of every chat)',
       'P: longest chat 15 pages',
     ]);

@@ -311,6 +311,23 @@ describe('chat listings that cannot miss a chat', () => {
   });
 });
 
+describe('lids', () => {
+  it('reads thousands of lids in two round trips (a page, then four at once), every mapping once', async () => {
+    const { sim, client } = await start({
+      sessions: [{ name: 'default', datasetOptions: { chats: 1172, messages: 2000, seed: 1 } }],
+    });
+    const known = sim.lids('default').filter((entry) => entry.pn !== null);
+    expect(sim.lids('default').length).toBeGreaterThan(2000);
+    const before = sim.stats().byRoute.lids;
+    const { map, available } = await client.lids('default');
+    expect(available).toBe(true);
+    expect(map.size).toBe(known.length);
+    for (const entry of known) expect(map.get(entry.lid)).toBe(entry.pn);
+    // Pages of 1,000: the first alone, then four at once; the short one ends it.
+    expect(sim.stats().byRoute.lids - before).toBe(5);
+  });
+});
+
 describe('WAHA client against a server that ignores offset', () => {
   it('pages by time, so a server ignoring offset loses nothing; inside a full second it is caught', async () => {
     const { sim, client } = await start({ ignoreOffset: ['messages'] });

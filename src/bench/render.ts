@@ -84,7 +84,7 @@ const LIMIT_INPUTS: Record<string, { symbol: string; words: (v: string) => strin
   },
   sequentialRequests: {
     symbol: 'S',
-    words: (v) => `${v} requests in a row before the first message (version with session, lids, chat list)`,
+    words: (v) => `${v} requests in a row before the first message (version and session, chat list)`,
   },
   messageRequests: { symbol: 'R', words: (v) => `${v} message requests (every page of every chat)` },
   longestChatPages: { symbol: 'P', words: (v) => `longest chat ${v} pages` },

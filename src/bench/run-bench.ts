@@ -157,12 +157,14 @@ export function limitInputs(scenario: Scenario, window: TimeWindow, chatPageSize
     messageRequests += pages;
     longestChatPages = Math.max(longestChatPages, pages);
   }
-  const chatListPages = Math.floor(dataset.chats.length / chatPageSize) + 1;
+  // Listing pages overlap by one chat and end at the first page that is not full.
+  const chatListPages = Math.floor((dataset.chats.length - 1) / Math.max(1, chatPageSize - 1)) + 1;
   return {
     latencyMs: scenario.sim.latencyMs,
     capacity: scenario.sim.capacity,
-    // The version and the session asked at once, then the lids, then each page of the chat list.
-    sequentialRequests: 2 + chatListPages,
+    // The version and the session asked at once, then the chat list's pages (the lids are read beside
+    // them, several pages at once).
+    sequentialRequests: 1 + chatListPages,
     messageRequests,
     longestChatPages,
     maxSlices,

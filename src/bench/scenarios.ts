@@ -106,8 +106,12 @@ export interface BenchRow {
   studyTransactions: number | null;
 }
 
-/** The rows of the study's table, with its estimates, plus sequential when asked for. */
-export function benchRows(withSequential: boolean): BenchRow[] {
+/**
+ * The rows of the study's table, with its estimates, plus sequential when asked for, and where the
+ * simulated WAHA's capacity is known and not the study's 100: streaming at exactly that capacity (what
+ * someone who knows their WAHA would pin), named C and the number.
+ */
+export function benchRows(withSequential: boolean, sim?: SimSettings): BenchRow[] {
   const base = { chunkSize: 50, batchSize: 2000 };
   const rows: BenchRow[] = [
     {
@@ -165,6 +169,17 @@ export function benchRows(withSequential: boolean): BenchRow[] {
       studyTransactions: null,
     },
   ];
+  const capacity = sim?.capacity;
+  if (capacity !== undefined && Number.isFinite(capacity) && capacity !== 100) {
+    rows.push({
+      ...base,
+      label: `C${capacity}`,
+      strategy: 'streaming',
+      concurrency: capacity,
+      studyEstimateS: null,
+      studyTransactions: null,
+    });
+  }
   if (withSequential) {
     rows.unshift({
       ...base,

@@ -146,7 +146,8 @@ export function registerBench(program: Command, setExit: (code: number) => void)
     'after',
     `
 Rows: V1 = parallel at 20 (one transaction per chat), A = parallel at 100, B = chunked, chunk 100,
-D = chunked, chunk 50 at 50, C = streaming at 100. The capacity scenario instead compares fixed
+D = chunked, chunk 50 at 50, C = streaming at 100, C-auto = streaming at auto, and C<n> = streaming
+at the simulated WAHA's capacity n when it is not 100. The capacity scenario instead compares fixed
 concurrency (S = streaming, K = chunked, at C/2 .. 8C of WAHA's capacity C) with auto (adaptive).
 Each row runs on a freshly reset scratch schema;
 every row must leave the same database (checksum), or the bench fails with exit 1.
@@ -173,9 +174,15 @@ ${examplesAndExitCodes(
     const get = <T>(key: string): T => values[key]!.value as T;
     const base = SCENARIOS[get<string>('scenario')]!;
     const overrides = resolveSimConfig(flags);
+    const sim = { ...base.sim, ...overrides.simulator, ...overrides.dataset } as typeof base.sim;
+    // The description names the scenario's own settings: say which ones the flags changed.
+    const changed = (Object.keys(sim) as Array<keyof typeof sim>)
+      .filter((key) => sim[key] !== base.sim[key])
+      .map((key) => `${key} ${String(sim[key])}`);
     const scenario = {
       ...base,
-      sim: { ...base.sim, ...overrides.simulator, ...overrides.dataset } as typeof base.sim,
+      description: changed.length ? `${base.description}; changed: ${changed.join(', ')}` : base.description,
+      sim,
     };
     const json = Boolean(flags.json);
     const spinner = json || !isLiveTerminal() ? undefined : ora({ stream: process.stderr }).start();

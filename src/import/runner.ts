@@ -15,8 +15,9 @@ import type {
   CommitUnit,
   MessageSource,
 } from '../strategies/types.js';
-import { resolvePageEnd, type PageEndRule, type WahaClient } from '../waha/client.js';
-import type { SessionInfo, VersionInfo } from '../waha/parse.js';
+import { resolvePageEnd, type ChatListOptions, type PageEndRule, type WahaClient } from '../waha/client.js';
+import type { LidMap } from '../waha/ids.js';
+import { withLids, type SessionInfo, type VersionInfo } from '../waha/parse.js';
 import type { Progress, Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
 import { formatCount, startingSummary, type ConcurrencySummary, type ImportSummary } from './summary.js';
@@ -199,11 +200,13 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.pageEnd = pageEnd;
 
     reporter.step(plan.chats ? 'Asking WAHA which hidden numbers it knows' : 'Listing chats');
-    // Hidden-number ids (@lid) are stored as the phone number's id wherever WAHA knows it.
-    const lids = await waha.lids(plan.session, signal);
-    const chats =
-      plan.chats ??
-      (await waha.listChats(plan.session, { pageSize: plan.chatPageSize, engine, lids: lids.map }, signal));
+    const { lids, chats: listed } = await lidsAndChats(
+      waha,
+      plan.session,
+      plan.chats ? undefined : { pageSize: plan.chatPageSize, engine },
+      signal,
+    );
+    const chats = plan.chats ?? listed!;
     summary.chats = chats.length;
     reporter.stepDone(`${formatCount(chats.length)} chats ${plan.chats ? 'to import' : 'listed'}`);
 
@@ -452,6 +455,23 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     return { summary, error: logError, memory: runnerMemory };
   }
   return { summary, memory: runnerMemory };
+}
+
+/**
+ * The session's lid map and (given listing options) its chats, asked at once: the chats' stored ids
+ * (hidden-number `@lid` ids become the phone number's wherever WAHA knows it) are made once both are in.
+ */
+export async function lidsAndChats(
+  waha: WahaClient,
+  session: string,
+  listing: Omit<ChatListOptions, 'lids'> | undefined,
+  signal: AbortSignal,
+): Promise<{ lids: { map: LidMap; available: boolean }; chats: ChatRecord[] | undefined }> {
+  const [lids, listed] = await Promise.all([
+    waha.lids(session, signal),
+    listing ? waha.listChats(session, listing, signal) : undefined,
+  ]);
+  return { lids, chats: listed?.map((chat) => withLids(chat, lids.map)) };
 }
 
 /** Asks WAHA its version and whether the session is WORKING (throws a WahaRefusedError when it is not). */

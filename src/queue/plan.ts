@@ -4,7 +4,7 @@ import type { WindowRequest } from '../checkpoint/checkpoint.js';
 import type { Sql } from '../db/connect.js';
 import type { ChatKind, ChatRecord, TimeWindow } from '../domain.js';
 import { WahaRefusedError } from '../errors.js';
-import { checkSession } from '../import/runner.js';
+import { checkSession, lidsAndChats } from '../import/runner.js';
 import { formatCount, formatWindow } from '../import/summary.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StrategyName } from '../strategies/types.js';
@@ -203,12 +203,13 @@ export async function planImport(
       const { version, session: info } = await checkSession(waha, session, reporter, signal);
       const engine = info.engine ?? version?.engine ?? null;
       reporter.step(`Listing the chats of "${session}"`);
-      const lids = await waha.lids(session, signal);
-      const chats = await waha.listChats(
+      const { chats: listed } = await lidsAndChats(
+        waha,
         session,
-        { pageSize: request.chatPageSize, engine, lids: lids.map },
+        { pageSize: request.chatPageSize, engine },
         signal,
       );
+      const chats = listed!;
       reporter.stepDone(`${formatCount(chats.length)} chats listed`);
       planned.push(await storePlan(context, request, { wahaUrl, session, window, chats, trigger }));
     }

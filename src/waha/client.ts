@@ -128,6 +128,9 @@ export interface WahaClientOptions extends HttpOptions {
  */
 export const MAX_STALE_PAGES = 2;
 
+/** Lid pages asked at once after the first came back full. */
+const LID_PAGES_AHEAD = 4;
+
 /** Counts consecutive non-empty pages without a single unseen key. */
 function stalePages(): (keys: string[]) => number {
   const seen = new Set<string>();
@@ -243,10 +246,10 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         previousLast = undefined;
         continue;
       }
-      const known = byId.size;
       for (const chat of chats) byId.set(chat.id, chat);
-      // A page that is not full and brings nothing new (only the overlapping chat) ends the listing.
-      if (chats.length === 0 || (chats.length < pageSize && byId.size === known)) break;
+      // A page that is not full ends the listing: it starts at the previous page's last chat (checked
+      // above), and ids are in order, so it holds every chat from there to the end of the list.
+      if (chats.length < pageSize) break;
       if (stale(chats.map((chat) => chat.id)) >= MAX_STALE_PAGES) {
         throw new WahaResponseError(
           `GET ${path} answered offsets up to ${offset} with chats it had already sent: it seems to ignore offset`,
@@ -302,28 +305,43 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       const map = new Map<string, string>();
       const pageSize = 1000;
       const stale = stalePages();
-      for (let offset = 0; ; offset += pageSize) {
-        let body: unknown;
+      const page = async (offset: number): Promise<Array<{ lid: string; pn: string | null }> | null> => {
         try {
-          body = await http.getJson(path, { limit: pageSize, offset }, signal);
+          return parseLids(await http.getJson(path, { limit: pageSize, offset }, signal), `GET ${path}`);
         } catch (error) {
           // Engines and versions without lid endpoints: ids stay as WAHA sends them.
-          if (error instanceof HttpRefusal && (error.status === 404 || error.status === 501)) {
-            return { map, available: false };
-          }
+          if (error instanceof HttpRefusal && (error.status === 404 || error.status === 501)) return null;
           if (error instanceof HttpRefusal)
             throw refusalToError(error, `the lid list of session "${sessionName}"`, displayUrl);
           throw error;
         }
-        const entries = parseLids(body, `GET ${path}`);
-        for (const { lid, pn } of entries) if (pn !== null) map.set(lid, pn);
-        if (entries.length < pageSize) break;
-        if (stale(entries.map((e) => e.lid)) >= MAX_STALE_PAGES) {
-          throw new WahaResponseError(
-            `GET ${path} answered offsets up to ${offset} with entries it had already sent`,
-            'Check the WAHA version.',
-          );
+      };
+      // The first page, then LID_PAGES_AHEAD pages at once while they come back full: a few thousand
+      // lids take two round trips, not one per thousand (the chat list is read meanwhile).
+      for (let offset = 0, ahead = 1; ; ahead = LID_PAGES_AHEAD) {
+        const pages = await Promise.all(Array.from({ length: ahead }, (_, i) => page(offset + i * pageSize)));
+        if (pages[0] === null) return { map, available: false };
+        let ended = false;
+        for (const entries of pages) {
+          // A later page refused as the first was not: taken as the end (no lid endpoint would 404 all).
+          if (entries === null) {
+            ended = true;
+            break;
+          }
+          for (const { lid, pn } of entries) if (pn !== null) map.set(lid, pn);
+          if (entries.length < pageSize) {
+            ended = true;
+            break;
+          }
+          if (stale(entries.map((e) => e.lid)) >= MAX_STALE_PAGES) {
+            throw new WahaResponseError(
+              `GET ${path} answered offsets up to ${offset} with entries it had already sent`,
+              'Check the WAHA version.',
+            );
+          }
+          offset += pageSize;
         }
+        if (ended) break;
       }
       return { map, available: true };
     },

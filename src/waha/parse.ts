@@ -191,6 +191,12 @@ export function parseChats(
   });
 }
 
+/** A chat listed before the lid map was known, with its stored id and kind as that map makes them. */
+export function withLids(chat: ChatRecord, lids: LidMap): ChatRecord {
+  const chatId = canonicalId(chat.id, lids);
+  return chatId === chat.chatId ? chat : { ...chat, chatId, kind: chatKind(chatId) };
+}
+
 const SERIALIZED_ID = /^(true|false)_([^_]+)_([^_]+)(?:_(.+))?$/;
 
 /** Maps the engine's raw message kind to one word; NOWEB keeps it as the single key of `_data.message`. */
