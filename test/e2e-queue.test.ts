@@ -127,11 +127,20 @@ describe('waha-import enqueue and worker', () => {
       select count(*)::int as jobs from ${db.sql(`${schema}_queue`)}.job where name = 'waha-import-unit'`;
     expect(jobs).toBe(6);
 
-    const results = await Promise.all([
+    // WAHA holds every message request until three jobs run at once (one per worker, each takes one at a
+    // time): however fast one worker is, it cannot drain the queue before the others start.
+    const hold = holdMessages();
+    const running = Promise.all([
       worker(schema, ['--once', '--jobs', '1']),
       worker(schema, ['--once', '--jobs', '1']),
       worker(schema, ['--once', '--jobs', '1']),
     ]);
+    await hold.requested;
+    while ((await units(schema)).filter((u) => u.state === 'running').length < 3) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    hold.release();
+    const results = await running;
     for (const result of results) {
       expect(result.stderr).not.toMatch(/warning:|error/i);
       expect(result.code).toBe(0);
