@@ -309,6 +309,17 @@ describe('chat listings that cannot miss a chat', () => {
     expect(new Set(chats.map((c) => c.id)).size).toBe(chats.length);
     expect(chats.length).toBe((sim.groundTruth('default', WINDOW).chats as unknown[]).length);
   });
+
+  it('NOWEB: a page that is not full ends the listing, without asking for the next page', async () => {
+    const { sim, client } = await start();
+    expect((sim.groundTruth('default', WINDOW).chats as unknown[]).length).toBe(6);
+    const before = sim.stats().byRoute.chats;
+    const chats = await client.listChats('default', { pageSize: 4, engine: 'NOWEB' });
+    expect(chats).toHaveLength(6);
+    // Offset 0 gives 4 chats (full), offset 3 the last 3 (the overlapping one and two new): not full,
+    // so the listing ends there; asking offset 5 (only the overlapping chat again) would be a third.
+    expect(sim.stats().byRoute.chats - before).toBe(2);
+  });
 });
 
 describe('lids', () => {
