@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
 import { runBench, type BenchOptions } from '../src/bench/run-bench.js';
-import { benchRows, capacityRows, SCENARIOS } from '../src/bench/scenarios.js';
+import { benchRows, capacityRows, SCENARIOS, withSimFlags } from '../src/bench/scenarios.js';
+import { resolveSimConfig } from '../src/config/sim-config.js';
 import { renderSvg, renderTable, TERMINAL_WIDTH } from '../src/bench/render.js';
 import { getStrategy } from '../src/strategies/registry.js';
 import type { Strategy } from '../src/strategies/types.js';
@@ -36,6 +37,36 @@ function benchTiny(labels: string[], extra: Partial<BenchOptions> = {}): ReturnT
     ...extra,
   });
 }
+
+/** The scenario `waha-import bench --scenario <name> <flags>` runs, its flags as commander gives them. */
+function scenarioFromFlags(name: string, flags: Record<string, unknown>) {
+  const overrides = resolveSimConfig(flags);
+  return withSimFlags(SCENARIOS[name]!, { ...overrides.simulator, ...overrides.dataset });
+}
+
+describe('the scenario a bench runs, with simulator flags', () => {
+  const seed = SCENARIOS.seed!;
+
+  it('names the settings the flags changed in the description, with the values simulated', () => {
+    expect(seed.sim.capacity).toBe(50);
+    const scenario = scenarioFromFlags('seed', { capacity: '200' });
+    expect(scenario.sim).toEqual({ ...seed.sim, capacity: 200 });
+    expect(scenario.description).toBe(`${seed.description}; changed: capacity 200`);
+
+    const several = scenarioFromFlags('seed', { latencyMs: '5', chats: '40', engine: 'GOWS' });
+    expect(several.sim).toEqual({ ...seed.sim, latencyMs: 5, chats: 40, engine: 'GOWS' });
+    expect(several.description).toMatch(/; changed: .+$/);
+    expect(several.description.split('; changed: ')[1]!.split(', ').sort()).toEqual(
+      ['chats 40', 'engine GOWS', 'latencyMs 5'].sort(),
+    );
+  });
+
+  it('keeps the description as written when no flag changes a setting', () => {
+    expect(scenarioFromFlags('seed', {})).toEqual(seed);
+    // A flag that repeats the scenario's own value changes nothing.
+    expect(scenarioFromFlags('seed', { capacity: '50' }).description).toBe(seed.description);
+  });
+});
 
 describe('bench', () => {
   it('prints JSON with one result per row, the physical limit and the machine', async () => {

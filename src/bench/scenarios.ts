@@ -88,6 +88,22 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
+/**
+ * The scenario with the simulator settings the flags gave (`bench --capacity 200`). Its description is
+ * written for the scenario's own settings, so it names the ones the flags changed.
+ */
+export function withSimFlags(base: Scenario, given: Record<string, unknown>): Scenario {
+  const sim = { ...base.sim, ...given } as typeof base.sim;
+  const changed = (Object.keys(sim) as Array<keyof typeof sim>)
+    .filter((key) => sim[key] !== base.sim[key])
+    .map((key) => `${key} ${String(sim[key])}`);
+  return {
+    ...base,
+    description: changed.length ? `${base.description}; changed: ${changed.join(', ')}` : base.description,
+    sim,
+  };
+}
+
 export interface BenchRow {
   /** The study's name for the approach. */
   label: string;

@@ -7,7 +7,7 @@ import ora from 'ora';
 import { renderHtml, renderSvg, renderTable, renderTerminal } from '../bench/render.js';
 import { runBench } from '../bench/run-bench.js';
 import { renderWorkersTable, runWorkersBench } from '../bench/workers-bench.js';
-import { benchRows, SCENARIOS, type BenchRow } from '../bench/scenarios.js';
+import { benchRows, SCENARIOS, withSimFlags, type BenchRow } from '../bench/scenarios.js';
 import { resolveSimConfig, SIM_OPTIONS } from '../config/sim-config.js';
 import { httpUrl, integer, postgresUrl, resolveOptions, text, type OptionSpec } from '../config/options.js';
 import { EXIT, UsageError } from '../errors.js';
@@ -174,16 +174,7 @@ ${examplesAndExitCodes(
     const get = <T>(key: string): T => values[key]!.value as T;
     const base = SCENARIOS[get<string>('scenario')]!;
     const overrides = resolveSimConfig(flags);
-    const sim = { ...base.sim, ...overrides.simulator, ...overrides.dataset } as typeof base.sim;
-    // The description names the scenario's own settings: say which ones the flags changed.
-    const changed = (Object.keys(sim) as Array<keyof typeof sim>)
-      .filter((key) => sim[key] !== base.sim[key])
-      .map((key) => `${key} ${String(sim[key])}`);
-    const scenario = {
-      ...base,
-      description: changed.length ? `${base.description}; changed: ${changed.join(', ')}` : base.description,
-      sim,
-    };
+    const scenario = withSimFlags(base, { ...overrides.simulator, ...overrides.dataset });
     const json = Boolean(flags.json);
     const spinner = json || !isLiveTerminal() ? undefined : ora({ stream: process.stderr }).start();
     const onProgress = (text: string): void => {
