@@ -66,6 +66,13 @@ describe('the scenario a bench runs, with simulator flags', () => {
     // A flag that repeats the scenario's own value changes nothing.
     expect(scenarioFromFlags('seed', { capacity: '50' }).description).toBe(seed.description);
   });
+
+  it("never puts the real WAHA's --api-key into the description or the simulator settings", () => {
+    const scenario = scenarioFromFlags('seed', { apiKey: 'bench-secret-key', capacity: '200' });
+    expect(scenario.description).not.toContain('bench-secret-key');
+    expect(JSON.stringify(scenario.sim)).not.toContain('bench-secret-key');
+    expect(scenario.description).toBe(`${seed.description}; changed: capacity 200`);
+  });
 });
 
 describe('bench', () => {

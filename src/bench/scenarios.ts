@@ -90,13 +90,14 @@ export const SCENARIOS: Record<string, Scenario> = {
 
 /**
  * The scenario with the simulator settings the flags gave (`bench --capacity 200`). Its description is
- * written for the scenario's own settings, so it names the ones the flags changed.
+ * written for the scenario's own settings, so it names the ones the flags changed. Only the scenario's
+ * settings are taken from `given`: anything else (the real WAHA's --api-key) never reaches the description.
  */
 export function withSimFlags(base: Scenario, given: Record<string, unknown>): Scenario {
-  const sim = { ...base.sim, ...given } as typeof base.sim;
-  const changed = (Object.keys(sim) as Array<keyof typeof sim>)
-    .filter((key) => sim[key] !== base.sim[key])
-    .map((key) => `${key} ${String(sim[key])}`);
+  const keys = Object.keys(base.sim) as Array<keyof SimSettings>;
+  const sim = { ...base.sim };
+  for (const key of keys) if (given[key] !== undefined) (sim as Record<string, unknown>)[key] = given[key];
+  const changed = keys.filter((key) => sim[key] !== base.sim[key]).map((key) => `${key} ${String(sim[key])}`);
   return {
     ...base,
     description: changed.length ? `${base.description}; changed: ${changed.join(', ')}` : base.description,
