@@ -1,13 +1,9 @@
 import { HEAP_GROWING_PERCENT, limitHeapGrowth } from '../src/cli/heap.js';
-import { createBatchWriter, migrate } from '../src/db/index.js';
-import { runImport } from '../src/import/runner.js';
 import type { Progress, Reporter } from '../src/report/reporter.js';
 import { startSimulator, type Simulator } from '../src/sim/index.js';
-import { strategyNamed } from '../src/strategies/registry.js';
 import type { StrategyName, StrategyOptions } from '../src/strategies/types.js';
-import { createWahaClient } from '../src/waha/client.js';
-import { FAST_RETRY } from './support/contract.js';
 import { useTestDatabase } from './support/db.js';
+import { runAgainstSim } from './support/run.js';
 
 /**
  * Flat memory: what the runner keeps per chat, beyond the chat list itself, is bounded by what the
@@ -56,34 +52,14 @@ describe('memory per chat', () => {
   it.each(['streaming', 'chunked', 'parallel', 'sequential'] as const)(
     '%s: the runner tracks a bounded number of chats, not every chat of the run',
     async (name) => {
-      await migrate(db.sql, db.schema);
-      const writer = createBatchWriter(db.sql, db.schema);
       const reporter = lastProgress();
-      const nowS = Math.floor(Date.now() / 1000);
-      const outcome = await runImport(
-        {
-          waha: createWahaClient({
-            baseUrl: sim.url,
-            requestTimeoutMs: 10_000,
-            maxResponseBytes: 16 << 20,
-            retry: FAST_RETRY,
-          }),
-          writer,
-          runLog: { start: () => Promise.resolve(1), finish: () => Promise.resolve() },
-          reporter,
-          signal: new AbortController().signal,
-        },
-        {
-          session: 'default',
-          window: { fromS: nowS - 400 * 86_400, toS: nowS + 86_400 },
-          strategy: strategyNamed(name),
-          strategyOptions: OPTIONS,
-          pageSize: 20,
-          pageEnd: 'auto',
-          chatPageSize: 100,
-          recordedOptions: {},
-        },
-      );
+      const outcome = await runAgainstSim(name, {
+        sim,
+        db,
+        strategyOptions: OPTIONS,
+        chatPageSize: 100,
+        reporter: () => reporter,
+      });
       expect(outcome.error).toBeUndefined();
       expect(outcome.summary).toMatchObject({ chats: CHATS, chatsImported: CHATS, messagesFetched: 450 });
       // The progress line still counts every chat fetched, from a counter rather than a set of ids.

@@ -1,11 +1,7 @@
-import { createBatchWriter, migrate } from '../src/db/index.js';
-import { runImport } from '../src/import/runner.js';
 import { formatEta, type Progress, type Reporter } from '../src/report/reporter.js';
 import { startSimulator } from '../src/sim/index.js';
-import { strategyNamed } from '../src/strategies/registry.js';
-import { createWahaClient } from '../src/waha/client.js';
-import { FAST_RETRY } from './support/contract.js';
 import { useTestDatabase } from './support/db.js';
+import { runAgainstSim } from './support/run.js';
 
 const db = useTestDatabase();
 
@@ -29,35 +25,15 @@ describe('progress', () => {
       sessions: [{ name: 'default', datasetOptions: { chats: 8, messages: 300, seed: 11 } }],
     });
     try {
-      await migrate(db.sql, db.schema);
-      const writer = createBatchWriter(db.sql, db.schema);
-      const reporter = progressRecorder(() => writer.transactions);
-      const nowS = Math.floor(Date.now() / 1000);
-      const outcome = await runImport(
-        {
-          waha: createWahaClient({
-            baseUrl: sim.url,
-            requestTimeoutMs: 10_000,
-            maxResponseBytes: 16 << 20,
-            retry: FAST_RETRY,
-          }),
-          writer,
-          runLog: { start: () => Promise.resolve(1), finish: () => Promise.resolve() },
-          reporter,
-          signal: new AbortController().signal,
-        },
-        {
-          session: 'default',
-          window: { fromS: nowS - 400 * 86_400, toS: nowS + 86_400 },
-          strategy: strategyNamed('streaming'),
-          // One batch for the whole import: nothing commits until every chat is fetched.
-          strategyOptions: { concurrency: 2, chunkSize: 5, batchSize: 1_000_000, flushMs: 600_000 },
-          pageSize: 20,
-          pageEnd: 'auto',
-          chatPageSize: 50,
-          recordedOptions: {},
-        },
-      );
+      let reporter!: ReturnType<typeof progressRecorder>;
+      const outcome = await runAgainstSim('streaming', {
+        sim,
+        db,
+        // One batch for the whole import: nothing commits until every chat is fetched.
+        strategyOptions: { concurrency: 2, chunkSize: 5, batchSize: 1_000_000, flushMs: 600_000 },
+        chatPageSize: 50,
+        reporter: (writer) => (reporter = progressRecorder(() => writer.transactions)),
+      });
       expect(outcome.error).toBeUndefined();
       expect(outcome.summary.dbTransactions).toBe(1);
       const beforeCommit = reporter.reports.filter((p) => p.commits === 0 && p.messagesFetched > 0);
