@@ -1,9 +1,6 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { generateDataset, startSimulator, type Engine, type Simulator } from '../src/sim/index.js';
-import { contractProblems, deleteAtRandom, seeded } from './support/contract.js';
-import { committedAtLeast, jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
+import { deleteAtRandom, killResumeAndCheck, seeded } from './support/contract.js';
+import { committedAtLeast } from './support/cli.js';
 import { useTestDatabase } from './support/db.js';
 
 /**
@@ -40,42 +37,32 @@ describe.each<[Engine, string]>([
     for (const fraction of [0.3, 0.7]) {
       sim = await startSimulator({ engine, latencyMs: 8, sessions: [{ name: 'default', dataset: DATASET }] });
       const server = sim;
-      const start = server.groundTruth('default', WINDOW);
       const random = seeded(Math.round(fraction * 1000) + engine.length);
       deleteAtRandom(server, WINDOW, random, 0.4);
-      const schema = db.newSchema();
-      const checkpoint = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-resume-')), 'cp.json');
-      const args = runArgs(server.url, schema, [
-        '--checkpoint',
-        checkpoint,
-        '--strategy',
-        strategy,
-        '--concurrency',
-        '4',
-        '--batch-size',
-        '200',
-        '--flush-ms',
-        '50',
-        '--page-size',
-        '25',
-        '--since',
-        String(WINDOW.fromS),
-        '--until',
-        String(WINDOW.toS),
-      ]);
-      const { run: victimRun, started } = runUntilImportStarts(args);
-      await started;
-      await committedAtLeast(checkpoint, 1500 * fraction, victimRun);
-      victimRun.child.kill('SIGKILL');
-      const killed = await victimRun;
-      const resumed = await runCli(args);
-      expect(resumed.code).toBe(0);
-      if (killed.signal === 'SIGKILL' && resumed.stdout.includes('Resuming the run started'))
-        resumedPartWay++;
-      expect(jsonSummary(resumed.stdout).summary.status).toBe('succeeded');
-      const end = server.groundTruth('default', WINDOW);
-      expect(end.expected.length).toBeLessThan(start.expected.length);
-      expect(await contractProblems(db.sql, schema, start, end)).toEqual([]);
+      const { resumedPartWay: partWay } = await killResumeAndCheck({
+        server,
+        db,
+        window: WINDOW,
+        flags: [
+          '--strategy',
+          strategy,
+          '--concurrency',
+          '4',
+          '--batch-size',
+          '200',
+          '--flush-ms',
+          '50',
+          '--page-size',
+          '25',
+          '--since',
+          String(WINDOW.fromS),
+          '--until',
+          String(WINDOW.toS),
+        ],
+        tmpPrefix: 'waha-import-resume-',
+        killWhen: (checkpoint, victimRun) => committedAtLeast(checkpoint, 1500 * fraction, victimRun),
+      });
+      if (partWay) resumedPartWay++;
       await server.close();
       sim = undefined;
     }

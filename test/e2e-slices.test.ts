@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateDataset, startSimulator, type Engine, type Simulator } from '../src/sim/index.js';
-import { contractProblems, deleteAtRandom, seeded } from './support/contract.js';
-import { checkpointShows, jsonSummary, runArgs, runCli, runUntilImportStarts } from './support/cli.js';
+import { deleteAtRandom, killResumeAndCheck, seeded } from './support/contract.js';
+import { checkpointShows, jsonSummary, runArgs, runCli } from './support/cli.js';
 import { useTestDatabase } from './support/db.js';
 import { expectDatabaseMatches } from './support/truth.js';
 
@@ -86,45 +86,35 @@ it('NOWEB: killed while a chat is part-way in slices, resumes from its spans to 
       sessions: [{ name: 'default', dataset: DATASET }],
     });
     const server = sim;
-    const start = server.groundTruth('default', WINDOW);
     const random = seeded(attempt * 31);
     // Revoked messages vanish (NOWEB deletes the row) all along, under every slice.
     deleteAtRandom(server, WINDOW, random, 0.3);
-    const schema = db.newSchema();
-    const checkpoint = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-slices-')), 'cp.json');
-    const args = runArgs(server.url, schema, [
-      '--checkpoint',
-      checkpoint,
-      '--strategy',
-      attempt === 1 ? 'streaming' : 'parallel',
-      '--batch-size',
-      '60',
-      '--flush-ms',
-      '20',
-      ...FLAGS,
-    ]);
-    const { run: victimRun, started } = runUntilImportStarts(args);
-    await started;
-    // Killed once a commit has recorded a chat with several spans left (and, the second time, after a few more).
-    const spansSeen = await checkpointShows(
-      checkpoint,
-      (saved) =>
-        Object.values(saved.inProgress as Record<string, unknown>).some(
-          (point) => Array.isArray(point) && point.length > attempt,
+    const { waited: spansSeen, resumedPartWay } = await killResumeAndCheck({
+      server,
+      db,
+      window: WINDOW,
+      flags: [
+        '--strategy',
+        attempt === 1 ? 'streaming' : 'parallel',
+        '--batch-size',
+        '60',
+        '--flush-ms',
+        '20',
+        ...FLAGS,
+      ],
+      tmpPrefix: 'waha-import-slices-',
+      // Killed once a commit has recorded a chat with several spans left (and, the second time, after a few more).
+      killWhen: (checkpoint, victimRun) =>
+        checkpointShows(
+          checkpoint,
+          (saved) =>
+            Object.values(saved.inProgress as Record<string, unknown>).some(
+              (point) => Array.isArray(point) && point.length > attempt,
+            ),
+          victimRun,
         ),
-      victimRun,
-    );
-    victimRun.child.kill('SIGKILL');
-    const killed = await victimRun;
-    const resumed = await runCli(args);
-    expect(resumed.code).toBe(0);
-    if (spansSeen && killed.signal === 'SIGKILL' && resumed.stdout.includes('Resuming the run started')) {
-      resumedFromSpans++;
-    }
-    expect(jsonSummary(resumed.stdout).summary.status).toBe('succeeded');
-    const end = server.groundTruth('default', WINDOW);
-    expect(end.expected.length).toBeLessThan(start.expected.length);
-    expect(await contractProblems(db.sql, schema, start, end)).toEqual([]);
+    });
+    if (spansSeen && resumedPartWay) resumedFromSpans++;
     await server.close();
     sim = undefined;
   }

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Sql } from '../../src/db/connect.js';
 import { createBatchWriter, createRunLog, migrate } from '../../src/db/index.js';
 import { createFailedChatStore } from '../../src/db/failed-chats.js';
@@ -10,6 +13,8 @@ import { strategyNamed } from '../../src/strategies/registry.js';
 import type { StrategyName } from '../../src/strategies/types.js';
 import { createWahaClient } from '../../src/waha/client.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/waha/retry.js';
+import { jsonSummary, runArgs, runCli, runUntilImportStarts } from './cli.js';
+import type { TestDatabase } from './db.js';
 
 /**
  * The contract every strategy must keep against every engine profile: the harness runs one in-process
@@ -220,4 +225,42 @@ export function deleteAtRandom(
     const victim = expected[Math.floor(random() * expected.length)];
     if (victim) server.deleteMessage('default', victim.waId);
   });
+}
+
+/**
+ * Kill, resume, check: runs the built CLI on `server` into a new schema with its own checkpoint and
+ * `flags`, waits for `killWhen` (given the checkpoint file and the run), SIGKILLs the run, runs the same
+ * command again and expects that run to succeed and the database to keep the contract between the
+ * ground truth before the first run and after the second (which must hold fewer messages: something
+ * like deleteAtRandom deletes them meanwhile). Returns what `killWhen` resolved to, and whether the kill
+ * really interrupted a run that the second run resumed (or the test proved nothing about resuming).
+ */
+export async function killResumeAndCheck<T>(options: {
+  server: Simulator;
+  db: Pick<TestDatabase, 'sql' | 'newSchema'>;
+  window: TimeWindow;
+  /** The run's flags besides the database, the schema, --json and --checkpoint (see runArgs). */
+  flags: string[];
+  /** The name of the checkpoint's temporary directory. */
+  tmpPrefix: string;
+  killWhen: (checkpoint: string, victim: ReturnType<typeof runCli>) => Promise<T>;
+}): Promise<{ waited: T; resumedPartWay: boolean }> {
+  const { server, db, window } = options;
+  const start = server.groundTruth('default', window);
+  const schema = db.newSchema();
+  const checkpoint = path.join(fs.mkdtempSync(path.join(os.tmpdir(), options.tmpPrefix)), 'cp.json');
+  const args = runArgs(server.url, schema, ['--checkpoint', checkpoint, ...options.flags]);
+  const { run: victimRun, started } = runUntilImportStarts(args);
+  await started;
+  const waited = await options.killWhen(checkpoint, victimRun);
+  victimRun.child.kill('SIGKILL');
+  const killed = await victimRun;
+  const resumed = await runCli(args);
+  expect(resumed.code).toBe(0);
+  const resumedPartWay = killed.signal === 'SIGKILL' && resumed.stdout.includes('Resuming the run started');
+  expect(jsonSummary(resumed.stdout).summary.status).toBe('succeeded');
+  const end = server.groundTruth('default', window);
+  expect(end.expected.length).toBeLessThan(start.expected.length);
+  expect(await contractProblems(db.sql, schema, start, end)).toEqual([]);
+  return { waited, resumedPartWay };
 }
