@@ -97,8 +97,13 @@ export interface WriteResult {
 }
 
 export interface BatchWriter {
-  /** Writes the whole batch in exactly one transaction; idempotent. */
-  writeBatch(batch: Batch): Promise<WriteResult>;
+  /**
+   * Writes the whole batch in exactly one transaction; idempotent. With `ready`, the transaction opens
+   * and the messages are staged at once, but nothing else is written, and nothing is committed, until
+   * `ready` resolves; if it throws, the transaction is rolled back and its error propagates. (So a batch
+   * can be prepared on a second connection while the one before it is written, and still commit after.)
+   */
+  writeBatch(batch: Batch, ready?: () => Promise<void>): Promise<WriteResult>;
   /** Transactions committed so far by this writer. */
   readonly transactions: number;
 }

@@ -18,8 +18,9 @@ const OPTIONS: StrategyOptions = { concurrency: CONCURRENCY, chunkSize: 10, batc
 
 /** Chats the runner may track at once: those whose last page is fetched and whose completion is not committed. */
 const BOUND: Record<StrategyName, number> = {
-  // A sealed batch and an open one, each at most --batch-size chats, and a page per fetcher waiting.
-  streaming: 2 * OPTIONS.batchSize + CONCURRENCY,
+  // Two batches being committed, a sealed one and an open one, each at most --batch-size chats, and a
+  // page per fetcher waiting.
+  streaming: 4 * OPTIONS.batchSize + CONCURRENCY,
   // A chunk.
   chunked: OPTIONS.chunkSize,
   // A chat per fetcher.

@@ -83,15 +83,21 @@ function recordingSink(options: { failAt?: number; delayMs?: number } = {}) {
   const units: CommitUnit[] = [];
   let writing = 0;
   let maxConcurrentCommits = 0;
+  /** Commits started while another was in flight without being told to follow it. */
+  let unorderedOverlaps = 0;
   return {
     units,
     maxConcurrentCommits: () => maxConcurrentCommits,
+    unorderedOverlaps: () => unorderedOverlaps,
     sink: {
-      async commit(unit: CommitUnit): Promise<WriteResult> {
+      async commit(unit: CommitUnit, after?: Promise<unknown>): Promise<WriteResult> {
+        if (writing > 0 && !after) unorderedOverlaps++;
         writing++;
         maxConcurrentCommits = Math.max(maxConcurrentCommits, writing);
         try {
           await new Promise((r) => setTimeout(r, options.delayMs ?? 0));
+          // As the real sink: a unit prepared ahead commits after the one before, and not if it failed.
+          await after;
           if (options.failAt !== undefined && units.length === options.failAt)
             throw new Error('write failed');
           units.push(unit);
@@ -147,10 +153,12 @@ describe.each(availableStrategies().map((s) => [s.name, s] as const))('strategy 
         expect(firstWithChat).toBeLessThanOrEqual(n);
       }
     });
-    // Only the per-chat parallel strategy commits several transactions at once (at most one per fetcher).
+    // The per-chat parallel strategy commits several transactions at once (at most one per fetcher);
+    // streaming prepares the next batch while one commits, and orders the two; the others, one at a time.
     expect(recorder.maxConcurrentCommits()).toBeLessThanOrEqual(
-      name === 'parallel' ? OPTIONS.concurrency : 1,
+      name === 'parallel' ? OPTIONS.concurrency : name === 'streaming' ? 2 : 1,
     );
+    if (name !== 'parallel') expect(recorder.unorderedOverlaps()).toBe(0);
   });
 
   it('stops on a failed fetch: the error surfaces and nothing is committed afterwards', async () => {

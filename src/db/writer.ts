@@ -129,7 +129,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
   const chatRowsPerStatement = rowsPerStatement(maxRows, CHAT_COLUMNS.length);
   let transactions = 0;
 
-  async function writeBatch(batch: Batch): Promise<WriteResult> {
+  async function writeBatch(batch: Batch, ready?: () => Promise<void>): Promise<WriteResult> {
     const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
     const synced = uniqueSyncMarks(batch.synced ?? []);
     const cleared = batch.completedListed ?? [];
@@ -152,13 +152,16 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       // PostgreSQL runs them in order while Node goes on (the connection sat idle a third of each
       // transaction, waiting for Node between statements, when each answer was awaited first).
       const sent = new InOrder();
+      // The staging table is this connection's own: filling it touches no row another transaction
+      // could want, so it may go ahead of `ready`. Everything after it waits.
+      const staged = messages.length > 0 ? await sent.settle(stageMessages(tx, messages)) : undefined;
+      // A row that could not be built stopped the rows after it; the whole batch is rolled back.
+      if (staged?.error !== undefined) throw await sent.firstError(staged.error);
+      if (ready) await ready();
       for (const rows of statementSlices(chats, chatRowsPerStatement)) {
         sent.add(upsertChats(tx, schema, rows));
       }
-      if (messages.length > 0) {
-        const staged = await sent.settle(stageMessages(tx, messages));
-        // A row that could not be built stopped the rows after it; the whole batch is rolled back.
-        if (staged.error !== undefined) throw await sent.firstError(staged.error);
+      if (staged) {
         result.cleaned = staged.cleaned;
         const relinked = sent.add(dropOtherIdForms(tx, schema, staged));
         const counts = sent.add(upsertStagedMessages(tx, schema));

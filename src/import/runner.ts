@@ -311,19 +311,22 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     };
 
     const byId = new Map(chats.map((chat) => [chat.id, chat]));
-    const commitOne = async (unit: CommitUnit): Promise<WriteResult> => {
-      const result = await deps.writer.writeBatch({
-        ...unit.batch,
-        synced: unit.chatsCompleted.map((listedId) => ({
-          session: plan.session,
-          chatId: byId.get(listedId)?.chatId ?? listedId,
-          ...windowOf(listedId),
-        })),
-        completedListed: unit.chatsCompleted.map((chatId) => ({ session: plan.session, chatId })),
-        ...(deps.checkpoint?.id === undefined
-          ? {}
-          : { progress: { checkpointId: deps.checkpoint.id, session: plan.session } }),
-      });
+    const commitOne = async (unit: CommitUnit, ready?: () => Promise<void>): Promise<WriteResult> => {
+      const result = await deps.writer.writeBatch(
+        {
+          ...unit.batch,
+          synced: unit.chatsCompleted.map((listedId) => ({
+            session: plan.session,
+            chatId: byId.get(listedId)?.chatId ?? listedId,
+            ...windowOf(listedId),
+          })),
+          completedListed: unit.chatsCompleted.map((chatId) => ({ session: plan.session, chatId })),
+          ...(deps.checkpoint?.id === undefined
+            ? {}
+            : { progress: { checkpointId: deps.checkpoint.id, session: plan.session } }),
+        },
+        ready,
+      );
       // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
       summary.inserted += result.inserted;
       summary.updated += result.updated;
@@ -338,8 +341,42 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       });
       return result;
     };
+    /**
+     * A unit prepared while the one before it commits (`after`). It goes on only once that one is
+     * through, and only if no chat of it failed meanwhile: a chat whose records the unit before could
+     * not store is failed there, and this unit may hold the chat's later pages and its completion. Then,
+     * or when this unit itself fails, nothing of it is committed and it is written again on its own.
+     */
+    const commitAfter = async (unit: CommitUnit, after: Promise<unknown>): Promise<WriteResult | null> => {
+      const kept = withoutChats(unit, failed, byId);
+      const chatsOf = [
+        ...kept.batch.chats.map((chat) => chat.id),
+        ...kept.chatsCompleted,
+        ...kept.chatsInProgress.map(({ chatId }) => chatId),
+      ];
+      let stale = false;
+      try {
+        return await commitOne(kept, async () => {
+          await after;
+          stale = chatsOf.some((chatId) => failed.has(chatId));
+          if (stale) throw new StaleUnitError();
+        });
+      } catch (error) {
+        // The unit before decides first: its failure is the run's, whatever this one met.
+        await after;
+        if (stale || isRefusedRecord(error)) return null;
+        throw error;
+      }
+    };
     const sink: CommitSink = {
-      async commit(unit) {
+      async commit(unit, after) {
+        if (after) {
+          const result = await commitAfter(unit, after);
+          if (result) {
+            reporter.progress(progressNow());
+            return result;
+          }
+        }
         const kept = withoutChats(unit, failed, byId);
         let result: WriteResult;
         try {
@@ -582,6 +619,13 @@ function withoutChats(
     chatsCompleted: unit.chatsCompleted.filter((id) => !failed.has(id)),
     chatsInProgress: unit.chatsInProgress.filter(({ chatId }) => !failed.has(chatId)),
   };
+}
+
+/** A unit prepared ahead found one of its chats failed by the unit before: it is written again alone. */
+class StaleUnitError extends Error {
+  constructor() {
+    super('a chat of this batch failed while the batch before it was written');
+  }
 }
 
 /** One unit per listed chat of the batch (messages go with the chat stored under their chat id). */

@@ -199,6 +199,8 @@ interface Slice {
   full: boolean;
   pages: AsyncGenerator<MessagePage>;
   controller: AbortController;
+  /** Stops following the chat's signal (a slice that ended needs no abort: that would build an error). */
+  detach: () => void;
   next: Promise<{ slice: Slice; result: IteratorResult<MessagePage> }> | undefined;
   /** Split off another slice (or started from a checkpoint's span): counted in the stats. */
   split: boolean;
@@ -241,11 +243,10 @@ export async function* slicedPages(
     const controller = new AbortController();
     setMaxListeners(0, controller.signal);
     const onAbort = (): void => controller.abort(signal.reason);
+    const detach = (): void => signal.removeEventListener('abort', onAbort);
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
-    controller.signal.addEventListener('abort', () => signal.removeEventListener('abort', onAbort), {
-      once: true,
-    });
+    controller.signal.addEventListener('abort', detach, { once: true });
     const floor = { fromS: span[0] };
     const slice: Slice = {
       floor,
@@ -254,6 +255,7 @@ export async function* slicedPages(
       brought: 0,
       full: false,
       controller,
+      detach,
       next: undefined,
       split,
       pages: waha.chatMessages(session, chat, {
@@ -434,7 +436,7 @@ export async function* slicedPages(
       slice.brought += messages.length;
       if (page.last) {
         active.splice(active.indexOf(slice), 1);
-        slice.controller.abort();
+        slice.detach();
         if (slice.split && slice.brought === 0 && budget) budget.stats.emptySlices++;
         if (backlog.length > 0) start(backlog.shift()!, slice.split || sliced);
         else if (active.length > 0 && extraHeld > 0) {

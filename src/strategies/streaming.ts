@@ -9,12 +9,16 @@ import type { CommitUnit, SourcePage, Strategy, StrategyContext } from './types.
  * pages to the batcher; it seals a batch when it holds --batch-size messages or has been quiet for
  * --flush-ms; one writer commits sealed batches in order while fetching goes on.
  *
- * Bounds: at most one sealed batch waits for the writer and one is being filled, so memory stays near
- * 2 x batch-size + concurrency x page-size messages; a fetcher whose page would overfill that waits.
+ * Bounds: two batches are committed at once, at most one sealed batch waits for the writer and one is
+ * being filled, so memory stays near 4 x batch-size + concurrency x page-size messages; a fetcher whose
+ * page would overfill that waits.
  * A batch also seals at batch-size chats, so chats with nothing in the window do not gather in one.
  * Pages are never split across batches, so a checkpoint can say "chat X is committed up to point Y".
  * Batches commit in order, so a chat whose last page is in batch N has all earlier pages committed too.
  */
+
+/** Batches being committed at once: one written, the next one prepared (see Pipeline.write). */
+const COMMITS_IN_FLIGHT = 2;
 
 interface OpenBatch {
   chats: Map<string, ChatRecord>;
@@ -127,27 +131,51 @@ class Pipeline {
     for (const wake of waiters) wake();
   }
 
-  /** The single writer: commits sealed batches in order until the input ends or something fails. */
+  /**
+   * The writer: commits sealed batches in order until the input ends or something fails. Two are in
+   * flight at once: while one is written, the next one's rows are built and staged on a second
+   * connection (CommitSink's `after`), so PostgreSQL does not wait for Node between batches, nor Node
+   * for PostgreSQL. The second still commits after the first, and not at all if the first fails.
+   */
   async write(): Promise<void> {
+    const inFlight = new Set<Promise<unknown>>();
+    let previous: Promise<unknown> | undefined;
+    let firstFailure: { error: unknown } | undefined;
     for (;;) {
-      if (this.failure || this.signal.aborted) return;
+      if (this.failure || this.signal.aborted || firstFailure) break;
       const unit = this.sealed;
-      if (unit) {
-        await this.context.sink.commit(unit);
+      if (unit && inFlight.size < COMMITS_IN_FLIGHT) {
         this.sealed = undefined;
-        // A batch that filled up while we were writing goes next, without waiting for its timer.
+        const committing = this.context.sink.commit(unit, inFlight.size > 0 ? previous : undefined);
+        previous = committing;
+        const tracked = committing.then(
+          () => undefined,
+          (error: unknown) => {
+            // The first to fail in order is the cause: a batch whose predecessor failed fails with it.
+            firstFailure ??= { error };
+          },
+        );
+        inFlight.add(tracked);
+        void tracked.then(() => {
+          inFlight.delete(tracked);
+          this.wakeWriter?.();
+        });
+        // A batch that filled up meanwhile goes next, without waiting for its timer.
         if (this.full(this.open) || this.finished || this.flushDue) {
           this.trySeal();
         }
         this.releaseRoom();
         continue;
       }
-      if (this.finished) return;
+      if (!unit && this.finished && inFlight.size === 0) return;
       await new Promise<void>((resolve) => {
         this.wakeWriter = resolve;
       });
       this.wakeWriter = undefined;
     }
+    // Stopping (Ctrl-C, or a failure): what is in flight finishes or fails before we return.
+    while (inFlight.size > 0) await Promise.all([...inFlight]);
+    if (firstFailure) throw firstFailure.error;
   }
 
   dispose(): void {

@@ -42,8 +42,12 @@ export interface CommitUnit {
 }
 
 export interface CommitSink {
-  /** Writes the unit in exactly one transaction; resolves after the commit (and the checkpoint) are durable. */
-  commit(unit: CommitUnit): Promise<WriteResult>;
+  /**
+   * Writes the unit in exactly one transaction; resolves after the commit (and the checkpoint) are durable.
+   * With `after` (the commit of the unit before, still in flight), the unit is prepared at once but
+   * commits only after `after` has resolved, and fails if it rejects: units still commit in order.
+   */
+  commit(unit: CommitUnit, after?: Promise<unknown>): Promise<WriteResult>;
 }
 
 export interface StrategyOptions {
