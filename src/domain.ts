@@ -96,14 +96,26 @@ export interface WriteResult {
   cleaned: number;
 }
 
+/**
+ * How a batch written on one connection keeps its place behind the batch before it, written on another
+ * (see BatchWriter.writeBatch). A hook that throws rolls the batch back with that error.
+ */
+export interface BatchOrder {
+  /** Awaited once the batch's rows are staged (its own connection's table), before its other statements. */
+  statements?: () => Promise<void>;
+  /** Called once the batch's statements have all run and only its commit is left. */
+  ran?: () => void;
+  /** Awaited before the commit. */
+  commit?: () => Promise<void>;
+}
+
 export interface BatchWriter {
   /**
-   * Writes the whole batch in exactly one transaction; idempotent. With `ready`, the transaction opens
-   * and the messages are staged at once, but nothing else is written, and nothing is committed, until
-   * `ready` resolves; if it throws, the transaction is rolled back and its error propagates. (So a batch
-   * can be prepared on a second connection while the one before it is written, and still commit after.)
+   * Writes the whole batch in exactly one transaction; idempotent. With `order`, the transaction opens
+   * and the messages are staged at once, and the rest waits for its hooks: so a batch can be prepared
+   * on a second connection while the one before it is written, and still commit after it.
    */
-  writeBatch(batch: Batch, ready?: () => Promise<void>): Promise<WriteResult>;
+  writeBatch(batch: Batch, order?: BatchOrder): Promise<WriteResult>;
   /** Transactions committed so far by this writer. */
   readonly transactions: number;
 }

@@ -1,8 +1,15 @@
-import type { Batch, BatchWriter } from '../src/domain.js';
+import type { Batch, BatchOrder, BatchWriter } from '../src/domain.js';
 import { createBatchWriter, migrate } from '../src/db/index.js';
-import { runImport } from '../src/import/runner.js';
+import { runImport, type ImportOutcome } from '../src/import/runner.js';
 import type { Reporter } from '../src/report/reporter.js';
-import { generateDataset, startSimulator, type Simulator } from '../src/sim/index.js';
+import postgres from 'postgres';
+import {
+  generateDataset,
+  startSimulator,
+  type SimChat,
+  type Simulator,
+  type WaMessage,
+} from '../src/sim/index.js';
 import { strategyNamed } from '../src/strategies/registry.js';
 import { createWahaClient } from '../src/waha/client.js';
 import { FAST_RETRY } from './support/contract.js';
@@ -41,22 +48,30 @@ afterAll(() => sim.close());
 const SILENT: Reporter = new Proxy({} as Reporter, { get: () => () => undefined });
 
 /** The writer, telling how many batches are staged and waiting for the batch before them. */
-function watchedWriter(inner: BatchWriter): BatchWriter & { waiting: () => number } {
+function watchedWriter(inner: BatchWriter): BatchWriter & { waiting: () => number; passed: Batch[] } {
   let waiting = 0;
+  const passed: Batch[] = [];
   return {
     waiting: () => waiting,
+    /** Batches whose turn to run their statements came while the batch before was not committed. */
+    passed,
     get transactions() {
       return inner.transactions;
     },
-    writeBatch(batch: Batch, ready?: () => Promise<void>) {
-      if (!ready) return inner.writeBatch(batch);
-      return inner.writeBatch(batch, async () => {
-        waiting++;
-        try {
-          await ready();
-        } finally {
-          waiting--;
-        }
+    writeBatch(batch: Batch, order?: BatchOrder) {
+      const statements = order?.statements;
+      if (!statements) return inner.writeBatch(batch, order);
+      return inner.writeBatch(batch, {
+        ...order,
+        statements: async () => {
+          waiting++;
+          try {
+            await statements();
+            passed.push(batch);
+          } finally {
+            waiting--;
+          }
+        },
       });
     },
   };
@@ -70,13 +85,71 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
   throw new Error(`never happened: ${what}`);
 }
 
-it('a batch refused while the next one is staged: the next holds the refused chat and commits none of it', async () => {
-  const { sql, schema } = db;
-  await migrate(sql, schema);
+/** The import under test: streaming, one chat at a time, a page (20 messages) per batch. */
+function importStreaming(writer: BatchWriter): Promise<ImportOutcome> {
+  return runImport(
+    {
+      waha: createWahaClient({
+        baseUrl: sim.url,
+        requestTimeoutMs: 10_000,
+        maxResponseBytes: 16 << 20,
+        retry: FAST_RETRY,
+      }),
+      writer,
+      runLog: { start: () => Promise.resolve(1), finish: () => Promise.resolve() },
+      reporter: SILENT,
+      signal: new AbortController().signal,
+    },
+    {
+      session: 'default',
+      window: WINDOW,
+      strategy: strategyNamed('streaming'),
+      // The big chat's pages are consecutive batches.
+      strategyOptions: { concurrency: 1, chunkSize: 10, batchSize: 20, flushMs: 50 },
+      pageSize: 20,
+      pageEnd: 'auto',
+      chatPageSize: 100,
+      recordedOptions: {},
+    },
+  );
+}
+
+/** The big chat's messages, newest first, and the rest of the truth. */
+function truthSplit(): { big: SimChat; inBig: WaMessage[]; others: WaMessage[] } {
   const truth = sim.groundTruth('default', WINDOW).messages;
   const big = DATASET.chats[0]!;
   const inBig = truth.filter((m) => m.from === big.id).sort((a, b) => b.timestamp - a.timestamp);
   expect(inBig.length).toBe(120);
+  return { big, inBig, others: truth.filter((m) => m.from !== big.id) };
+}
+
+/** The run failed the big chat (its record refused) and left every other chat whole. */
+async function expectBigChatFailedOnly(outcome: ImportOutcome, big: SimChat, others: WaMessage[]) {
+  const { sql, schema } = db;
+  expect(outcome.error).toBeUndefined();
+  expect(outcome.summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
+  expect(outcome.summary.failedChats).toEqual([
+    { chatId: listed(big.id), reason: 'database-refused', error: expect.stringContaining('refuse') },
+  ]);
+  // Nothing of the failed chat: not its later pages, not a mark saying it is complete.
+  const stored = await sql`select id from ${sql(schema)}.messages where chat_id = ${big.id}`;
+  expect(stored).toHaveLength(0);
+  const marks = await sql`select chat_id from ${sql(schema)}.chat_sync where chat_id = ${big.id}`;
+  expect(marks).toHaveLength(0);
+  await expectDatabaseMatches(sql, schema, 'default', others);
+}
+
+async function lockWaiters(holder: postgres.ReservedSql): Promise<number> {
+  const [row] = await holder<[{ n: number }]>`
+    select count(*)::int as n from pg_locks
+    where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted`;
+  return row!.n;
+}
+
+it('a batch refused while the next one is staged: the next holds the refused chat and commits none of it', async () => {
+  const { sql, schema } = db;
+  await migrate(sql, schema);
+  const { big, inBig, others } = truthSplit();
   // The newest message is on the chat's first page: the chat's later pages (and its completion) come
   // in the batches after the refused one.
   const victim = inBig[0]!;
@@ -96,64 +169,62 @@ it('a batch refused while the next one is staged: the next holds the refused cha
   await holder`select pg_advisory_lock(${LOCK_KEY})`;
 
   const writer = watchedWriter(createBatchWriter(sql, schema));
-  const importing = runImport(
-    {
-      waha: createWahaClient({
-        baseUrl: sim.url,
-        requestTimeoutMs: 10_000,
-        maxResponseBytes: 16 << 20,
-        retry: FAST_RETRY,
-      }),
-      writer,
-      runLog: { start: () => Promise.resolve(1), finish: () => Promise.resolve() },
-      reporter: SILENT,
-      signal: new AbortController().signal,
-    },
-    {
-      session: 'default',
-      window: WINDOW,
-      strategy: strategyNamed('streaming'),
-      // One chat at a time, a page per batch: the big chat's pages are consecutive batches.
-      strategyOptions: { concurrency: 1, chunkSize: 10, batchSize: 20, flushMs: 50 },
-      pageSize: 20,
-      pageEnd: 'auto',
-      chatPageSize: 100,
-      recordedOptions: {},
-    },
-  );
+  const importing = importStreaming(writer);
   try {
     // The refused batch waits for the lock inside its INSERT, and the batch after it is staged.
-    await until(async () => {
-      const [row] = await holder<[{ n: number }]>`
-        select count(*)::int as n from pg_locks
-        where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted`;
-      return row!.n === 1 && writer.waiting() === 1;
-    }, 'the refused batch held while the next one waits');
+    await until(
+      async () => (await lockWaiters(holder)) === 1 && writer.waiting() === 1,
+      'the refused batch held while the next one waits',
+    );
   } finally {
     await holder`select pg_advisory_unlock(${LOCK_KEY})`;
     holder.release();
   }
-  const outcome = await importing;
-  expect(outcome.error).toBeUndefined();
-  expect(outcome.summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
-  expect(outcome.summary.failedChats).toEqual([
-    { chatId: listed(big.id), reason: 'database-refused', error: expect.stringContaining('refuse_one') },
-  ]);
-  // Nothing of the failed chat: not its later pages, not a mark saying it is complete.
-  const stored = await sql`select id from ${sql(schema)}.messages where chat_id = ${big.id}`;
-  expect(stored).toHaveLength(0);
-  const marks = await sql`select chat_id from ${sql(schema)}.chat_sync where chat_id = ${big.id}`;
-  expect(marks).toHaveLength(0);
-  // Every other chat whole.
-  await expectDatabaseMatches(
-    sql,
-    schema,
-    'default',
-    truth.filter((m) => m.from !== big.id),
-  );
+  await expectBigChatFailedOnly(await importing, big, others);
 });
 
-it('writeBatch with a `ready` that throws commits nothing of the batch and throws its error', async () => {
+it('a batch refused at its commit, the next one past its statements: it rolls back, nothing waits for ever', async () => {
+  const { sql, schema } = db;
+  await migrate(sql, schema);
+  const { big, inBig, others } = truthSplit();
+  const victim = inBig[0]!;
+  // Refused only when the transaction commits: by then the batch after it has been told to go on.
+  await sql.unsafe(`
+    create function "${schema}".held_refusal() returns trigger language plpgsql as $$
+    begin
+      if new.id = '${victim.id}' then
+        perform pg_advisory_xact_lock(${LOCK_KEY});
+        raise exception 'refused at commit' using errcode = 'check_violation';
+      end if;
+      return null;
+    end $$`);
+  await sql.unsafe(`
+    create constraint trigger refuse_at_commit after insert or update on "${schema}".messages
+    deferrable initially deferred for each row execute function "${schema}".held_refusal()`);
+  const holder = await sql.reserve();
+  await holder`select pg_advisory_lock(${LOCK_KEY})`;
+  const writer = watchedWriter(createBatchWriter(sql, schema));
+  const importing = importStreaming(writer);
+  try {
+    // The refused batch waits at its commit; the one after it has its turn to run its statements.
+    await until(
+      async () =>
+        (await lockWaiters(holder)) === 1 &&
+        writer.passed.some(
+          (batch) =>
+            batch.messages.some((m) => m.chatId === big.id) &&
+            !batch.messages.some((m) => m.id === victim.id),
+        ),
+      'the refused batch held at its commit while the next one goes on',
+    );
+  } finally {
+    await holder`select pg_advisory_unlock(${LOCK_KEY})`;
+    holder.release();
+  }
+  await expectBigChatFailedOnly(await importing, big, others);
+});
+
+it('writeBatch whose order hooks throw commits nothing of the batch and throws their error', async () => {
   const { sql, schema } = db;
   await migrate(sql, schema);
   const writer = createBatchWriter(sql, schema);
@@ -184,13 +255,29 @@ it('writeBatch with a `ready` that throws commits nothing of the batch and throw
         messages,
         synced: [{ session: 'default', chatId: chat.chatId, ...WINDOW }],
       },
-      () => Promise.reject(refusal),
+      { statements: () => Promise.reject(refusal) },
     ),
   ).rejects.toBe(refusal);
   expect(await sql`select 1 from ${sql(schema)}.messages`).toHaveLength(0);
   expect(await sql`select 1 from ${sql(schema)}.chats`).toHaveLength(0);
   expect(await sql`select 1 from ${sql(schema)}.chat_sync`).toHaveLength(0);
-  // The same batch, ready at once, goes in whole.
-  const result = await writer.writeBatch({ chats: [chat], messages }, () => Promise.resolve());
+  // Refused at the last moment, its statements run: nothing either.
+  let ran = 0;
+  await expect(
+    writer.writeBatch(
+      { chats: [chat], messages, synced: [{ session: 'default', chatId: chat.chatId, ...WINDOW }] },
+      { ran: () => ran++, commit: () => Promise.reject(refusal) },
+    ),
+  ).rejects.toBe(refusal);
+  expect(ran).toBe(1);
+  expect(await sql`select 1 from ${sql(schema)}.messages`).toHaveLength(0);
+  expect(await sql`select 1 from ${sql(schema)}.chats`).toHaveLength(0);
+  expect(await sql`select 1 from ${sql(schema)}.chat_sync`).toHaveLength(0);
+  // The same batch, its turn come at once, goes in whole.
+  const result = await writer.writeBatch(
+    { chats: [chat], messages },
+    { statements: () => Promise.resolve(), ran: () => ran++, commit: () => Promise.resolve() },
+  );
   expect(result.inserted).toBe(messages.length);
+  expect(ran).toBe(2);
 });

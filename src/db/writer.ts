@@ -2,7 +2,15 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { TransactionSql } from 'postgres';
 import { BinaryCopyWriter } from './copy-binary.js';
-import type { Batch, BatchWriter, ChatRecord, MessageRecord, SyncMark, WriteResult } from '../domain.js';
+import type {
+  Batch,
+  BatchOrder,
+  BatchWriter,
+  ChatRecord,
+  MessageRecord,
+  SyncMark,
+  WriteResult,
+} from '../domain.js';
 import type { Sql } from './connect.js';
 import { validateSchemaName } from './schema.js';
 import { cleanJson, cleanNullableText, cleanText } from './text.js';
@@ -129,7 +137,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
   const chatRowsPerStatement = rowsPerStatement(maxRows, CHAT_COLUMNS.length);
   let transactions = 0;
 
-  async function writeBatch(batch: Batch, ready?: () => Promise<void>): Promise<WriteResult> {
+  async function writeBatch(batch: Batch, order?: BatchOrder): Promise<WriteResult> {
     const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
     const synced = uniqueSyncMarks(batch.synced ?? []);
     const cleared = batch.completedListed ?? [];
@@ -153,11 +161,11 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       // transaction, waiting for Node between statements, when each answer was awaited first).
       const sent = new InOrder();
       // The staging table is this connection's own: filling it touches no row another transaction
-      // could want, so it may go ahead of `ready`. Everything after it waits.
+      // could want, so it may go ahead of the batch before. Everything after it waits for its turn.
       const staged = messages.length > 0 ? await sent.settle(stageMessages(tx, messages)) : undefined;
       // A row that could not be built stopped the rows after it; the whole batch is rolled back.
       if (staged?.error !== undefined) throw await sent.firstError(staged.error);
-      if (ready) await ready();
+      if (order?.statements) await order.statements();
       for (const rows of statementSlices(chats, chatRowsPerStatement)) {
         sent.add(upsertChats(tx, schema, rows));
       }
@@ -194,6 +202,8 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
             updated_at = now()`);
       }
       await sent.settle(Promise.resolve());
+      order?.ran?.();
+      if (order?.commit) await order.commit();
     });
     transactions++;
     result.unchanged = batch.messages.length - result.inserted - result.updated;

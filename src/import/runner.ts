@@ -1,4 +1,12 @@
-import type { Batch, BatchWriter, ChatRecord, MessageRecord, TimeWindow, WriteResult } from '../domain.js';
+import type {
+  Batch,
+  BatchOrder,
+  BatchWriter,
+  ChatRecord,
+  MessageRecord,
+  TimeWindow,
+  WriteResult,
+} from '../domain.js';
 import {
   errorMessage,
   InterruptedError,
@@ -311,7 +319,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     };
 
     const byId = new Map(chats.map((chat) => [chat.id, chat]));
-    const commitOne = async (unit: CommitUnit, ready?: () => Promise<void>): Promise<WriteResult> => {
+    const commitOne = async (unit: CommitUnit, order?: BatchOrder): Promise<WriteResult> => {
       const result = await deps.writer.writeBatch(
         {
           ...unit.batch,
@@ -325,7 +333,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
             ? {}
             : { progress: { checkpointId: deps.checkpoint.id, session: plan.session } }),
         },
-        ready,
+        order,
       );
       // Counted before the checkpoint is saved: if saving fails, the summary still shows what committed.
       summary.inserted += result.inserted;
@@ -341,70 +349,106 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       });
       return result;
     };
+    /** Each unit's first attempt, as the unit after it follows it: by the promise commit() returned. */
+    const tickets = new WeakMap<Promise<unknown>, Steps>();
     /**
-     * A unit prepared while the one before it commits (`after`). It goes on only once that one is
-     * through, and only if no chat of it failed meanwhile: a chat whose records the unit before could
-     * not store is failed there, and this unit may hold the chat's later pages and its completion. Then,
-     * or when this unit itself fails, nothing of it is committed and it is written again on its own.
+     * A unit prepared while the one before it commits (`after`): it is staged at once, runs its
+     * statements once those of the one before have run (only its commit left: this unit may then wait
+     * for its row locks, never the other way round), and commits once the one before has committed, and
+     * only if no chat of it failed meanwhile (a chat whose records the unit before could not store is
+     * failed there, and this unit may hold the chat's later pages and its completion). When the first
+     * attempt of the one before fails, this one rolls back at once (the retries of the one before, a
+     * chat at a time, must not wait for its locks) and, once those are through, is written again alone.
      */
-    const commitAfter = async (unit: CommitUnit, after: Promise<unknown>): Promise<WriteResult | null> => {
+    const commitAfter = async (
+      unit: CommitUnit,
+      after: Promise<unknown>,
+      ticket: Ticket,
+    ): Promise<WriteResult | null> => {
+      const before = tickets.get(after) ?? { ran: after, committed: after };
       const kept = withoutChats(unit, failed, byId);
       const chatsOf = [
         ...kept.batch.chats.map((chat) => chat.id),
         ...kept.chatsCompleted,
         ...kept.chatsInProgress.map(({ chatId }) => chatId),
       ];
-      let stale = false;
+      const turn = (step: Promise<unknown>) => () =>
+        step.then(
+          () => undefined,
+          () => {
+            throw new WriteAgainError('the batch before it failed');
+          },
+        );
       try {
-        return await commitOne(kept, async () => {
-          await after;
-          stale = chatsOf.some((chatId) => failed.has(chatId));
-          if (stale) throw new StaleUnitError();
+        const result = await commitOne(kept, {
+          statements: turn(before.ran),
+          ran: ticket.markRan,
+          commit: async () => {
+            await turn(before.committed)();
+            if (chatsOf.some((chatId) => failed.has(chatId))) {
+              throw new WriteAgainError('a chat of it failed while the batch before it was written');
+            }
+          },
         });
+        ticket.markCommitted();
+        return result;
       } catch (error) {
+        ticket.markFailed();
         // The unit before decides first: its failure is the run's, whatever this one met.
         await after;
-        if (stale || isRefusedRecord(error)) return null;
+        if (error instanceof WriteAgainError || isRefusedRecord(error)) return null;
         throw error;
       }
     };
     const sink: CommitSink = {
-      async commit(unit, after) {
-        if (after) {
-          const result = await commitAfter(unit, after);
-          if (result) {
-            reporter.progress(progressNow());
-            return result;
-          }
-        }
-        const kept = withoutChats(unit, failed, byId);
-        let result: WriteResult;
-        try {
-          result = await commitOne(kept);
-        } catch (error) {
-          if (!isRefusedRecord(error)) throw error;
-          // PostgreSQL refused something in the batch: find the chat it belongs to, one transaction per
-          // chat, and let the others through.
-          result = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
-          for (const part of splitByChat(kept, byId)) {
-            try {
-              const partResult = await commitOne(part.unit);
-              refusedInARow = 0;
-              result.inserted += partResult.inserted;
-              result.updated += partResult.updated;
-              result.unchanged += partResult.unchanged;
-              result.cleaned += partResult.cleaned;
-            } catch (partError) {
-              if (!isRefusedRecord(partError) || !part.chat) throw partError;
-              // A constraint that refuses every chat is the database's problem, not the chats'.
-              if (++refusedInARow >= MAX_CHAT_FAILURES_IN_A_ROW) throw partError;
-              await failChat(part.chat, 'database-refused', partError);
-            }
-          }
-        }
-        reporter.progress(progressNow());
-        return result;
+      commit(unit, after) {
+        const ticket = newTicket();
+        const done = commitUnit(unit, after, ticket);
+        tickets.set(done, ticket);
+        return done;
       },
+    };
+    const commitUnit = async (
+      unit: CommitUnit,
+      after: Promise<unknown> | undefined,
+      ticket: Ticket,
+    ): Promise<WriteResult> => {
+      if (after) {
+        const result = await commitAfter(unit, after, ticket);
+        if (result) {
+          reporter.progress(progressNow());
+          return result;
+        }
+      }
+      const kept = withoutChats(unit, failed, byId);
+      let result: WriteResult;
+      try {
+        result = await commitOne(kept, { ran: ticket.markRan });
+        ticket.markCommitted();
+      } catch (error) {
+        ticket.markFailed();
+        if (!isRefusedRecord(error)) throw error;
+        // PostgreSQL refused something in the batch: find the chat it belongs to, one transaction per
+        // chat, and let the others through.
+        result = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
+        for (const part of splitByChat(kept, byId)) {
+          try {
+            const partResult = await commitOne(part.unit);
+            refusedInARow = 0;
+            result.inserted += partResult.inserted;
+            result.updated += partResult.updated;
+            result.unchanged += partResult.unchanged;
+            result.cleaned += partResult.cleaned;
+          } catch (partError) {
+            if (!isRefusedRecord(partError) || !part.chat) throw partError;
+            // A constraint that refuses every chat is the database's problem, not the chats'.
+            if (++refusedInARow >= MAX_CHAT_FAILURES_IN_A_ROW) throw partError;
+            await failChat(part.chat, 'database-refused', partError);
+          }
+        }
+      }
+      reporter.progress(progressNow());
+      return result;
     };
 
     const cursor = deps.checkpoint;
@@ -621,11 +665,53 @@ function withoutChats(
   };
 }
 
-/** A unit prepared ahead found one of its chats failed by the unit before: it is written again alone. */
-class StaleUnitError extends Error {
-  constructor() {
-    super('a chat of this batch failed while the batch before it was written');
-  }
+/** A unit prepared ahead that must not commit as it is, for a reason of the unit before: written again alone. */
+class WriteAgainError extends Error {}
+
+/** A unit's first attempt as the unit after it follows it: both reject when that attempt failed. */
+interface Steps {
+  /** Its statements have run: only its commit is left. */
+  ran: Promise<void>;
+  /** It is committed and recorded. */
+  committed: Promise<void>;
+}
+
+interface Ticket extends Steps {
+  markRan: () => void;
+  markCommitted: () => void;
+  markFailed: () => void;
+}
+
+function newTicket(): Ticket {
+  let ranOk = (): void => undefined;
+  let ranFailed = (_: unknown): void => undefined;
+  let committedOk = (): void => undefined;
+  let committedFailed = (_: unknown): void => undefined;
+  const ran = new Promise<void>((resolve, reject) => {
+    ranOk = resolve;
+    ranFailed = reject;
+  });
+  const committed = new Promise<void>((resolve, reject) => {
+    committedOk = resolve;
+    committedFailed = reject;
+  });
+  // Nobody may be following this unit.
+  ran.catch(() => undefined);
+  committed.catch(() => undefined);
+  const failure = new Error('the first attempt of the batch failed');
+  return {
+    ran,
+    committed,
+    markRan: () => ranOk(),
+    markCommitted: () => {
+      ranOk();
+      committedOk();
+    },
+    markFailed: () => {
+      ranFailed(failure);
+      committedFailed(failure);
+    },
+  };
 }
 
 /** One unit per listed chat of the batch (messages go with the chat stored under their chat id). */
