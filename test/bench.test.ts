@@ -51,13 +51,13 @@ describe('the scenario a bench runs, with simulator flags', () => {
     expect(seed.sim.capacity).toBe(50);
     const scenario = scenarioFromFlags('seed', { capacity: '200' });
     expect(scenario.sim).toEqual({ ...seed.sim, capacity: 200 });
-    expect(scenario.description).toBe(`${seed.description}; changed: capacity 200`);
+    expect(scenario.description).toBe(`${seed.description}; changed by flags: capacity 200 (not 50)`);
 
     const several = scenarioFromFlags('seed', { latencyMs: '5', chats: '40', engine: 'GOWS' });
     expect(several.sim).toEqual({ ...seed.sim, latencyMs: 5, chats: 40, engine: 'GOWS' });
-    expect(several.description).toMatch(/; changed: .+$/);
-    expect(several.description.split('; changed: ')[1]!.split(', ').sort()).toEqual(
-      ['chats 40', 'engine GOWS', 'latencyMs 5'].sort(),
+    expect(several.description).toMatch(/; changed by flags: .+$/);
+    expect(several.description.split('; changed by flags: ')[1]!.split(', ').sort()).toEqual(
+      ['chats 40 (not 1172)', 'engine GOWS (not NOWEB)', 'latencyMs 5 (not 200)'].sort(),
     );
   });
 
@@ -71,7 +71,7 @@ describe('the scenario a bench runs, with simulator flags', () => {
     const scenario = scenarioFromFlags('seed', { apiKey: 'bench-secret-key', capacity: '200' });
     expect(scenario.description).not.toContain('bench-secret-key');
     expect(JSON.stringify(scenario.sim)).not.toContain('bench-secret-key');
-    expect(scenario.description).toBe(`${seed.description}; changed: capacity 200`);
+    expect(scenario.description).toBe(`${seed.description}; changed by flags: capacity 200 (not 50)`);
   });
 });
 

@@ -97,10 +97,15 @@ export function withSimFlags(base: Scenario, given: Record<string, unknown>): Sc
   const keys = Object.keys(base.sim) as Array<keyof SimSettings>;
   const sim = { ...base.sim };
   for (const key of keys) if (given[key] !== undefined) (sim as Record<string, unknown>)[key] = given[key];
-  const changed = keys.filter((key) => sim[key] !== base.sim[key]).map((key) => `${key} ${String(sim[key])}`);
+  // The scenario's own words state its settings: each one a flag changed is named with both values.
+  const changed = keys
+    .filter((key) => sim[key] !== base.sim[key])
+    .map((key) => `${key} ${String(sim[key])} (not ${String(base.sim[key])})`);
   return {
     ...base,
-    description: changed.length ? `${base.description}; changed: ${changed.join(', ')}` : base.description,
+    description: changed.length
+      ? `${base.description}; changed by flags: ${changed.join(', ')}`
+      : base.description,
     sim,
   };
 }
