@@ -108,6 +108,18 @@ describe('concurrency controller', () => {
     expect(controller.limit).toBe(25);
   });
 
+  it('in slow start grows by at most one window while only half the limit is in flight, then holds', () => {
+    // The steps before the messages (the chat list, lid pages a few at a time) use half of the first limit.
+    const clock = new FakeClock();
+    const controller = createConcurrencyController({ initial: 10, max: 100, clock });
+    for (let i = 0; i < 10; i++) {
+      const finishes = Array.from({ length: 5 }, () => controller.attemptStarted());
+      clock.advance(100);
+      for (const finish of finishes) finish({ outcome: 'ok', latencyMs: 100 });
+    }
+    expect(controller.limit).toBe(20);
+  });
+
   it('against a fast WAHA, a rise of a few ms is not a queue: it keeps growing until the rise passes the tolerance', () => {
     const clock = new FakeClock();
     const controller = createConcurrencyController({ initial: 8, max: 200, clock, latencyToleranceMs: 25 });

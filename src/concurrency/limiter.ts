@@ -211,8 +211,8 @@ export function createConcurrencyController(
   let lastWindowPeakInFlight = 0;
   /** Sum of the limits the window's requests were sent under (one limit, except in slow start). */
   let windowLimitSum = 0;
-  /** Answers that close the window: one round trip's worth at the limit when it started. */
-  let windowTarget = Math.max(minWindow, limit);
+  /** The limit when the window started; as many answers (at least minWindow) close it: one round trip. */
+  let windowStartLimit = limit;
   /** The lowest window mean seen: WAHA's latency without a queue. */
   let floorMs: number | null = null;
   let lastRatio: number | null = null;
@@ -248,7 +248,7 @@ export function createConcurrencyController(
     windowCount = 0;
     windowLimitSum = 0;
     windowPeakInFlight = inFlight;
-    windowTarget = Math.max(minWindow, limit);
+    windowStartLimit = limit;
   };
 
   /** `step`: a slow-start step of one, which leaves the window being measured alone. */
@@ -354,10 +354,13 @@ export function createConcurrencyController(
         slowStart &&
         (lastRatio === null || lastRatio < growBelow) &&
         (floorMs === null || counted - floorMs < toleranceMs || counted <= floorMs * shrinkAbove) &&
-        Math.max(windowPeakInFlight, lastWindowPeakInFlight) * 2 >= limit
+        Math.max(windowPeakInFlight, lastWindowPeakInFlight) * 2 >= windowStartLimit
       ) {
         // Slow start: one more per answer that met no queue (a single answer is noisy: only one clearly
-        // above the floor, or a last window above it, holds the limit), so the limit doubles per round trip.
+        // above the floor, or a last window above it, holds the limit), so the limit doubles per round
+        // trip. The limit counts as used when half the limit the window started with was in flight: a
+        // stretch with few requests at once (the chat list before the messages) still raises it, by up to
+        // one window's answers, as the doubling once per window did, and no further.
         setLimit(limit + 1, true);
       }
       if (startedAt < lastChangeAt) return; // measured a limit no longer in force
@@ -365,7 +368,7 @@ export function createConcurrencyController(
       windowSum += counted;
       windowLimitSum += limitAtStart ?? limit;
       windowCount++;
-      if (windowCount >= windowTarget) closeWindow();
+      if (windowCount >= Math.max(minWindow, windowStartLimit)) closeWindow();
     },
     pauseFor(ms) {
       markActive();
