@@ -120,6 +120,23 @@ describe('concurrency controller', () => {
     expect(controller.limit).toBe(20);
   });
 
+  it('in slow start scales a queue back from the limit its requests were sent under, not the one it grew to since', () => {
+    const clock = new FakeClock();
+    const controller = createConcurrencyController({ initial: 10, max: 100, clock });
+    round(controller, clock, 100); // floor 100 ms, limit 20
+    const sent = Array.from({ length: 20 }, () => controller.attemptStarted()); // at 20
+    clock.advance(100);
+    for (const finish of sent.slice(0, 10)) finish({ outcome: 'ok', latencyMs: 100 });
+    expect(controller.limit).toBe(30);
+    const more = Array.from({ length: 10 }, () => controller.attemptStarted()); // at 30
+    clock.advance(200);
+    // The other half met a queue: the window's mean is twice the floor; its requests went out at 20.
+    for (const finish of sent.slice(10)) finish({ outcome: 'ok', latencyMs: 300 });
+    expect(controller.stats().lastLatencyRatio).toBe(2);
+    expect(controller.limit).toBe(10); // 20 x 1.05 / 2, not 30 x 1.05 / 2
+    for (const finish of more) finish({ outcome: null, latencyMs: 0 });
+  });
+
   it('against a fast WAHA, a rise of a few ms is not a queue: it keeps growing until the rise passes the tolerance', () => {
     const clock = new FakeClock();
     const controller = createConcurrencyController({ initial: 8, max: 200, clock, latencyToleranceMs: 25 });
