@@ -84,11 +84,57 @@ describe('concurrency controller', () => {
     const clock = new FakeClock();
     const controller = createConcurrencyController({ initial: 4, max: 50, clock });
     const seen: number[] = [];
-    controller.onChange((limit) => seen.push(limit));
-    for (let i = 0; i < 10; i++) round(controller, clock, 100);
-    expect(seen).toEqual([8, 16, 32, 50]);
+    for (let i = 0; i < 10; i++) {
+      round(controller, clock, 100);
+      seen.push(controller.limit);
+    }
+    expect(seen).toEqual([8, 16, 32, 50, 50, 50, 50, 50, 50, 50]);
     expect(controller.limit).toBe(50);
     expect(controller.stats()).toMatchObject({ initial: 4, lowest: 4, highest: 50, current: 50, max: 50 });
+  });
+
+  it('in slow start raises the limit with every answer at the floor, not once a window is complete', () => {
+    const clock = new FakeClock();
+    const controller = createConcurrencyController({ initial: 10, max: 100, clock });
+    round(controller, clock, 100); // the first window: the floor is 100 ms, the limit 20
+    expect(controller.limit).toBe(20);
+    const finishes = Array.from({ length: 20 }, () => controller.attemptStarted());
+    clock.advance(100);
+    for (const finish of finishes.slice(0, 5)) finish({ outcome: 'ok', latencyMs: 100 });
+    expect(controller.limit).toBe(25);
+    // Answers that met a queue (twice the floor) raise nothing.
+    clock.advance(100);
+    for (const finish of finishes.slice(5, 10)) finish({ outcome: 'ok', latencyMs: 200 });
+    expect(controller.limit).toBe(25);
+  });
+
+  it('in slow start grows by at most one window while only half the limit is in flight, then holds', () => {
+    // The steps before the messages (the chat list, lid pages a few at a time) use half of the first limit.
+    const clock = new FakeClock();
+    const controller = createConcurrencyController({ initial: 10, max: 100, clock });
+    for (let i = 0; i < 10; i++) {
+      const finishes = Array.from({ length: 5 }, () => controller.attemptStarted());
+      clock.advance(100);
+      for (const finish of finishes) finish({ outcome: 'ok', latencyMs: 100 });
+    }
+    expect(controller.limit).toBe(20);
+  });
+
+  it('in slow start scales a queue back from the limit its requests were sent under, not the one it grew to since', () => {
+    const clock = new FakeClock();
+    const controller = createConcurrencyController({ initial: 10, max: 100, clock });
+    round(controller, clock, 100); // floor 100 ms, limit 20
+    const sent = Array.from({ length: 20 }, () => controller.attemptStarted()); // at 20
+    clock.advance(100);
+    for (const finish of sent.slice(0, 10)) finish({ outcome: 'ok', latencyMs: 100 });
+    expect(controller.limit).toBe(30);
+    const more = Array.from({ length: 10 }, () => controller.attemptStarted()); // at 30
+    clock.advance(200);
+    // The other half met a queue: the window's mean is twice the floor; its requests went out at 20.
+    for (const finish of sent.slice(10)) finish({ outcome: 'ok', latencyMs: 300 });
+    expect(controller.stats().lastLatencyRatio).toBe(2);
+    expect(controller.limit).toBe(10); // 20 x 1.05 / 2, not 30 x 1.05 / 2
+    for (const finish of more) finish({ outcome: null, latencyMs: 0 });
   });
 
   it('against a fast WAHA, a rise of a few ms is not a queue: it keeps growing until the rise passes the tolerance', () => {
@@ -359,9 +405,14 @@ describe('concurrency controller', () => {
    * the rest in a FIFO queue of `queueLimit`, beyond it an immediate 503. The importer keeps `limit`
    * requests in flight. Event-driven on the fake clock: no real time passes.
    */
-  function simulate(capacity: number, queueLimit: number, requests: number, maxLimit = 400) {
+  function simulate(capacity: number, queueLimit: number, requests: number, maxLimit = 400, initial = 4) {
     const clock = new FakeClock();
-    const controller = createConcurrencyController({ initial: 4, max: maxLimit, clock });
+    const controller = createConcurrencyController({ initial, max: maxLimit, clock });
+    /** When the limit first reached each value (ms since the start). */
+    const reached = new Map<number, number>();
+    controller.onChange((limit) => {
+      for (let n = limit; n > 0 && !reached.has(n); n--) reached.set(n, clock.now() - 1_000);
+    });
     type Pending = { at: number; finish: ReturnType<ConcurrencyController['attemptStarted']>; sent: number };
     const events: Array<Pending & { outcome: 'ok' | 'overload' }> = [];
     const queue: Array<Omit<Pending, 'at'>> = [];
@@ -408,7 +459,7 @@ describe('concurrency controller', () => {
       }
     }
     const stats = controller.stats();
-    return { stats, rejected, elapsedMs: clock.now() - 1_000 };
+    return { stats, rejected, elapsedMs: clock.now() - 1_000, reached };
   }
 
   it('settles near the capacity of a queueing server and keeps it busy', () => {
@@ -420,6 +471,22 @@ describe('concurrency controller', () => {
     expect(rejected).toBe(0);
     // Busy at least 90% of the time: 20,000 requests of 200 ms on 50 slots take 80 s at best.
     expect(elapsedMs).toBeLessThan((20_000 * 200) / capacity / 0.9);
+  });
+
+  it("in slow start reaches a wide WAHA's capacity in under five round trips: from 10 to 200, doubling each", () => {
+    // Latency never rises (1,000 served at once, 200 ms +/- 50); the importer sends again as answers arrive.
+    const { reached, rejected } = simulate(1000, 10_000, 3000, 256, 10);
+    expect(rejected).toBe(0);
+    expect(reached.get(200)).toBeLessThan(5 * 200);
+  });
+
+  it('in slow start against a short queue, hits the wall with few refusals and settles near the capacity', () => {
+    const capacity = 25; // and a queue of 5: the 31st request at once is refused
+    const { stats, rejected } = simulate(capacity, 5, 2000, 256, 10);
+    expect(stats.highest).toBeLessThanOrEqual(capacity + 10);
+    expect(rejected).toBeLessThan(60);
+    expect(stats.settled).toBeGreaterThanOrEqual(capacity * 0.8);
+    expect(stats.settled).toBeLessThanOrEqual(capacity + 5);
   });
 
   it('backs off on 503s from a short queue and still settles near the capacity', () => {

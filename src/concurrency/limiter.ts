@@ -8,8 +8,13 @@
  * - the latency floor is the lowest window mean seen: what WAHA needs without a queue. Held above it for
  *   many windows, the controller drains the queue for one window (a "probe", as BBR does) to tell a
  *   queue that never empties from a WAHA that got slower, and relearns the floor in the latter case;
- * - a window whose mean stays near the floor, with the limit actually used, grows the limit (doubling at
- *   first, "slow start"; after the first cut by sqrt(limit) per window);
+ * - at first ("slow start") every answer near the floor, with the limit actually used, raises the limit
+ *   by one, as TCP does per acknowledgement: the limit doubles each round trip, smoothly rather than in
+ *   one step per window, and without waiting for a window of answers to requests sent after the last
+ *   step (that took two round trips per doubling). Its windows are judged by the limits their requests
+ *   were sent under, and a window starts afresh from requests sent after the last one closed;
+ * - after the first cut (or shrink), a window whose mean stays near the floor, with the limit actually
+ *   used, grows the limit by sqrt(limit);
  * - a window whose mean rose clearly above the floor shrinks the limit in proportion (twice the latency
  *   means twice the requests WAHA can serve at once: halve);
  * - an overload answer (429, 503, 504, 408 or no answer in time) cuts the limit at once by a factor,
@@ -71,6 +76,8 @@ export interface Observation {
   startedAtMs?: number;
   /** Of latencyMs, how long this process's event loop was held up while the request ran (default 0). */
   localDelayMs?: number;
+  /** The limit when the request was sent; default the limit now. */
+  limitAtStart?: number;
 }
 
 /** Where the controller reads this process's own delay (a LocalDelayMeter, or a fake in tests). */
@@ -192,6 +199,7 @@ export function createConcurrencyController(
 
   let limit = initial;
   let slowStart = true;
+  /** Answers to requests sent before this count in no window: they measured another limit. */
   let lastChangeAt = -Infinity;
   let lastCutAt = -Infinity;
   const listeners = new Set<(limit: number) => void>();
@@ -199,6 +207,12 @@ export function createConcurrencyController(
   let windowSum = 0;
   let windowCount = 0;
   let windowPeakInFlight = 0;
+  /** The last complete window's peak: slow start's steps judge use over it and the window running. */
+  let lastWindowPeakInFlight = 0;
+  /** Sum of the limits the window's requests were sent under (one limit, except in slow start). */
+  let windowLimitSum = 0;
+  /** The limit when the window started; as many answers (at least minWindow) close it: one round trip. */
+  let windowStartLimit = limit;
   /** The lowest window mean seen: WAHA's latency without a queue. */
   let floorMs: number | null = null;
   let lastRatio: number | null = null;
@@ -232,10 +246,13 @@ export function createConcurrencyController(
   const resetWindow = (): void => {
     windowSum = 0;
     windowCount = 0;
+    windowLimitSum = 0;
     windowPeakInFlight = inFlight;
+    windowStartLimit = limit;
   };
 
-  const setLimit = (next: number): void => {
+  /** `step`: a slow-start step of one, which leaves the window being measured alone. */
+  const setLimit = (next: number, step = false): void => {
     const value = clamp(next);
     if (value === limit) return;
     if (value > limit) increases++;
@@ -243,17 +260,24 @@ export function createConcurrencyController(
     limit = value;
     lowest = Math.min(lowest, value);
     highest = Math.max(highest, value);
-    lastChangeAt = clock.now();
-    history.push(lastChangeAt, value);
-    resetWindow();
+    const now = clock.now();
+    history.push(now, value);
+    if (!step) {
+      lastChangeAt = now;
+      resetWindow();
+    }
     for (const listener of [...listeners]) listener(value);
   };
 
   const closeWindow = (): void => {
     const mean = windowSum / windowCount;
+    const windowLimit = windowLimitSum / windowCount;
     // Only a window that used the limit tells whether more would help; an idle one still shows the floor.
     const limitUsed = windowPeakInFlight * 2 >= limit;
+    lastWindowPeakInFlight = windowPeakInFlight;
     resetWindow();
+    // In slow start the limit moved while this window ran: the next one counts requests sent from now.
+    if (slowStart) lastChangeAt = clock.now();
     if (floorMs === null) floorMs = mean;
     // A probe (below) drained the queue; still above the floor means the floor itself moved: relearn it.
     if (probing && mean / floorMs >= growBelow) floorMs = mean;
@@ -274,10 +298,12 @@ export function createConcurrencyController(
     lastRatio = ratio;
     if (ratio > shrinkAbove) {
       slowStart = false;
-      // Latency grows with the queue: scale the limit back towards what WAHA serves without one.
-      setLimit(Math.min(limit - 1, limit * Math.max(0.5, SHRINK_TARGET_RATIO / ratio)));
+      // Latency grows with the queue: scale the limit its requests were sent under back towards what
+      // WAHA serves without one.
+      setLimit(Math.min(limit - 1, windowLimit * Math.max(0.5, SHRINK_TARGET_RATIO / ratio)));
     } else if (ratio < growBelow) {
-      if (limitUsed) setLimit(slowStart ? limit * 2 : limit + Math.max(1, Math.round(Math.sqrt(limit))));
+      // Slow start grew the limit answer by answer already.
+      if (limitUsed && !slowStart) setLimit(limit + Math.max(1, Math.round(Math.sqrt(limit))));
     } else if (windowsAwayFromFloor >= probeAfterWindows) {
       // Held above the floor for long: a small queue that never drains, or a floor that moved. Drain it
       // for one window to tell which (like BBR's PROBE_RTT).
@@ -301,7 +327,7 @@ export function createConcurrencyController(
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    observe({ latencyMs, outcome, startedAtMs, localDelayMs }) {
+    observe({ latencyMs, outcome, startedAtMs, localDelayMs, limitAtStart }) {
       markActive();
       observations++;
       const now = clock.now();
@@ -320,15 +346,29 @@ export function createConcurrencyController(
         }
         return;
       }
-      if (startedAt < lastChangeAt) return; // measured a limit no longer in force
       // Our own delay is not WAHA's queue. Never below the floor (the delay may have overlapped WAHA's
       // own time), nor below half the latency while there is no floor yet to compare with.
       const lowest = floorMs === null ? latencyMs / 2 : Math.min(latencyMs, floorMs);
       const counted = Math.max(latencyMs - Math.max(0, localDelayMs ?? 0), lowest);
+      if (
+        slowStart &&
+        (lastRatio === null || lastRatio < growBelow) &&
+        (floorMs === null || counted - floorMs < toleranceMs || counted <= floorMs * shrinkAbove) &&
+        Math.max(windowPeakInFlight, lastWindowPeakInFlight) * 2 >= windowStartLimit
+      ) {
+        // Slow start: one more per answer that met no queue (a single answer is noisy: only one clearly
+        // above the floor, or a last window above it, holds the limit), so the limit doubles per round
+        // trip. The limit counts as used when half the limit the window started with was in flight: a
+        // stretch with few requests at once (the chat list before the messages) still raises it, by up to
+        // one window's answers, as the doubling once per window did, and no further.
+        setLimit(limit + 1, true);
+      }
+      if (startedAt < lastChangeAt) return; // measured a limit no longer in force
       localDelayDiscountedMs += latencyMs - counted;
       windowSum += counted;
+      windowLimitSum += limitAtStart ?? limit;
       windowCount++;
-      if (windowCount >= Math.max(minWindow, limit)) closeWindow();
+      if (windowCount >= Math.max(minWindow, windowStartLimit)) closeWindow();
     },
     pauseFor(ms) {
       markActive();
@@ -350,6 +390,7 @@ export function createConcurrencyController(
     attemptStarted() {
       markActive();
       const startedAt = clock.now();
+      const limitAtStart = limit;
       if (inFlight === 0) localDelay?.start?.();
       const delayAtStart = localDelay?.totalMs() ?? 0;
       inFlight++;
@@ -363,7 +404,7 @@ export function createConcurrencyController(
         inFlight--;
         if (inFlight === 0) localDelay?.stop?.();
         if (outcome !== null)
-          controller.observe({ outcome, latencyMs, startedAtMs: startedAt, localDelayMs });
+          controller.observe({ outcome, latencyMs, startedAtMs: startedAt, localDelayMs, limitAtStart });
       };
     },
     stats() {
