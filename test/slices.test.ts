@@ -1,19 +1,12 @@
 import type { ChatRecord } from '../src/domain.js';
 import { resumePointOf, spansToFetch, type ResumePoint } from '../src/import/resume-point.js';
 import { SliceBudget, slicedPages, type SlicedPage } from '../src/import/slices.js';
-import { generateDataset, startSimulator, type Simulator, type SimulatorOptions } from '../src/sim/index.js';
+import { generateDataset, type Simulator, type SimulatorOptions } from '../src/sim/index.js';
 import { createWahaClient, type WahaClient } from '../src/waha/client.js';
 import type { RequestObserver } from '../src/waha/http.js';
-import { DEFAULT_RETRY_POLICY } from '../src/waha/retry.js';
+import { ALL_TIME, QUICK_RETRY, simulatorPerTest } from './support/waha.js';
 
-const FAST_RETRY = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 1500 };
-const WINDOW = { fromS: 0, toS: 4_000_000_000 };
-
-let sim: Simulator | undefined;
-afterEach(async () => {
-  await sim?.close();
-  sim = undefined;
-});
+const startSim = simulatorPerTest();
 
 /** Counts message requests in flight at once, as WAHA would see them. */
 function inFlightCounter(): RequestObserver & { peak: number; now: number } {
@@ -36,13 +29,13 @@ function inFlightCounter(): RequestObserver & { peak: number; now: number } {
 async function start(
   options: Partial<SimulatorOptions>,
 ): Promise<{ sim: Simulator; client: WahaClient; observer: ReturnType<typeof inFlightCounter> }> {
-  sim = await startSimulator(options as SimulatorOptions);
+  const sim = await startSim(options as SimulatorOptions);
   const observer = inFlightCounter();
   const client = createWahaClient({
     baseUrl: sim.url,
     requestTimeoutMs: 5000,
     maxResponseBytes: 16 * 1024 * 1024,
-    retry: FAST_RETRY,
+    retry: QUICK_RETRY,
     observer,
   });
   return { sim, client, observer };
@@ -71,7 +64,7 @@ async function readChat(
     'default',
     chat,
     { ...PAGING, ...options.paging },
-    options.window ?? WINDOW,
+    options.window ?? ALL_TIME,
     options.resume,
     { options: { maxSlices: options.maxSlices }, budget },
     controller.signal,
@@ -137,7 +130,7 @@ describe('time-sliced paging against the simulator', () => {
   it('reads a long chat in several slices: every message exactly once, within the limit of places', async () => {
     const { sim, client, observer } = await start(oneLongChat);
     const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
-    const truth = sim.groundTruth('default', WINDOW).messages;
+    const truth = sim.groundTruth('default', ALL_TIME).messages;
     const requestsBefore = client.stats.requests;
     for (const chat of chats) {
       const expected = truth.filter((m) => m.from === chat.chatId).map((m) => m.id);
@@ -178,7 +171,7 @@ describe('time-sliced paging against the simulator', () => {
   it('misses nothing that exists throughout while messages are deleted and arrive in every slice', async () => {
     const { sim, client } = await start(oneLongChat);
     const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
-    const before = sim.groundTruth('default', WINDOW).messages;
+    const before = sim.groundTruth('default', ALL_TIME).messages;
     const chat = chats.find((c) => before.filter((m) => m.from === c.chatId).length === 2000)!;
     const history = before.filter((m) => m.from === chat.chatId);
     const times = history.map((m) => m.timestamp).sort((a, b) => a - b);
@@ -209,7 +202,7 @@ describe('time-sliced paging against the simulator', () => {
   it('resumes from the spans of any committed page and completes the chat', async () => {
     const { sim, client } = await start(oneLongChat);
     const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
-    const truth = sim.groundTruth('default', WINDOW).messages;
+    const truth = sim.groundTruth('default', ALL_TIME).messages;
     const chat = chats.find((c) => truth.filter((m) => m.from === c.chatId).length === 2000)!;
     const expected = truth.filter((m) => m.from === chat.chatId).map((m) => m.id);
     const full = await readChat(client, chat, { limit: 8, maxSlices: 8 });
@@ -243,7 +236,7 @@ describe('time-sliced paging against the simulator', () => {
       sessions: [{ name: 'default', dataset }],
     });
     const chats = await client.listChats('default', { pageSize: 100, engine: 'GOWS' });
-    const truth = sim.groundTruth('default', WINDOW).messages;
+    const truth = sim.groundTruth('default', ALL_TIME).messages;
     let sliced = 0;
     const ids: string[] = [];
     for (const chat of chats) {
@@ -266,7 +259,7 @@ describe('time-sliced paging against the simulator', () => {
     const budget = new SliceBudget(5);
     const slicing = { options: { maxSlices: 5 }, budget };
     const read = (signal: AbortSignal) =>
-      slicedPages(client, 'default', chat!, PAGING, WINDOW, undefined, slicing, signal);
+      slicedPages(client, 'default', chat!, PAGING, ALL_TIME, undefined, slicing, signal);
     let pages = 0;
     for await (const page of read(new AbortController().signal)) {
       if (++pages === 6 || page.last) break;

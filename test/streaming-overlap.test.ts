@@ -2,7 +2,6 @@ import type { Batch, BatchOrder, BatchWriter } from '../src/domain.js';
 import { createBatchWriter, migrate } from '../src/db/index.js';
 import { runImport, type ImportOutcome } from '../src/import/runner.js';
 import type { Reporter } from '../src/report/reporter.js';
-import postgres from 'postgres';
 import {
   generateDataset,
   startSimulator,
@@ -11,7 +10,7 @@ import {
   type WaMessage,
 } from '../src/sim/index.js';
 import { strategyNamed } from '../src/strategies/registry.js';
-import { createWahaClient } from '../src/waha/client.js';
+import { createWahaClient, type WahaClient } from '../src/waha/client.js';
 import { FAST_RETRY } from './support/contract.js';
 import { useTestDatabase } from './support/db.js';
 import { expectDatabaseMatches } from './support/truth.js';
@@ -85,16 +84,20 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
   throw new Error(`never happened: ${what}`);
 }
 
+function wahaClient(): WahaClient {
+  return createWahaClient({
+    baseUrl: sim.url,
+    requestTimeoutMs: 10_000,
+    maxResponseBytes: 16 << 20,
+    retry: FAST_RETRY,
+  });
+}
+
 /** The import under test: streaming, one chat at a time, a page (20 messages) per batch. */
 function importStreaming(writer: BatchWriter): Promise<ImportOutcome> {
   return runImport(
     {
-      waha: createWahaClient({
-        baseUrl: sim.url,
-        requestTimeoutMs: 10_000,
-        maxResponseBytes: 16 << 20,
-        retry: FAST_RETRY,
-      }),
+      waha: wahaClient(),
       writer,
       runLog: { start: () => Promise.resolve(1), finish: () => Promise.resolve() },
       reporter: SILENT,
@@ -139,11 +142,34 @@ async function expectBigChatFailedOnly(outcome: ImportOutcome, big: SimChat, oth
   await expectDatabaseMatches(sql, schema, 'default', others);
 }
 
-async function lockWaiters(holder: postgres.ReservedSql): Promise<number> {
-  const [row] = await holder<[{ n: number }]>`
-    select count(*)::int as n from pg_locks
-    where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted`;
-  return row!.n;
+type WatchedWriter = ReturnType<typeof watchedWriter>;
+
+/**
+ * The import, with the test holding the advisory lock the schema's refusal waits for, until `held` says
+ * the batches are where the test wants them (it is told how many transactions wait for the lock); then
+ * the lock is let go and the import's outcome returned.
+ */
+async function importWhileHeld(
+  held: (writer: WatchedWriter, lockWaiters: number) => boolean,
+  what: string,
+): Promise<ImportOutcome> {
+  const { sql, schema } = db;
+  const holder = await sql.reserve();
+  await holder`select pg_advisory_lock(${LOCK_KEY})`;
+  const writer = watchedWriter(createBatchWriter(sql, schema));
+  const importing = importStreaming(writer);
+  try {
+    await until(async () => {
+      const [row] = await holder<[{ n: number }]>`
+        select count(*)::int as n from pg_locks
+        where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted`;
+      return held(writer, row!.n);
+    }, what);
+  } finally {
+    await holder`select pg_advisory_unlock(${LOCK_KEY})`;
+    holder.release();
+  }
+  return importing;
 }
 
 it('a batch refused while the next one is staged: the next holds the refused chat and commits none of it', async () => {
@@ -165,22 +191,12 @@ it('a batch refused while the next one is staged: the next holds the refused cha
   await sql.unsafe(
     `alter table "${schema}".messages add constraint refuse_one check ("${schema}".held_check(id))`,
   );
-  const holder = await sql.reserve();
-  await holder`select pg_advisory_lock(${LOCK_KEY})`;
-
-  const writer = watchedWriter(createBatchWriter(sql, schema));
-  const importing = importStreaming(writer);
-  try {
-    // The refused batch waits for the lock inside its INSERT, and the batch after it is staged.
-    await until(
-      async () => (await lockWaiters(holder)) === 1 && writer.waiting() === 1,
-      'the refused batch held while the next one waits',
-    );
-  } finally {
-    await holder`select pg_advisory_unlock(${LOCK_KEY})`;
-    holder.release();
-  }
-  await expectBigChatFailedOnly(await importing, big, others);
+  // The refused batch waits for the lock inside its INSERT, and the batch after it is staged.
+  const outcome = await importWhileHeld(
+    (writer, lockWaiters) => lockWaiters === 1 && writer.waiting() === 1,
+    'the refused batch held while the next one waits',
+  );
+  await expectBigChatFailedOnly(outcome, big, others);
 });
 
 it('a batch refused at its commit, the next one past its statements: it rolls back, nothing waits for ever', async () => {
@@ -201,40 +217,32 @@ it('a batch refused at its commit, the next one past its statements: it rolls ba
   await sql.unsafe(`
     create constraint trigger refuse_at_commit after insert or update on "${schema}".messages
     deferrable initially deferred for each row execute function "${schema}".held_refusal()`);
-  const holder = await sql.reserve();
-  await holder`select pg_advisory_lock(${LOCK_KEY})`;
-  const writer = watchedWriter(createBatchWriter(sql, schema));
-  const importing = importStreaming(writer);
-  try {
-    // The refused batch waits at its commit; the one after it has its turn to run its statements.
-    await until(
-      async () =>
-        (await lockWaiters(holder)) === 1 &&
-        writer.passed.some(
-          (batch) =>
-            batch.messages.some((m) => m.chatId === big.id) &&
-            !batch.messages.some((m) => m.id === victim.id),
-        ),
-      'the refused batch held at its commit while the next one goes on',
-    );
-  } finally {
-    await holder`select pg_advisory_unlock(${LOCK_KEY})`;
-    holder.release();
-  }
-  await expectBigChatFailedOnly(await importing, big, others);
+  // The refused batch waits at its commit; the one after it has its turn to run its statements.
+  const outcome = await importWhileHeld(
+    (writer, lockWaiters) =>
+      lockWaiters === 1 &&
+      writer.passed.some(
+        (batch) =>
+          batch.messages.some((m) => m.chatId === big.id) && !batch.messages.some((m) => m.id === victim.id),
+      ),
+    'the refused batch held at its commit while the next one goes on',
+  );
+  await expectBigChatFailedOnly(outcome, big, others);
 });
+
+async function expectNothingStored(): Promise<void> {
+  const { sql, schema } = db;
+  expect(await sql`select 1 from ${sql(schema)}.messages`).toHaveLength(0);
+  expect(await sql`select 1 from ${sql(schema)}.chats`).toHaveLength(0);
+  expect(await sql`select 1 from ${sql(schema)}.chat_sync`).toHaveLength(0);
+}
 
 it('writeBatch whose order hooks throw commits nothing of the batch and throws their error', async () => {
   const { sql, schema } = db;
   await migrate(sql, schema);
   const writer = createBatchWriter(sql, schema);
   const truth = sim.groundTruth('default', WINDOW).messages.slice(0, 5);
-  const client = createWahaClient({
-    baseUrl: sim.url,
-    requestTimeoutMs: 10_000,
-    maxResponseBytes: 16 << 20,
-    retry: FAST_RETRY,
-  });
+  const client = wahaClient();
   const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
   const chat = chats.find((c) => c.chatId === truth[0]!.from)!;
   const messages = [];
@@ -258,9 +266,7 @@ it('writeBatch whose order hooks throw commits nothing of the batch and throws t
       { statements: () => Promise.reject(refusal) },
     ),
   ).rejects.toBe(refusal);
-  expect(await sql`select 1 from ${sql(schema)}.messages`).toHaveLength(0);
-  expect(await sql`select 1 from ${sql(schema)}.chats`).toHaveLength(0);
-  expect(await sql`select 1 from ${sql(schema)}.chat_sync`).toHaveLength(0);
+  await expectNothingStored();
   // Refused at the last moment, its statements run: nothing either.
   let ran = 0;
   await expect(
@@ -270,9 +276,7 @@ it('writeBatch whose order hooks throw commits nothing of the batch and throws t
     ),
   ).rejects.toBe(refusal);
   expect(ran).toBe(1);
-  expect(await sql`select 1 from ${sql(schema)}.messages`).toHaveLength(0);
-  expect(await sql`select 1 from ${sql(schema)}.chats`).toHaveLength(0);
-  expect(await sql`select 1 from ${sql(schema)}.chat_sync`).toHaveLength(0);
+  await expectNothingStored();
   // The same batch, its turn come at once, goes in whole.
   const result = await writer.writeBatch(
     { chats: [chat], messages },

@@ -2,22 +2,15 @@ import type { ChatRecord } from '../src/domain.js';
 import { WahaRefusedError, WahaResponseError, WahaUnavailableError } from '../src/errors.js';
 import { generateDataset, startSimulator, type Simulator, type SimulatorOptions } from '../src/sim/index.js';
 import { createWahaClient, type WahaClient } from '../src/waha/client.js';
-import { DEFAULT_RETRY_POLICY } from '../src/waha/retry.js';
+import { ALL_TIME, QUICK_RETRY, simulatorPerTest } from './support/waha.js';
 import http from 'node:http';
 
-const FAST_RETRY = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 1500 };
-const WINDOW = { fromS: 0, toS: 4_000_000_000 };
-
-let sim: Simulator | undefined;
-afterEach(async () => {
-  await sim?.close();
-  sim = undefined;
-});
+const startSim = simulatorPerTest();
 
 async function start(
   options: Partial<SimulatorOptions> = {},
 ): Promise<{ sim: Simulator; client: WahaClient }> {
-  sim = await startSimulator({
+  const sim = await startSim({
     sessions: [
       { name: 'default', datasetOptions: { chats: 6, messages: 1400, bigChats: [1050, 203], seed: 7 } },
     ],
@@ -28,7 +21,7 @@ async function start(
     apiKey: options.apiKey,
     requestTimeoutMs: 2000,
     maxResponseBytes: 16 * 1024 * 1024,
-    retry: FAST_RETRY,
+    retry: QUICK_RETRY,
   });
   return { sim, client };
 }
@@ -42,7 +35,7 @@ async function allMessageIds(
   const ids: string[] = [];
   let pages = 0;
   for await (const page of client.chatMessages('default', chat, {
-    window: WINDOW,
+    window: ALL_TIME,
     pageSize,
     pageEnd,
     meId: null,
@@ -58,7 +51,7 @@ describe('WAHA client against the simulator', () => {
     const { sim, client } = await start();
     const chats = await client.listChats('default', { pageSize: 4, engine: 'NOWEB' });
     expect(chats).toHaveLength(6);
-    const truth = sim.groundTruth('default', WINDOW);
+    const truth = sim.groundTruth('default', ALL_TIME);
     for (const chat of chats) {
       const expected = truth.messages.filter((m) => m.id.includes(`_${chat.chatId}_`)).map((m) => m.id);
       const { ids } = await allMessageIds(client, chat, 'empty');
@@ -87,7 +80,7 @@ describe('WAHA client against the simulator', () => {
       ],
     });
     const [chat] = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
-    const expected = sim.groundTruth('default', WINDOW).messages.length;
+    const expected = sim.groundTruth('default', ALL_TIME).messages.length;
     expect((await allMessageIds(client, chat!, 'empty')).ids.length).toBe(expected);
     expect((await allMessageIds(client, chat!, 'short')).ids.length).toBeLessThan(expected);
   });
@@ -99,7 +92,7 @@ describe('WAHA client against the simulator', () => {
       ],
     });
     const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
-    const truth = sim.groundTruth('default', WINDOW).messages;
+    const truth = sim.groundTruth('default', ALL_TIME).messages;
     const perSecond = new Map<number, number>();
     for (const m of truth) perSecond.set(m.timestamp, (perSecond.get(m.timestamp) ?? 0) + 1);
     const busiestSecond = Math.max(...perSecond.values());
@@ -114,7 +107,7 @@ describe('WAHA client against the simulator', () => {
 
   it('keeps only the window, inclusive at both ends', async () => {
     const { sim, client } = await start();
-    const all = sim.groundTruth('default', WINDOW).messages;
+    const all = sim.groundTruth('default', ALL_TIME).messages;
     const times = [...new Set(all.map((m) => m.timestamp))].sort((a, b) => a - b);
     const window = { fromS: times[10]!, toS: times[times.length - 10]! };
     const expected = sim
@@ -144,7 +137,7 @@ describe('WAHA client against the simulator', () => {
     const started = Date.now();
     const { ids } = await allMessageIds(client, chat!, 'empty');
     expect(ids.length).toBe(
-      sim.groundTruth('default', WINDOW).messages.filter((m) => m.id.includes(`_${chat!.chatId}_`)).length,
+      sim.groundTruth('default', ALL_TIME).messages.filter((m) => m.id.includes(`_${chat!.chatId}_`)).length,
     );
     expect(client.stats.retries).toBe(4);
     expect(sim.stats().faults.rateLimit + sim.stats().faults.error).toBe(4);
@@ -158,7 +151,7 @@ describe('WAHA client against the simulator', () => {
       baseUrl: sim.url,
       requestTimeoutMs: 2000,
       maxResponseBytes: 1 << 20,
-      retry: { ...FAST_RETRY, maxRetries: 2 },
+      retry: { ...QUICK_RETRY, maxRetries: 2 },
     });
     sim.failNext(10, { status: 503, route: 'chats' });
     await expect(client.listChats('default', { pageSize: 100, engine: 'NOWEB' })).rejects.toThrow(
@@ -169,7 +162,7 @@ describe('WAHA client against the simulator', () => {
         baseUrl: sim.url,
         requestTimeoutMs: 2000,
         maxResponseBytes: 1 << 20,
-        retry: { ...FAST_RETRY, maxRetries: 2 },
+        retry: { ...QUICK_RETRY, maxRetries: 2 },
       }).listChats('default', { pageSize: 100, engine: 'NOWEB' }),
     ).rejects.toThrow(/failed 3 times; last: HTTP 503/);
   });
@@ -180,7 +173,7 @@ describe('WAHA client against the simulator', () => {
       baseUrl: sim.url,
       requestTimeoutMs: 200,
       maxResponseBytes: 1 << 20,
-      retry: FAST_RETRY,
+      retry: QUICK_RETRY,
     });
     sim.failNext(1, { status: 'timeout', route: 'chats' });
     const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
@@ -195,7 +188,7 @@ describe('WAHA client against the simulator', () => {
       apiKey: 'wrong',
       requestTimeoutMs: 2000,
       maxResponseBytes: 1 << 20,
-      retry: FAST_RETRY,
+      retry: QUICK_RETRY,
     });
     await expect(wrong.requireWorkingSession('default')).rejects.toThrow(/refused the API key \(401/);
     expect(wrong.stats.retries).toBe(0);
@@ -205,7 +198,7 @@ describe('WAHA client against the simulator', () => {
       apiKey: 'right-key',
       requestTimeoutMs: 2000,
       maxResponseBytes: 1 << 20,
-      retry: FAST_RETRY,
+      retry: QUICK_RETRY,
     });
     await expect(right.requireWorkingSession('nobody')).rejects.toThrow(/no session "nobody" \(404/);
     sim.setSessionStatus('default', 'SCAN_QR_CODE');
@@ -223,7 +216,7 @@ describe('WAHA client against the simulator', () => {
 
 describe('WAHA refusals name their real cause', () => {
   const client = (url: string) =>
-    createWahaClient({ baseUrl: url, requestTimeoutMs: 2000, maxResponseBytes: 1 << 20, retry: FAST_RETRY });
+    createWahaClient({ baseUrl: url, requestTimeoutMs: 2000, maxResponseBytes: 1 << 20, retry: QUICK_RETRY });
 
   it('422 on chat routes: an unknown session and the Core tier are told apart; neither is retried', async () => {
     const { sim } = await start({ profile: { coreTier: true } });
@@ -257,7 +250,7 @@ describe('WAHA refusals name their real cause', () => {
     const [chat] = await waha.listChats('default', { pageSize: 10, engine: 'WEBJS' });
     sim.failNext(5, { status: 501, route: 'messages' });
     const pages = waha.chatMessages('default', chat!, {
-      window: WINDOW,
+      window: ALL_TIME,
       pageSize: 100,
       pageEnd: 'short',
       meId: null,
@@ -269,7 +262,7 @@ describe('WAHA refusals name their real cause', () => {
 
   it('a 500 that exhausts the retries names the engine exception WAHA reported', async () => {
     const dataset = generateDataset({ chats: 3, messages: 30, seed: 5 });
-    sim = await startSimulator({
+    const sim = await startSim({
       engine: 'WEBJS',
       profile: { failingChats: [dataset.chats[0]!.id] },
       sessions: [{ name: 'default', dataset }],
@@ -278,7 +271,7 @@ describe('WAHA refusals name their real cause', () => {
     const chats = await waha.listChats('default', { pageSize: 10, engine: 'WEBJS' });
     const failing = chats.find((c) => c.chatId === dataset.chats[0]!.id)!;
     const pages = waha.chatMessages('default', failing, {
-      window: WINDOW,
+      window: ALL_TIME,
       pageSize: 100,
       pageEnd: 'short',
       meId: null,
@@ -294,7 +287,7 @@ describe('WAHA refusals name their real cause', () => {
 describe('chat listings that cannot miss a chat', () => {
   it('WEBJS: one request without a limit, whatever the order does while listing', async () => {
     const { sim, client } = await start({ engine: 'WEBJS' });
-    const truth = sim.groundTruth('default', WINDOW);
+    const truth = sim.groundTruth('default', ALL_TIME);
     const chats = await client.listChats('default', { pageSize: 2, engine: 'WEBJS' });
     expect(chats.map((c) => c.chatId).sort()).toEqual(
       (truth.chats as Array<{ id: { _serialized: string } }>).map((c) => c.id._serialized).sort(),
@@ -307,12 +300,12 @@ describe('chat listings that cannot miss a chat', () => {
     const chats = await client.listChats('default', { pageSize: 2, engine: 'NOWEB' });
     expect(chats.every((c) => c.id.endsWith('@s.whatsapp.net') === c.chatId.endsWith('@c.us'))).toBe(true);
     expect(new Set(chats.map((c) => c.id)).size).toBe(chats.length);
-    expect(chats.length).toBe((sim.groundTruth('default', WINDOW).chats as unknown[]).length);
+    expect(chats.length).toBe((sim.groundTruth('default', ALL_TIME).chats as unknown[]).length);
   });
 
   it('NOWEB: a page that is not full ends the listing, without asking for the next page', async () => {
     const { sim, client } = await start();
-    expect((sim.groundTruth('default', WINDOW).chats as unknown[]).length).toBe(6);
+    expect((sim.groundTruth('default', ALL_TIME).chats as unknown[]).length).toBe(6);
     const before = sim.stats().byRoute.chats;
     const chats = await client.listChats('default', { pageSize: 4, engine: 'NOWEB' });
     expect(chats).toHaveLength(6);
@@ -344,12 +337,12 @@ describe('WAHA client against a server that ignores offset', () => {
     const { sim, client } = await start({ ignoreOffset: ['messages'] });
     const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
     const big = chats.find(
-      (c) => sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === c.chatId).length > 500,
+      (c) => sim.groundTruth('default', ALL_TIME).messages.filter((m) => m.from === c.chatId).length > 500,
     )!;
     const read = async (): Promise<string[]> => {
       const ids: string[] = [];
       for await (const page of client.chatMessages('default', big, {
-        window: WINDOW,
+        window: ALL_TIME,
         pageSize: 50,
         pageEnd: 'empty',
         meId: null,
@@ -359,13 +352,13 @@ describe('WAHA client against a server that ignores offset', () => {
       return ids;
     };
     const truthIds = sim
-      .groundTruth('default', WINDOW)
+      .groundTruth('default', ALL_TIME)
       .messages.filter((m) => m.from === big.chatId)
       .map((m) => m.id);
     expect((await read()).sort()).toEqual(truthIds.sort());
 
     // 120 messages in one second fill more than a page: offsets are needed there, and ignoring them shows.
-    const newestS = Math.max(...sim.groundTruth('default', WINDOW).messages.map((m) => m.timestamp));
+    const newestS = Math.max(...sim.groundTruth('default', ALL_TIME).messages.map((m) => m.timestamp));
     sim.addMessages('default', big.chatId, 120, newestS + 1);
     await expect(read()).rejects.toThrow(
       new WahaResponseError(
@@ -385,9 +378,9 @@ describe('WAHA client against a server that ignores offset', () => {
   it('sends each message once and misses none when a burst of messages arrives ahead of the reader', async () => {
     const { sim, client } = await start();
     const chat = (await client.listChats('default', { pageSize: 100, engine: 'NOWEB' })).find(
-      (c) => sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === c.chatId).length > 500,
+      (c) => sim.groundTruth('default', ALL_TIME).messages.filter((m) => m.from === c.chatId).length > 500,
     );
-    const before = sim.groundTruth('default', WINDOW).messages.filter((m) => m.from === chat!.chatId);
+    const before = sim.groundTruth('default', ALL_TIME).messages.filter((m) => m.from === chat!.chatId);
     const newestS = Math.max(...before.map((m) => m.timestamp));
     // Just before the second page is served, 100 messages arrive in the newest second.
     let requests = 0;
@@ -399,7 +392,7 @@ describe('WAHA client against a server that ignores offset', () => {
     });
     const ids: string[] = [];
     for await (const page of client.chatMessages('default', chat!, {
-      window: WINDOW,
+      window: ALL_TIME,
       pageSize: 100,
       pageEnd: 'empty',
       meId: null,
@@ -425,7 +418,7 @@ describe('WAHA client against a broken server', () => {
       baseUrl: `http://127.0.0.1:${port}`,
       requestTimeoutMs: 1000,
       maxResponseBytes: 1000,
-      retry: FAST_RETRY,
+      retry: QUICK_RETRY,
     });
   }
 
@@ -499,7 +492,7 @@ describe('WAHA client against a broken server', () => {
       raw: {},
     };
     const pages = client.chatMessages('default', chat, {
-      window: WINDOW,
+      window: ALL_TIME,
       pageSize: 100,
       pageEnd: 'empty',
       meId: null,
