@@ -354,11 +354,11 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     /**
      * A unit prepared while the one before it commits (`after`): it is staged at once, runs its
      * statements once those of the one before have run (only its commit left: this unit may then wait
-     * for its row locks, never the other way round), and commits once the one before has committed, and
-     * only if no chat of it failed meanwhile (a chat whose records the unit before could not store is
-     * failed there, and this unit may hold the chat's later pages and its completion). When the first
-     * attempt of the one before fails, this one rolls back at once (the retries of the one before, a
-     * chat at a time, must not wait for its locks) and, once those are through, is written again alone.
+     * for its row locks, never the other way round), and commits once the one before has committed.
+     * When the first attempt of the one before fails, this one rolls back at once (the retries of the
+     * one before, a chat at a time, must not wait for its locks) and, once those are through, is written
+     * again alone, without the chats they failed: a chat whose records the unit before could not store
+     * must not get its later pages, nor its completion, from this one.
      */
     const commitAfter = async (
       unit: CommitUnit,
@@ -367,11 +367,6 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     ): Promise<WriteResult | null> => {
       const before = tickets.get(after) ?? { ran: after, committed: after };
       const kept = withoutChats(unit, failed, byId);
-      const chatsOf = [
-        ...kept.batch.chats.map((chat) => chat.id),
-        ...kept.chatsCompleted,
-        ...kept.chatsInProgress.map(({ chatId }) => chatId),
-      ];
       const turn = (step: Promise<unknown>) => () =>
         step.then(
           () => undefined,
@@ -383,12 +378,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
         const result = await commitOne(kept, {
           statements: turn(before.ran),
           ran: ticket.markRan,
-          commit: async () => {
-            await turn(before.committed)();
-            if (chatsOf.some((chatId) => failed.has(chatId))) {
-              throw new WriteAgainError('a chat of it failed while the batch before it was written');
-            }
-          },
+          commit: turn(before.committed),
         });
         ticket.markCommitted();
         return result;
@@ -665,7 +655,7 @@ function withoutChats(
   };
 }
 
-/** A unit prepared ahead that must not commit as it is, for a reason of the unit before: written again alone. */
+/** A unit prepared ahead whose unit before failed: rolled back, and written again alone. */
 class WriteAgainError extends Error {}
 
 /** A unit's first attempt as the unit after it follows it: both reject when that attempt failed. */
