@@ -1,4 +1,5 @@
-import type { Batch, BatchOrder, BatchWriter } from '../src/domain.js';
+import type { Batch, BatchOrder, BatchWriter, ChatRecord, MessageRecord } from '../src/domain.js';
+import { openDatabase, type Database } from '../src/db/connect.js';
 import { createBatchWriter, migrate } from '../src/db/index.js';
 import { runImport, type ImportOutcome } from '../src/import/runner.js';
 import type { Reporter } from '../src/report/reporter.js';
@@ -12,7 +13,7 @@ import {
 import { strategyNamed } from '../src/strategies/registry.js';
 import { createWahaClient, type WahaClient } from '../src/waha/client.js';
 import { FAST_RETRY } from './support/contract.js';
-import { useTestDatabase } from './support/db.js';
+import { testDatabaseUrl, useTestDatabase } from './support/db.js';
 import { expectDatabaseMatches } from './support/truth.js';
 
 /**
@@ -237,15 +238,13 @@ async function expectNothingStored(): Promise<void> {
   expect(await sql`select 1 from ${sql(schema)}.chat_sync`).toHaveLength(0);
 }
 
-it('writeBatch whose order hooks throw commits nothing of the batch and throws their error', async () => {
-  const { sql, schema } = db;
-  await migrate(sql, schema);
-  const writer = createBatchWriter(sql, schema);
-  const truth = sim.groundTruth('default', WINDOW).messages.slice(0, 5);
+/** One chat as the importer reads it (the chat of the truth's first message), with all its messages. */
+async function oneChat(): Promise<{ chat: ChatRecord; messages: MessageRecord[] }> {
+  const first = sim.groundTruth('default', WINDOW).messages[0]!;
   const client = wahaClient();
   const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
-  const chat = chats.find((c) => c.chatId === truth[0]!.from)!;
-  const messages = [];
+  const chat = chats.find((c) => c.chatId === first.from)!;
+  const messages: MessageRecord[] = [];
   for await (const page of client.chatMessages('default', chat, {
     window: WINDOW,
     pageSize: 100,
@@ -254,7 +253,15 @@ it('writeBatch whose order hooks throw commits nothing of the batch and throws t
   })) {
     messages.push(...page.messages);
   }
-  expect(messages.length).toBeGreaterThan(0);
+  expect(messages.length).toBeGreaterThan(3);
+  return { chat, messages };
+}
+
+it('writeBatch whose order hooks throw commits nothing of the batch and throws their error', async () => {
+  const { sql, schema } = db;
+  await migrate(sql, schema);
+  const writer = createBatchWriter(sql, schema);
+  const { chat, messages } = await oneChat();
   const refusal = new Error('the batch before failed');
   await expect(
     writer.writeBatch(
@@ -284,4 +291,75 @@ it('writeBatch whose order hooks throw commits nothing of the batch and throws t
   );
   expect(result.inserted).toBe(messages.length);
   expect(ran).toBe(2);
+});
+
+describe('a server that ends idle transactions and lock waits early', () => {
+  /** The server's limits, in the connection URL as a user could set them (or their DBA, for the role). */
+  const LIMIT_MS = 200;
+  /** How long a batch waits its turn here: well past the limit. */
+  const TURN_MS = 4 * LIMIT_MS;
+  const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+  /** The importer's own connection, one only (so `show` sees the writer's session). */
+  async function strictDatabase(): Promise<Database> {
+    const url = new URL(testDatabaseUrl());
+    url.searchParams.set('idle_in_transaction_session_timeout', String(LIMIT_MS));
+    url.searchParams.set('lock_timeout', String(LIMIT_MS));
+    return openDatabase({ databaseUrl: url.toString(), maxConnections: 1 });
+  }
+
+  it('a batch waiting its turn, idle or on the row locks of the batch before, is not ended; other transactions keep the limits', async () => {
+    const { sql, schema } = db;
+    await migrate(sql, schema);
+    const { chat, messages } = await oneChat();
+    const strict = await strictDatabase();
+    try {
+      const writer = createBatchWriter(strict.sql, schema);
+      // Idle with its rows staged, then idle with its statements run, each wait past the limit.
+      const waitTwice = { statements: () => pause(TURN_MS), commit: () => pause(TURN_MS) };
+      await writer.writeBatch({ chats: [chat], messages: messages.slice(0, 1) }, waitTwice);
+      // Nothing to stage: idle from its BEGIN on.
+      const mark = { session: 'default', chatId: chat.chatId, ...WINDOW };
+      await writer.writeBatch({ chats: [], messages: [], synced: [mark] }, waitTwice);
+      // Waiting for the row of its chat, which another transaction holds past the limit.
+      const holder = await sql.reserve();
+      try {
+        await holder`begin`;
+        await holder`update ${sql(schema)}.chats set name = name where id = ${chat.chatId}`;
+        const writing = writer.writeBatch(
+          { chats: [chat], messages: messages.slice(1) },
+          { statements: () => Promise.resolve() },
+        );
+        await until(async () => {
+          const [row] = await holder<[{ n: number }]>`
+            select count(*)::int as n from pg_stat_activity
+            where application_name = 'waha-import' and wait_event_type = 'Lock'`;
+          return row!.n === 1;
+        }, 'the batch waiting for the chat row');
+        await pause(TURN_MS);
+        await holder`commit`;
+        expect(await writing).toMatchObject({ inserted: messages.length - 1 });
+      } finally {
+        holder.release();
+      }
+      const stored = await sql<{ id: string }[]>`select id from ${sql(schema)}.messages order by id`;
+      expect(stored.map((m) => m.id)).toEqual(messages.map((m) => m.id).sort());
+      expect(await sql`select 1 from ${sql(schema)}.chat_sync`).toHaveLength(1);
+      // The limits were the batches' own: the session has them back, and the server still ends a
+      // transaction of it that idles past them (which is what the batches above were spared).
+      const [limits] = await strict.sql<[{ idle: string; lock: string }]>`
+        select current_setting('idle_in_transaction_session_timeout') as idle,
+               current_setting('lock_timeout') as lock`;
+      expect(limits).toEqual({ idle: `${LIMIT_MS}ms`, lock: `${LIMIT_MS}ms` });
+      await expect(
+        strict.sql.begin(async (tx) => {
+          await tx`select 1`;
+          await pause(TURN_MS);
+          await tx`select 2`;
+        }),
+      ).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+    } finally {
+      await strict.close({ now: true });
+    }
+  });
 });

@@ -16,7 +16,7 @@ import {
   type CheckpointProgress,
   type DatabaseIdentity,
 } from '../db/index.js';
-import { DEFAULT_TIMEOUTS, type DatabaseTimeouts, type Sql } from '../db/connect.js';
+import { answerDeadlineMs, DEFAULT_TIMEOUTS, type DatabaseTimeouts, type Sql } from '../db/connect.js';
 import type { RunFinish } from '../db/runs.js';
 import { KnownError } from '../errors.js';
 import type { RunLog } from '../import/run-log.js';
@@ -127,7 +127,10 @@ export async function openStore(
     throw error;
   }
   const runs = createRunLog(db.sql, config.schema);
-  const writer = createBatchWriter(db.sql, config.schema);
+  // A batch may wait for the one before it as long as a connection may wait for an answer.
+  const writer = createBatchWriter(db.sql, config.schema, {
+    orderWaitMs: answerDeadlineMs({ ...DEFAULT_TIMEOUTS, ...config.dbTimeouts }),
+  });
   const failedChats = createFailedChatStore(db.sql, config.schema);
   /** The lock of the session being imported: checked before every batch is written. */
   let heldLock: AdvisoryLock | undefined;

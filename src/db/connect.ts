@@ -45,6 +45,11 @@ export const DEFAULT_TIMEOUTS: DatabaseTimeouts = {
 /** A connection waiting for an answer is given up this much after its statement timeout. */
 const ANSWER_MARGIN_MS = 5000;
 
+/** How long a connection may wait for an answer before it is given up as dead (0: for ever). */
+export function answerDeadlineMs(timeouts: DatabaseTimeouts): number {
+  return timeouts.statementS > 0 ? timeouts.statementS * 1000 + ANSWER_MARGIN_MS : 0;
+}
+
 /** A connection of its own, outside the pool (the import lock's). */
 export interface SingleConnection {
   sql: Sql;
@@ -116,7 +121,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     markBroken(brokenError);
   });
 
-  const answerTimeoutMs = timeouts.statementS > 0 ? timeouts.statementS * 1000 + ANSWER_MARGIN_MS : 0;
+  const answerTimeoutMs = answerDeadlineMs(timeouts);
   // `socket` is supported by postgres.js but missing from its typings.
   const clientOptions = (
     extra: { max: number; idle_timeout: number; onclose?: () => void },

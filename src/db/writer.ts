@@ -11,7 +11,7 @@ import type {
   SyncMark,
   WriteResult,
 } from '../domain.js';
-import type { Sql } from './connect.js';
+import { answerDeadlineMs, DEFAULT_TIMEOUTS, type Sql } from './connect.js';
 import { validateSchemaName } from './schema.js';
 import { cleanJson, cleanNullableText, cleanText } from './text.js';
 
@@ -22,7 +22,19 @@ export interface BatchWriterOptions {
    * number in one.)
    */
   maxRowsPerStatement?: number;
+  /**
+   * How long a batch written with an `order` may wait inside its transaction for the batch before it
+   * (milliseconds; 0: as long as it takes). Such a wait is the importer's own, not a forgotten session:
+   * where the server sets `idle_in_transaction_session_timeout` or `lock_timeout` (for the role, the
+   * database or in the URL), the batch's own transaction raises them to this, so the server does not
+   * end it while it waits its turn; every other transaction keeps the server's limits. Default
+   * DEFAULT_ORDER_WAIT_MS.
+   */
+  orderWaitMs?: number;
 }
+
+/** A connection's answer deadline under the default statement timeout (300 s + 5 s). */
+export const DEFAULT_ORDER_WAIT_MS = answerDeadlineMs(DEFAULT_TIMEOUTS);
 
 /** The most bind parameters one statement may carry (the protocol counts them in 16 bits). */
 export const MAX_PARAMETERS_PER_STATEMENT = 65_534;
@@ -135,6 +147,10 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
     throw new RangeError(`maxRowsPerStatement must be a positive integer, not ${maxRows}`);
   }
   const chatRowsPerStatement = rowsPerStatement(maxRows, CHAT_COLUMNS.length);
+  const orderWaitMs = options.orderWaitMs ?? DEFAULT_ORDER_WAIT_MS;
+  if (!Number.isInteger(orderWaitMs) || orderWaitMs < 0) {
+    throw new RangeError(`orderWaitMs must be a whole number of milliseconds, 0 or more, not ${orderWaitMs}`);
+  }
   let transactions = 0;
 
   async function writeBatch(batch: Batch, order?: BatchOrder): Promise<WriteResult> {
@@ -160,6 +176,8 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       // PostgreSQL runs them in order while Node goes on (the connection sat idle a third of each
       // transaction, waiting for Node between statements, when each answer was awaited first).
       const sent = new InOrder();
+      // Waiting for the batch before (idle between statements, or on its row locks) is ours to bound.
+      if (order) sent.add(allowOrderWait(tx, orderWaitMs));
       // The staging table is this connection's own: filling it touches no row another transaction
       // could want, so it may go ahead of the batch before. Everything after it waits for its turn.
       const staged = messages.length > 0 ? await sent.settle(stageMessages(tx, messages)) : undefined;
@@ -216,6 +234,20 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       return transactions;
     },
   };
+}
+
+/**
+ * Raises, for this transaction only, the server's limits on an idle transaction and on a lock wait to
+ * `ms` where the server sets them (0 stays 0: no limit). postgres.js answers a session the server ended
+ * for idling with a closed connection, which would fail the run.
+ */
+function allowOrderWait(tx: TransactionSql, ms: number): Promise<unknown> {
+  const value = String(ms);
+  return tx`
+    select
+      case when current_setting('idle_in_transaction_session_timeout') <> '0'
+        then set_config('idle_in_transaction_session_timeout', ${value}, true) end,
+      case when current_setting('lock_timeout') <> '0' then set_config('lock_timeout', ${value}, true) end`;
 }
 
 function rowsPerStatement(maxRows: number, columns: number): number {
