@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   Checkpoint,
   defaultCheckpointPath,
@@ -11,6 +12,9 @@ import {
 import { CheckpointError, LockedError } from '../src/errors.js';
 import { acquireLockFile } from '../src/lock/lock-file.js';
 import { processStartTicks } from '../src/util/process-identity.js';
+
+/** The repository: the other process of the lock race runs the built module. */
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const KEY: CheckpointKey = {
   session: 'default',
@@ -393,6 +397,64 @@ describe('lock file', () => {
     });
     lock.release();
     expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it('is never seen without its owner: a run taking it while another is writing it stays out', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-lock-'));
+    const file = path.join(dir, 'cp.json.lock');
+    const gate = path.join(dir, 'go-on');
+    // Another process takes the lock and is stopped (until `gate` exists) at its first write: with the
+    // lock created empty and written afterwards, the lock was there and held by nobody this run could
+    // name, so this run took it over, and the other went on to hold it too.
+    const other = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
+        import fs from 'node:fs';
+        const [file, gate, module] = process.argv.slice(1);
+        const { acquireLockFile } = await import(module);
+        const write = fs.writeSync;
+        let first = true;
+        fs.writeSync = (fd, ...rest) => {
+          if (first) {
+            first = false;
+            write(1, 'writing\\n');
+            const nap = new Int32Array(new SharedArrayBuffer(4));
+            while (!fs.existsSync(gate)) Atomics.wait(nap, 0, 0, 10);
+          }
+          return write(fd, ...rest);
+        };
+        try {
+          const lock = acquireLockFile(file, 'session "default"');
+          write(1, 'held\\n');
+          lock.release();
+        } catch (error) {
+          write(1, error.name + '\\n');
+        }`,
+        file,
+        gate,
+        path.join(REPO, 'dist/lock/lock-file.js'),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let said = '';
+    other.stdout.setEncoding('utf8').on('data', (chunk: string) => (said += chunk));
+    const exited = new Promise((resolve) => other.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      other.stdout.on('data', () => said.includes('writing') && resolve());
+      other.once('exit', () => reject(new Error(`the other process ended first: ${said}`)));
+    });
+    const lock = acquireLockFile(file, 'session "default"');
+    fs.writeFileSync(gate, '');
+    await exited;
+    expect(said).toBe('writing\nLockedError\n');
+    expect(lock.tookOverFrom).toBeUndefined();
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ pid: process.pid });
+    lock.release();
+    // Nothing is left beside it.
+    expect(fs.readdirSync(dir).sort()).toEqual(['go-on']);
   });
 
   it('is taken over when its live pid is not its owner: our own pid, another start time, another boot', () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LockedError } from '../errors.js';
@@ -43,6 +44,40 @@ function readOwner(file: string): LockOwner | undefined {
 const UNUSABLE_HINT =
   'Run from a directory you can write (in a cron line: cd to one first), or choose a writable --checkpoint file; its lock is kept beside it.';
 
+/**
+ * Creates `file` holding `text`, failing with EEXIST when it exists, so that no other process ever sees
+ * it without its text: the text goes into a file of our own, which is then linked under the lock's name
+ * (link, like an exclusive open, fails when the name exists). Created empty and written afterwards, a
+ * lock read in between looked like one nobody held: two first runs on one fresh data directory both
+ * took it and both ran initdb. Where the file system has no hard links, an exclusive open and a write.
+ */
+function createWithContent(file: string, text: string): void {
+  const own = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fd = createExclusive(own);
+  try {
+    fs.writeSync(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.linkSync(own, file);
+    return;
+  } catch (error) {
+    if (!NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  } finally {
+    fs.rmSync(own, { force: true });
+  }
+  const fd2 = createExclusive(file);
+  try {
+    fs.writeSync(fd2, text);
+  } finally {
+    fs.closeSync(fd2);
+  }
+}
+
+/** What link(2) answers on a file system without hard links (FAT, some network and FUSE mounts). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
 export function acquireLockFile(file: string, what: string): HeldLock {
   try {
     makeDirectories(path.dirname(file), 0o700);
@@ -53,12 +88,7 @@ export function acquireLockFile(file: string, what: string): HeldLock {
   let tookOverFrom: LockOwner | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = createExclusive(file);
-      try {
-        fs.writeSync(fd, JSON.stringify(me) + '\n');
-      } finally {
-        fs.closeSync(fd);
-      }
+      createWithContent(file, JSON.stringify(me) + '\n');
       let released = false;
       const release = (): void => {
         if (released) return;
