@@ -1,4 +1,3 @@
-import type { ChatRecord } from '../src/domain.js';
 import { planIncremental } from '../src/import/runner.js';
 import {
   generateDataset,
@@ -9,6 +8,7 @@ import {
 } from '../src/sim/index.js';
 import { jsonSummary, runArgs, runCli } from './support/cli.js';
 import { useTestDatabase } from './support/db.js';
+import { listedChat } from './support/records.js';
 import { expectDatabaseMatches } from './support/truth.js';
 
 const db = useTestDatabase();
@@ -115,15 +115,7 @@ describe('run --incremental', () => {
 });
 
 describe('planIncremental', () => {
-  const chat = (id: string, lastActivityS: number | null): ChatRecord => ({
-    session: 'default',
-    id,
-    chatId: id,
-    name: null,
-    kind: 'person',
-    lastActivityAt: lastActivityS === null ? null : new Date(lastActivityS * 1000),
-    raw: {},
-  });
+  const chat = listedChat;
   const runWindow = { fromS: 1_000, toS: 10_000 };
 
   it('continues each known chat from its mark minus the overlap, and leaves new chats on the run window', () => {

@@ -456,7 +456,10 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     reporter.importStarted({ chats: chats.length, strategy: plan.strategy.name, window: plan.window });
     reporter.progress(progressNow());
     await plan.strategy.run({
-      chats: todo.map((chat) => ({ chat, resumeAt: cursor?.resumeAt(chat.id) })),
+      chats: (FETCHES_ACROSS_CHATS.has(plan.strategy.name) ? mostRecentFirst(todo) : todo).map((chat) => ({
+        chat,
+        resumeAt: cursor?.resumeAt(chat.id),
+      })),
       source,
       sink,
       // Slices and chats share the limit: the chats' fan-out leaves room for the slices.
@@ -753,4 +756,24 @@ function describeReason(reason: ChatFailureReason): string {
     case 'database-refused':
       return 'PostgreSQL refused one of its messages';
   }
+}
+
+/**
+ * The strategies whose fetchers take the next chat whenever one ends, so the order decides which chats
+ * end last. `sequential` takes as long in any order; `chunked` keeps the listing's order, as the study's
+ * option B and D did (its chunks, and so its transactions, follow it).
+ */
+const FETCHES_ACROSS_CHATS = new Set<string>(['streaming', 'parallel']);
+
+/**
+ * The order `streaming` and `parallel` fetch chats in: most recently active first, those WAHA gave no time for last, the
+ * listing's order otherwise. The chats people write in most are the ones they wrote in last, and the
+ * longest chat sets how long an import takes: started among the last (the listing goes by id), it was
+ * still being read, a page after another, when everything else was done (seed dataset, 200 requests at
+ * once: its 15 pages began at 2.3 s of a 3.8 s import, and the import's last 0.5 s ran under 10 requests
+ * at once).
+ */
+export function mostRecentFirst(chats: readonly ChatRecord[]): ChatRecord[] {
+  const activity = (chat: ChatRecord): number => chat.lastActivityAt?.getTime() ?? -Infinity;
+  return [...chats].sort((a, b) => activity(b) - activity(a) || 0);
 }
