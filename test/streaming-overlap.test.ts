@@ -299,12 +299,15 @@ describe('a server that ends idle transactions and lock waits early', () => {
   /** How long a batch waits its turn here: well past the limit. */
   const TURN_MS = 4 * LIMIT_MS;
   const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  const STRICT_NAME = `waha-import strict limits ${process.pid}`;
 
   /** The importer's own connection, one only (so `show` sees the writer's session). */
   async function strictDatabase(): Promise<Database> {
     const url = new URL(testDatabaseUrl());
     url.searchParams.set('idle_in_transaction_session_timeout', String(LIMIT_MS));
     url.searchParams.set('lock_timeout', String(LIMIT_MS));
+    // Its own name, so the test finds its backend among those of the test files running beside it.
+    url.searchParams.set('application_name', STRICT_NAME);
     return openDatabase({ databaseUrl: url.toString(), maxConnections: 1 });
   }
 
@@ -333,7 +336,7 @@ describe('a server that ends idle transactions and lock waits early', () => {
         await until(async () => {
           const [row] = await holder<[{ n: number }]>`
             select count(*)::int as n from pg_stat_activity
-            where application_name = 'waha-import' and wait_event_type = 'Lock'`;
+            where application_name = ${STRICT_NAME} and wait_event_type = 'Lock'`;
           return row!.n === 1;
         }, 'the batch waiting for the chat row');
         await pause(TURN_MS);

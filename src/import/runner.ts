@@ -766,12 +766,12 @@ function describeReason(reason: ChatFailureReason): string {
 const FETCHES_ACROSS_CHATS = new Set<string>(['streaming', 'parallel']);
 
 /**
- * The order `streaming` and `parallel` fetch chats in: most recently active first, those WAHA gave no time for last, the
- * listing's order otherwise. The chats people write in most are the ones they wrote in last, and the
- * longest chat sets how long an import takes: started among the last (the listing goes by id), it was
- * still being read, a page after another, when everything else was done (seed dataset, 200 requests at
- * once: its 15 pages began at 2.3 s of a 3.8 s import, and the import's last 0.5 s ran under 10 requests
- * at once).
+ * The order `streaming` and `parallel` fetch chats in: most recently active first, those WAHA gave no
+ * time for last, the listing's order otherwise. The chats people write in most are the ones they wrote
+ * in last, and the longest chat sets how long an import takes: started among the last (the listing goes
+ * by id), it was still being read, a page after another, when everything else was done (seed dataset,
+ * 200 requests at once: its 15 pages began at 2.3 s of a 3.8 s import, and the import's last 0.5 s ran
+ * under 10 requests at once).
  */
 export function mostRecentFirst(chats: readonly ChatRecord[]): ChatRecord[] {
   const activity = (chat: ChatRecord): number => chat.lastActivityAt?.getTime() ?? -Infinity;
