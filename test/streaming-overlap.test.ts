@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Batch, BatchOrder, BatchWriter, ChatRecord, MessageRecord } from '../src/domain.js';
 import { openDatabase, type Database } from '../src/db/connect.js';
 import { createBatchWriter, migrate } from '../src/db/index.js';
@@ -12,6 +15,7 @@ import {
 } from '../src/sim/index.js';
 import { strategyNamed } from '../src/strategies/registry.js';
 import { createWahaClient, type WahaClient } from '../src/waha/client.js';
+import { jsonSummary, runCli } from './support/cli.js';
 import { FAST_RETRY } from './support/contract.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
 import { expectDatabaseMatches } from './support/truth.js';
@@ -229,6 +233,61 @@ it('a batch refused at its commit, the next one past its statements: it rolls ba
     'the refused batch held at its commit while the next one goes on',
   );
   await expectBigChatFailedOnly(outcome, big, others);
+});
+
+it('through the CLI: the next batch waits for the refused one as well (the run wires the order through)', async () => {
+  const { sql, schema } = db;
+  await migrate(sql, schema);
+  const { big, inBig, others } = truthSplit();
+  const victim = inBig[0]!;
+  await sql.unsafe(`
+    create function "${schema}".held_check(id text) returns boolean language plpgsql as $$
+    begin
+      if id = '${victim.id}' then
+        perform pg_advisory_xact_lock(${LOCK_KEY});
+        return false;
+      end if;
+      return true;
+    end $$`);
+  await sql.unsafe(
+    `alter table "${schema}".messages add constraint refuse_one check ("${schema}".held_check(id))`,
+  );
+  const name = `waha-import overlap cli ${process.pid}`;
+  const url = new URL(testDatabaseUrl());
+  url.searchParams.set('application_name', name);
+  const holder = await sql.reserve();
+  await holder`select pg_advisory_lock(${LOCK_KEY})`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-overlap-'));
+  const running = runCli([
+    ...['run', '--waha-url', sim.url, '--database-url', url.toString(), '--schema', schema, '--json'],
+    ...['--strategy', 'streaming', '--concurrency', '1', '--batch-size', '20', '--flush-ms', '50'],
+    ...['--page-size', '20', '--since', String(WINDOW.fromS), '--until', String(WINDOW.toS)],
+    ...['--checkpoint', path.join(dir, 'checkpoint.json')],
+  ]);
+  try {
+    // The refused batch is held; the next one is either staged and waiting (idle in its transaction)
+    // or, were the order lost on the way to the writer, committed past it.
+    await until(async () => {
+      const [row] = await holder<[{ held: number; waiting: number; committed: number }]>`
+        select
+          (select count(*)::int from pg_locks
+            where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted) as held,
+          (select count(*)::int from pg_stat_activity
+            where application_name = ${name} and state = 'idle in transaction') as waiting,
+          (select count(*)::int from ${sql(schema)}.messages where chat_id = ${big.id}) as committed`;
+      return row!.held === 1 && (row!.waiting === 1 || row!.committed > 0);
+    }, 'the refused batch held, the next one staged or committed');
+  } finally {
+    await holder`select pg_advisory_unlock(${LOCK_KEY})`;
+    holder.release();
+  }
+  const result = await running;
+  expect(result.code).toBe(5);
+  expect(jsonSummary(result.stdout).summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
+  // Nothing of the failed chat: not its later pages, not a mark saying it is complete.
+  expect(await sql`select id from ${sql(schema)}.messages where chat_id = ${big.id}`).toHaveLength(0);
+  expect(await sql`select 1 from ${sql(schema)}.chat_sync where chat_id = ${big.id}`).toHaveLength(0);
+  await expectDatabaseMatches(sql, schema, 'default', others);
 });
 
 async function expectNothingStored(): Promise<void> {

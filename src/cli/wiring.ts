@@ -5,6 +5,7 @@ import {
   createBatchWriter,
   createRunLog,
   databaseIdentity,
+  checkedWriter,
   isConnectionGone,
   loadCheckpointProgress,
   loadSyncMarks,
@@ -165,16 +166,8 @@ export async function openStore(
     sql: db.sql,
     url: db.url,
     migration: { applied, version: LATEST_SCHEMA_VERSION },
-    writer: {
-      writeBatch: async (batch) => {
-        // A run that lost its lock stops before writing: another run may be importing by now.
-        if (heldLock) await explained(heldLock.check());
-        return explained(writer.writeBatch(batch));
-      },
-      get transactions() {
-        return writer.transactions;
-      },
-    },
+    // A run that lost its lock stops before writing: another run may be importing by now.
+    writer: checkedWriter(writer, async () => heldLock?.check(), explained),
     syncMarks: (session) => explained(loadSyncMarks(db.sql, config.schema, session)),
     failedChats: {
       record: (failure, runId) => explained(failedChats.record(failure, runId)),

@@ -140,6 +140,28 @@ class InOrder {
  * Rows go in primary-key order, so concurrent batches touching the same rows lock them in the same order
  * and cannot deadlock each other. A failing batch is rolled back entirely and its error propagates as is.
  */
+/**
+ * `inner` with `before` awaited ahead of every batch (a lock or a job still held) and `around` applied to
+ * each write, passing the batch's `order` through: a wrapper that dropped it let streaming's next batch
+ * commit before the one ahead of it, so a batch refused after it no longer kept the failed chat's later
+ * pages and completion out of the database.
+ */
+export function checkedWriter(
+  inner: BatchWriter,
+  before: () => Promise<void>,
+  around: <T>(work: Promise<T>) => Promise<T> = (work) => work,
+): BatchWriter {
+  return {
+    writeBatch: async (batch, order) => {
+      await around(before());
+      return around(inner.writeBatch(batch, order));
+    },
+    get transactions() {
+      return inner.transactions;
+    },
+  };
+}
+
 export function createBatchWriter(sql: Sql, schema: string, options: BatchWriterOptions = {}): BatchWriter {
   validateSchemaName(schema);
   const maxRows = options.maxRowsPerStatement ?? DEFAULT_MAX_ROWS_PER_STATEMENT;

@@ -386,7 +386,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
         ticket.markFailed();
         // The unit before decides first: its failure is the run's, whatever this one met.
         await after;
-        if (error instanceof WriteAgainError || isRefusedRecord(error)) return null;
+        if (isWriteAgain(error) || isRefusedRecord(error)) return null;
         throw error;
       }
     };
@@ -660,6 +660,14 @@ function withoutChats(
 
 /** A unit prepared ahead whose unit before failed: rolled back, and written again alone. */
 class WriteAgainError extends Error {}
+
+/** The batch before failed: seen as thrown, or as the cause of the error the run's writer made of it. */
+function isWriteAgain(error: unknown): boolean {
+  return (
+    error instanceof WriteAgainError ||
+    (error as { cause?: unknown } | null)?.cause instanceof WriteAgainError
+  );
+}
 
 /** A unit's first attempt as the unit after it follows it: both reject when that attempt failed. */
 interface Steps {

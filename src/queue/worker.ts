@@ -12,6 +12,7 @@ import { strategyNamed } from '../strategies/registry.js';
 import type { WahaClient } from '../waha/client.js';
 import { redactUrl } from '../util/redact.js';
 import type { Sql } from '../db/connect.js';
+import { checkedWriter } from '../db/writer.js';
 import type { FailedChatStore } from '../db/failed-chats.js';
 import { bossSchema, bossTxDb, ensureQueue, jobState, PLAN_QUEUE_PREFIX, UNIT_QUEUE } from './boss.js';
 import { shareLimit, type SharedLimit } from './share.js';
@@ -169,15 +170,7 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
         );
       }
     };
-    const writer: BatchWriter = {
-      writeBatch: async (batch) => {
-        await stillMine();
-        return store.writer.writeBatch(batch);
-      },
-      get transactions() {
-        return store.writer.transactions;
-      },
-    };
+    const writer: BatchWriter = checkedWriter(store.writer, stillMine);
     const runLog: RunLog = {
       start: async () => Number(unit.plan_id),
       finish: async (_runId, summary) => {
