@@ -177,17 +177,16 @@ async function importWhileHeld(
   return importing;
 }
 
-it('a batch refused while the next one is staged: the next holds the refused chat and commits none of it', async () => {
+/**
+ * The schema refuses the message `victimId` (a check constraint), and only once it has waited for the
+ * advisory lock LOCK_KEY: the refused batch stays inside PostgreSQL while the test holds that lock.
+ */
+async function refuseWhenHeld(victimId: string): Promise<void> {
   const { sql, schema } = db;
-  await migrate(sql, schema);
-  const { big, inBig, others } = truthSplit();
-  // The newest message is on the chat's first page: the chat's later pages (and its completion) come
-  // in the batches after the refused one.
-  const victim = inBig[0]!;
   await sql.unsafe(`
     create function "${schema}".held_check(id text) returns boolean language plpgsql as $$
     begin
-      if id = '${victim.id}' then
+      if id = '${victimId}' then
         perform pg_advisory_xact_lock(${LOCK_KEY});
         return false;
       end if;
@@ -196,6 +195,16 @@ it('a batch refused while the next one is staged: the next holds the refused cha
   await sql.unsafe(
     `alter table "${schema}".messages add constraint refuse_one check ("${schema}".held_check(id))`,
   );
+}
+
+it('a batch refused while the next one is staged: the next holds the refused chat and commits none of it', async () => {
+  const { sql, schema } = db;
+  await migrate(sql, schema);
+  const { big, inBig, others } = truthSplit();
+  // The newest message is on the chat's first page: the chat's later pages (and its completion) come
+  // in the batches after the refused one.
+  const victim = inBig[0]!;
+  await refuseWhenHeld(victim.id);
   // The refused batch waits for the lock inside its INSERT, and the batch after it is staged.
   const outcome = await importWhileHeld(
     (writer, lockWaiters) => lockWaiters === 1 && writer.waiting() === 1,
@@ -240,18 +249,7 @@ it('through the CLI: the next batch waits for the refused one as well (the run w
   await migrate(sql, schema);
   const { big, inBig, others } = truthSplit();
   const victim = inBig[0]!;
-  await sql.unsafe(`
-    create function "${schema}".held_check(id text) returns boolean language plpgsql as $$
-    begin
-      if id = '${victim.id}' then
-        perform pg_advisory_xact_lock(${LOCK_KEY});
-        return false;
-      end if;
-      return true;
-    end $$`);
-  await sql.unsafe(
-    `alter table "${schema}".messages add constraint refuse_one check ("${schema}".held_check(id))`,
-  );
+  await refuseWhenHeld(victim.id);
   const name = `waha-import overlap cli ${process.pid}`;
   const url = new URL(testDatabaseUrl());
   url.searchParams.set('application_name', name);
