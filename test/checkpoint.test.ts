@@ -457,6 +457,19 @@ describe('lock file', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['go-on']);
   });
 
+  it('removes the aside copy a killed run left before linking it, not one of a live run', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-lock-'));
+    const file = path.join(dir, 'cp.json.lock');
+    // pid 1 always runs; a pid past pid_max never does.
+    const dead = `${file}.4194305.0a1b2c.tmp`;
+    const live = `${file}.1.0a1b2c.tmp`;
+    fs.writeFileSync(dead, '{}');
+    fs.writeFileSync(live, '{}');
+    const lock = acquireLockFile(file, 'session "default"');
+    lock.release();
+    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(live)]);
+  });
+
   it('is taken over when its live pid is not its owner: our own pid, another start time, another boot', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-lock-')), 'cp.json.lock');
     const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();

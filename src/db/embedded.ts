@@ -16,10 +16,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { closeSync, writeSync } from 'node:fs';
 import { DatabaseError, LockedError } from '../errors.js';
 import { acquireLockFile, type HeldLock } from '../lock/lock-file.js';
-import { createExclusive, makeDirectories, unusablePath, writeFileAtomic } from '../util/private-file.js';
+import { makeDirectories, unusablePath, writeFileAtomic, writeNewFile } from '../util/private-file.js';
 import { currentIdentity, ownerState, parseIdentity } from '../util/process-identity.js';
 
 export interface EmbeddedPostgresOptions {
@@ -286,12 +285,7 @@ async function initialise(
   const scratch = await fs.mkdtemp(path.join(path.dirname(dataDir), '.waha-import-initdb-'));
   try {
     const initdbPasswordFile = path.join(scratch, 'password');
-    const fd = createExclusive(initdbPasswordFile);
-    try {
-      writeSync(fd, `${password}\n`);
-    } finally {
-      closeSync(fd);
-    }
+    writeNewFile(initdbPasswordFile, `${password}\n`);
     if (runAs) {
       await fs.chown(scratch, runAs.uid, runAs.gid);
       await fs.chown(initdbPasswordFile, runAs.uid, runAs.gid);

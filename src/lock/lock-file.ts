@@ -1,8 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LockedError } from '../errors.js';
-import { createExclusive, makeDirectories, unusablePath } from '../util/private-file.js';
+import {
+  makeDirectories,
+  removeStaleTemps,
+  tempFileFor,
+  unusablePath,
+  writeNewFile,
+} from '../util/private-file.js';
 import {
   currentIdentity,
   ownerState,
@@ -52,13 +57,8 @@ const UNUSABLE_HINT =
  * took it and both ran initdb. Where the file system has no hard links, an exclusive open and a write.
  */
 function createWithContent(file: string, text: string): void {
-  const own = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fd = createExclusive(own);
-  try {
-    fs.writeSync(fd, text);
-  } finally {
-    fs.closeSync(fd);
-  }
+  const own = tempFileFor(file);
+  writeNewFile(own, text);
   try {
     fs.linkSync(own, file);
     return;
@@ -67,12 +67,7 @@ function createWithContent(file: string, text: string): void {
   } finally {
     fs.rmSync(own, { force: true });
   }
-  const fd2 = createExclusive(file);
-  try {
-    fs.writeSync(fd2, text);
-  } finally {
-    fs.closeSync(fd2);
-  }
+  writeNewFile(file, text);
 }
 
 /** What link(2) answers on a file system without hard links (FAT, some network and FUSE mounts). */
@@ -86,6 +81,8 @@ export function acquireLockFile(file: string, what: string): HeldLock {
   }
   const me: LockOwner = { ...currentIdentity(), startedAt: new Date().toISOString() };
   let tookOverFrom: LockOwner | undefined;
+  // An aside copy (createWithContent) left by a run killed before it linked or removed it.
+  removeStaleTemps(file);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       createWithContent(file, JSON.stringify(me) + '\n');

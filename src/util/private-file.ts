@@ -70,6 +70,21 @@ export function removeStaleTemps(file: string): void {
   }
 }
 
+/** Creates `file` (as createExclusive does) holding `content`. */
+export function writeNewFile(file: string, content: string): void {
+  const fd = createExclusive(file);
+  try {
+    fs.writeSync(fd, content);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A temporary file's name beside `file`, of the form removeStaleTemps recognises. */
+export function tempFileFor(file: string): string {
+  return `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
 /**
  * Writes `content` so that `file` holds either the old or the new content, never a mix, even on power
  * loss: an exclusively created temporary file (mode 0600), fsync, rename over `file` (which replaces a
@@ -79,7 +94,7 @@ export function writeFileAtomic(file: string, content: string): void {
   const dir = path.dirname(file);
   makeDirectories(dir, 0o700);
   removeStaleTemps(file);
-  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const temp = tempFileFor(file);
   const fd = createExclusive(temp);
   try {
     try {
