@@ -1,3 +1,4 @@
+import type { ReservedSql } from 'postgres';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,13 +134,17 @@ function truthSplit(): { big: SimChat; inBig: WaMessage[]; others: WaMessage[] }
 
 /** The run failed the big chat (its record refused) and left every other chat whole. */
 async function expectBigChatFailedOnly(outcome: ImportOutcome, big: SimChat, others: WaMessage[]) {
-  const { sql, schema } = db;
   expect(outcome.error).toBeUndefined();
   expect(outcome.summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
   expect(outcome.summary.failedChats).toEqual([
     { chatId: listed(big.id), reason: 'database-refused', error: expect.stringContaining('refuse') },
   ]);
-  // Nothing of the failed chat: not its later pages, not a mark saying it is complete.
+  await expectNothingOf(big, others);
+}
+
+/** Nothing of the failed chat (not its later pages, not a mark saying it is complete); the rest whole. */
+async function expectNothingOf(big: SimChat, others: WaMessage[]): Promise<void> {
+  const { sql, schema } = db;
   const stored = await sql`select id from ${sql(schema)}.messages where chat_id = ${big.id}`;
   expect(stored).toHaveLength(0);
   const marks = await sql`select chat_id from ${sql(schema)}.chat_sync where chat_id = ${big.id}`;
@@ -158,23 +163,38 @@ async function importWhileHeld(
   held: (writer: WatchedWriter, lockWaiters: number) => boolean,
   what: string,
 ): Promise<ImportOutcome> {
-  const { sql, schema } = db;
-  const holder = await sql.reserve();
-  await holder`select pg_advisory_lock(${LOCK_KEY})`;
-  const writer = watchedWriter(createBatchWriter(sql, schema));
-  const importing = importStreaming(writer);
-  try {
-    await until(async () => {
+  const writer = watchedWriter(createBatchWriter(db.sql, db.schema));
+  return whileLockHeld(
+    () => importStreaming(writer),
+    async (holder) => {
       const [row] = await holder<[{ n: number }]>`
         select count(*)::int as n from pg_locks
         where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted`;
       return held(writer, row!.n);
-    }, what);
+    },
+    what,
+  );
+}
+
+/**
+ * Takes the advisory lock LOCK_KEY, starts `work`, and lets the lock go once `ready` (asked over the
+ * lock's own connection) says so; returns what `work` comes to.
+ */
+async function whileLockHeld<T>(
+  work: () => Promise<T>,
+  ready: (holder: ReservedSql) => Promise<boolean>,
+  what: string,
+): Promise<T> {
+  const holder = await db.sql.reserve();
+  await holder`select pg_advisory_lock(${LOCK_KEY})`;
+  const working = work();
+  try {
+    await until(() => ready(holder), what);
   } finally {
     await holder`select pg_advisory_unlock(${LOCK_KEY})`;
     holder.release();
   }
-  return importing;
+  return working;
 }
 
 /**
@@ -253,19 +273,18 @@ it('through the CLI: the next batch waits for the refused one as well (the run w
   const name = `waha-import overlap cli ${process.pid}`;
   const url = new URL(testDatabaseUrl());
   url.searchParams.set('application_name', name);
-  const holder = await sql.reserve();
-  await holder`select pg_advisory_lock(${LOCK_KEY})`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-overlap-'));
-  const running = runCli([
-    ...['run', '--waha-url', sim.url, '--database-url', url.toString(), '--schema', schema, '--json'],
-    ...['--strategy', 'streaming', '--concurrency', '1', '--batch-size', '20', '--flush-ms', '50'],
-    ...['--page-size', '20', '--since', String(WINDOW.fromS), '--until', String(WINDOW.toS)],
-    ...['--checkpoint', path.join(dir, 'checkpoint.json')],
-  ]);
-  try {
+  const result = await whileLockHeld(
+    () =>
+      runCli([
+        ...['run', '--waha-url', sim.url, '--database-url', url.toString(), '--schema', schema, '--json'],
+        ...['--strategy', 'streaming', '--concurrency', '1', '--batch-size', '20', '--flush-ms', '50'],
+        ...['--page-size', '20', '--since', String(WINDOW.fromS), '--until', String(WINDOW.toS)],
+        ...['--checkpoint', path.join(dir, 'checkpoint.json')],
+      ]),
     // The refused batch is held; the next one is either staged and waiting (idle in its transaction)
     // or, were the order lost on the way to the writer, committed past it.
-    await until(async () => {
+    async (holder) => {
       const [row] = await holder<[{ held: number; waiting: number; committed: number }]>`
         select
           (select count(*)::int from pg_locks
@@ -274,18 +293,12 @@ it('through the CLI: the next batch waits for the refused one as well (the run w
             where application_name = ${name} and state = 'idle in transaction') as waiting,
           (select count(*)::int from ${sql(schema)}.messages where chat_id = ${big.id}) as committed`;
       return row!.held === 1 && (row!.waiting === 1 || row!.committed > 0);
-    }, 'the refused batch held, the next one staged or committed');
-  } finally {
-    await holder`select pg_advisory_unlock(${LOCK_KEY})`;
-    holder.release();
-  }
-  const result = await running;
+    },
+    'the refused batch held, the next one staged or committed',
+  );
   expect(result.code).toBe(5);
   expect(jsonSummary(result.stdout).summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
-  // Nothing of the failed chat: not its later pages, not a mark saying it is complete.
-  expect(await sql`select id from ${sql(schema)}.messages where chat_id = ${big.id}`).toHaveLength(0);
-  expect(await sql`select 1 from ${sql(schema)}.chat_sync where chat_id = ${big.id}`).toHaveLength(0);
-  await expectDatabaseMatches(sql, schema, 'default', others);
+  await expectNothingOf(big, others);
 });
 
 async function expectNothingStored(): Promise<void> {
