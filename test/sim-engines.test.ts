@@ -239,6 +239,33 @@ describe('chat listing', () => {
       expect((await ids(''))[0]).toBe(moved);
     });
   });
+
+  it('WEBJS: a chat item carries its newest message whole, and a group its metadata with every member', async () => {
+    await withSim(start('WEBJS'), async (sim) => {
+      type WebChat = Json & { id: { _serialized: string }; lastMessage?: Json; groupMetadata?: Json };
+      const listed = (await get<WebChat[]>(sim, '/api/default/chats')).body;
+      const byId = new Map(listed.map((c) => [c.id._serialized, c]));
+      for (const chat of [PERSON, GROUP]) {
+        const newest = (await get(sim, messagesPath(chat.id, { limit: 1 }))).body[0];
+        expect(byId.get(chat.id)!.lastMessage).toEqual(newest);
+      }
+      expect(byId.get(PERSON.id)!.groupMetadata).toBeUndefined();
+      const metadata = byId.get(GROUP.id)!.groupMetadata as { participants: Json[]; size: number };
+      const members = metadata.participants.map((p) => (p.id as { _serialized: string })._serialized);
+      expect(members).toEqual([
+        ME,
+        ...GROUP.participants.map((p) => p.jid.replace('@s.whatsapp.net', '@c.us')),
+      ]);
+      expect(metadata.size).toBe(members.length);
+      expect(metadata.participants[0]).toMatchObject({ isAdmin: true, isSuperAdmin: true });
+      // Left out, as JSON leaves out an undefined field, when the chat has no message to show.
+      const empty = DATASET.chats.find((c) => visibleMessages(c).length === 0);
+      if (empty !== undefined) expect('lastMessage' in byId.get(empty.id)!).toBe(false);
+      expect(listed.filter((c) => c.lastMessage === undefined)).toHaveLength(
+        DATASET.chats.filter((c) => visibleMessages(c).length === 0).length,
+      );
+    });
+  });
 });
 
 describe('message shapes', () => {

@@ -225,17 +225,48 @@ export function engineMessage(
   };
 }
 
+/** A whatsapp-web.js ContactId / ChatId: `{server, user, _serialized}`. */
+function webjsId(serialized: string): { server: string; user: string; _serialized: string } {
+  const at = serialized.lastIndexOf('@');
+  return { server: serialized.slice(at + 1), user: serialized.slice(0, at), _serialized: serialized };
+}
+
 /** The chat list item as the engine serves it. */
 export function engineChat(session: SimSession, chat: SimChat): unknown {
   const id = listedChatId(session, chat);
   if (session.profile.engine !== 'WEBJS') return { ...chat.raw, id };
-  // whatsapp-web.js Chat objects: the id is an object and the activity field is `timestamp`.
-  const [user = '', server = ''] = id.split('@');
+  // whatsapp-web.js Chat objects (WAHA serves them as the library builds them): the id is an object, the
+  // activity field is `timestamp`, the newest message comes whole as `lastMessage` (left out when the chat
+  // has none), and a group carries its `groupMetadata` with every participant. So an item is a few
+  // hundred bytes for a person and grows with the members of a group.
+  const isGroup = chat.kind === 'group';
+  const newest = chat.messages.findLast((m) => !m.hidden);
+  const me = meId(session);
   return {
-    id: { server, user, _serialized: id },
+    ...(isGroup
+      ? {
+          groupMetadata: {
+            id: webjsId(id),
+            creation: chat.messages[0]?.timestampS ?? chat.raw.conversationTimestamp ?? 0,
+            owner: webjsId(me),
+            subject: chat.name ?? '',
+            size: chat.participants.length + 1,
+            participants: [
+              { id: webjsId(me), isAdmin: true, isSuperAdmin: true },
+              ...chat.participants.map((p) => ({
+                id: webjsId(toCus(p.jid)),
+                isAdmin: false,
+                isSuperAdmin: false,
+              })),
+            ],
+            pendingParticipants: [],
+          },
+        }
+      : {}),
+    id: webjsId(id),
     // whatsapp-web.js falls back to the formatted number for contacts without a saved name.
-    name: chat.name ?? `+${user}`,
-    isGroup: chat.kind === 'group',
+    name: chat.name ?? `+${id.slice(0, id.lastIndexOf('@'))}`,
+    isGroup,
     isReadOnly: false,
     unreadCount: 0,
     timestamp: chat.raw.conversationTimestamp,
@@ -243,5 +274,6 @@ export function engineChat(session: SimSession, chat: SimChat): unknown {
     pinned: false,
     isMuted: false,
     muteExpiration: 0,
+    lastMessage: newest === undefined ? undefined : engineMessage(session, chat, newest, { gteGiven: false }),
   };
 }
