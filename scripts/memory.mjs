@@ -3,9 +3,11 @@
 // process, so only the importer is measured) for each size given, and prints the importer's peak RSS,
 // with the simulator's start-up time and the CPU it spent serving the import.
 // Usage: node scripts/memory.mjs [--strategy streaming,parallel,chunked,sequential] [--per-chat n]
-//                                [--node-args "<flags for the importer's node>"] [messages...]
+//                                [--engine NOWEB|GOWS|WEBJS] [--node-args "<flags for the importer's node>"]
+//                                [messages...]
 //        (default: streaming, parallel and chunked at 100000 and 1000000 messages, 100 per chat;
-//        --per-chat 10 puts the same messages in ten times the chats)
+//        --per-chat 10 puts the same messages in ten times the chats; --engine WEBJS serves chat items as
+//        whatsapp-web.js builds them: the newest message whole, a group's metadata with every member)
 // Uses DATABASE_URL when set, else the embedded PostgreSQL in a temporary directory. Linux only (/proc).
 import { spawn } from 'node:child_process';
 import { setInterval, clearInterval } from 'node:timers';
@@ -25,6 +27,7 @@ const option = (name) => {
 };
 const perChat = Number(option('--per-chat') ?? 100);
 const nodeArgs = (option('--node-args') ?? '').split(' ').filter(Boolean);
+const engine = option('--engine') ?? 'NOWEB';
 if (!(perChat >= 1)) throw new Error('--per-chat takes a number of messages, 1 or more');
 const sizes = args.map(Number).filter((n) => n > 0);
 // The bench's settings for each strategy: V1 (parallel at 20), D (chunked, 50 chats at 50 at once).
@@ -50,7 +53,7 @@ function startSim(messages) {
   const startedMs = Date.now();
   const child = spawn(
     process.execPath,
-    [bin, 'sim', '--port', '0', '--chats', String(chats), '--messages', String(messages)],
+    [bin, 'sim', '--port', '0', '--engine', engine, '--chats', String(chats), '--messages', String(messages)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
@@ -121,6 +124,7 @@ try {
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')} on ${os.cpus().length} cores` +
+      `; ${engine} simulator` +
       (nodeArgs.length ? `; importer node ${nodeArgs.join(' ')}` : ''),
   );
   for (const messages of sizes.length ? sizes : [100_000, 1_000_000]) {

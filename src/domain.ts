@@ -21,8 +21,13 @@ export interface ChatRecord {
   kind: ChatKind;
   /** Last activity WAHA reported for the chat; null when it reported none. */
   lastActivityAt: Date | null;
-  /** The chat object as WAHA sent it. */
-  raw: unknown;
+  /**
+   * The chat object as WAHA sent it, in one of two forms, as for a message: `rawJson`, its JSON text as
+   * the UTF-8 bytes cut out of the listing response (what parsing a listing gives), or `raw`, the value
+   * itself (chats built in other ways). The writer stores `rawJson` when there is one, else `raw`.
+   */
+  raw?: unknown;
+  rawJson?: Buffer | undefined;
 }
 
 export interface MessageRecord {

@@ -393,6 +393,31 @@ describe('batch writer', () => {
     }
   });
 
+  test("a chat's raw as the bytes WAHA sent: stored as the same JSON object as the value, cleaned alike", async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const values = [
+      { id: 'a', name: 'before\u0000after', 'key\u0000': 1 },
+      { id: 'b', name: 'x\udc00y', participants: [{ id: { _serialized: '\ud800' } }], pair: '👍' },
+      { id: 'c', name: 'olá 👍🏽', escaped: '\\u0000 is text here', quote: 'say "hi" \\ {x}', n: -1.5e-7 },
+    ];
+    const asSent = values.map((raw, i) =>
+      chat(i + 1, { raw: undefined, rawJson: Buffer.from(JSON.stringify(raw, null, 2)) }),
+    );
+    await writer.writeBatch({ chats: asSent, messages: [] });
+    const stored = await db.sql<{ id: string; type: string; raw: unknown }[]>`
+      select id, jsonb_typeof(raw) as type, raw from ${db.sql(db.schema)}.chats order by id`;
+    expect(stored.map((row) => row.type)).toEqual(['object', 'object', 'object']);
+    expect(stored.map((row) => row.raw)).toEqual([
+      { id: 'a', name: 'before\uFFFDafter', 'key\uFFFD': 1 },
+      { id: 'b', name: 'x\uFFFDy', participants: [{ id: { _serialized: '\uFFFD' } }], pair: '👍' },
+      values[2],
+    ]);
+    // The same chats as values write nothing new: the stored JSON is the same.
+    const before = await db.sql`select id, updated_at from ${db.sql(db.schema)}.chats order by id`;
+    await writer.writeBatch({ chats: values.map((raw, i) => chat(i + 1, { raw })), messages: [] });
+    expect(await db.sql`select id, updated_at from ${db.sql(db.schema)}.chats order by id`).toEqual(before);
+  });
+
   test('duplicates inside one batch: written once, the last copy wins, counts still add up', async () => {
     const writer = createBatchWriter(db.sql, db.schema);
     const first = message(1, { ack: 1 });

@@ -1,5 +1,5 @@
 import { arrayElementSpans, jsonSourceOf, rememberJsonSource } from '../src/waha/json-source.js';
-import { parseMessages } from '../src/waha/parse.js';
+import { parseChats, parseMessages } from '../src/waha/parse.js';
 
 /** The elements' texts as the spans cut them. */
 function elements(text: string): string[] | null {
@@ -100,5 +100,33 @@ describe('a page parsed from its text', () => {
     const broken = parsedFrom(bytes);
     expect(broken.map((r) => r.rawJson)).toEqual(page.map(() => undefined));
     expect((broken[0]!.raw as { body: string }).body).toBe('fir\uFFFDst, "quoted"');
+  });
+});
+
+describe('chat list items', () => {
+  // WEBJS sends a chat with its newest message whole and a group with every member: held as bytes.
+  const list = [
+    {
+      id: { server: 'g.us', user: '120363001', _serialized: '120363001@g.us' },
+      name: 'Família 👍🏽',
+      timestamp: 1_727_745_030,
+      groupMetadata: { participants: [{ id: { _serialized: '5511900000001@c.us' }, isAdmin: true }] },
+      lastMessage: { id: 'false_120363001@g.us_A1', body: 'NUL \u0000 here', _data: { t: 1_727_745_030 } },
+    },
+    { id: '5511900000002@c.us', name: null, conversationTimestamp: 1_727_745_020 },
+  ];
+
+  it('carries each chat as the UTF-8 bytes WAHA sent, and no parsed copy; the value when they are unknown', () => {
+    const text = JSON.stringify(list, null, 1);
+    const body = JSON.parse(text) as unknown;
+    rememberJsonSource(body, text, Buffer.from(text));
+    const chats = parseChats(body, 'GET x', 'default');
+    expect(chats.map((c) => c.raw)).toEqual([undefined, undefined]);
+    expect(chats.map((c) => JSON.parse(c.rawJson!.toString('utf8')) as unknown)).toEqual(list);
+    expect(chats.map((c) => c.id)).toEqual(['120363001@g.us', '5511900000002@c.us']);
+
+    const unknown = parseChats(structuredClone(list), 'GET x', 'default');
+    expect(unknown.map((c) => c.raw)).toEqual(list);
+    expect(unknown.map((c) => c.rawJson)).toEqual([undefined, undefined]);
   });
 });

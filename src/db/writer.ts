@@ -90,7 +90,7 @@ interface ChatRow {
   name: string | null;
   kind: string;
   last_activity_at: Date | null;
-  raw: object | null;
+  raw: string | null;
 }
 
 interface Keyed {
@@ -560,14 +560,12 @@ export class RecordTooDeepError extends Error {
 }
 
 /** `raw` cleaned for storage; JSON nested thousands of levels deep is refused here, by name, not by a crash. */
-function cleanRaw(message: MessageRecord, raw: unknown): { value: unknown; changed: boolean } {
+function cleanRaw(record: string, raw: unknown): { value: unknown; changed: boolean } {
   try {
     return cleanJson(raw ?? null);
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
-    throw new RecordTooDeepError(
-      `message ${message.id} is JSON nested too deeply to store (${error.message})`,
-    );
+    throw new RecordTooDeepError(`${record} is JSON nested too deeply to store (${error.message})`);
   }
 }
 
@@ -590,29 +588,30 @@ const ESCAPE_START = Buffer.from('\\u');
  * numeric refuses, none beyond what JSON.parse keeps exactly) and its strings well-formed except for
  * the escapes SUSPECT_ESCAPE finds.
  */
-function rawJson(message: MessageRecord): { text: string | Buffer | null; changed: boolean } {
-  const sent = message.rawJson;
+function rawJson(
+  record: string,
+  sent: Buffer | undefined,
+  value: unknown,
+): { text: string | Buffer | null; changed: boolean } {
   if (sent !== undefined) {
-    // Most messages hold no escape of the kind at all; a native search says so without decoding them.
+    // Most records hold no escape of the kind at all; a native search says so without decoding them.
     if (sent.indexOf(ESCAPE_START) < 0) return { text: sent, changed: false };
     const sentText = sent.toString('utf8');
     if (!SUSPECT_ESCAPE.test(sentText)) return { text: sent, changed: false };
-    const cleaned = cleanRaw(message, JSON.parse(sentText));
+    const cleaned = cleanRaw(record, JSON.parse(sentText));
     return { text: cleaned.changed ? JSON.stringify(cleaned.value) : sent, changed: cleaned.changed };
   }
-  if (message.raw === undefined || message.raw === null) return { text: null, changed: false };
+  if (value === undefined || value === null) return { text: null, changed: false };
   let text: string | undefined;
   try {
-    text = JSON.stringify(message.raw);
+    text = JSON.stringify(value);
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
-    throw new RecordTooDeepError(
-      `message ${message.id} is JSON nested too deeply to store (${error.message})`,
-    );
+    throw new RecordTooDeepError(`${record} is JSON nested too deeply to store (${error.message})`);
   }
   if (text === undefined) return { text: null, changed: false };
   if (!SUSPECT_ESCAPE.test(text)) return { text, changed: false };
-  const cleaned = cleanRaw(message, message.raw);
+  const cleaned = cleanRaw(record, value);
   return { text: cleaned.changed ? JSON.stringify(cleaned.value) : text, changed: cleaned.changed };
 }
 
@@ -661,7 +660,7 @@ function messageRow({ session, id, message, keyCleaned }: KeyedMessage): Message
     if (result.changed) cleaned = true;
     return result.value;
   };
-  const raw = rawJson(message);
+  const raw = rawJson(`message ${message.id}`, message.rawJson, message.raw);
   if (raw.changed) cleaned = true;
   return {
     session,
@@ -692,14 +691,33 @@ function chatRow(chat: ChatRecord): ChatRow {
     name: cleanNullableText(chat.name).value,
     kind: cleanText(chat.kind),
     last_activity_at: chat.lastActivityAt,
-    raw: cleanJson(chat.raw ?? null).value as object | null,
+    // JSON text: PostgreSQL reads it as the column's jsonb (postgres.js sends a string untyped).
+    raw: chatRawText(chat),
   };
 }
 
-/** No alias on the target table: postgres.js picks the helper's shape from the last keyword before it. */
+/** A chat's `raw` as JSON text to store, cleaned like a message's: the bytes WAHA sent when it kept them. */
+function chatRawText(chat: ChatRecord): string | null {
+  const { text } = rawJson(`chat ${chat.id}`, chat.rawJson, chat.raw);
+  return typeof text === 'string' || text === null ? text : text.toString('utf8');
+}
+
+/**
+ * The chats, one array per column. `raw` goes as text cast by PostgreSQL: a string bound to the jsonb
+ * column itself would be stringified again by postgres.js and stored as one JSON string.
+ */
 async function upsertChats(tx: TransactionSql, schema: string, rows: ChatRow[]): Promise<void> {
   await tx`
-    insert into ${tx(schema)}.chats ${tx(rows, CHAT_COLUMNS)}
+    insert into ${tx(schema)}.chats (session, id, name, kind, last_activity_at, raw)
+    select c.session, c.id, c.name, c.kind, c.last_activity_at, c.raw::jsonb
+    from unnest(
+      ${rows.map((r) => r.session)}::text[],
+      ${rows.map((r) => r.id)}::text[],
+      ${rows.map((r) => r.name)}::text[],
+      ${rows.map((r) => r.kind)}::text[],
+      ${rows.map((r) => r.last_activity_at?.toISOString() ?? null)}::timestamptz[],
+      ${rows.map((r) => r.raw)}::text[]
+    ) as c(session, id, name, kind, last_activity_at, raw)
     on conflict (session, id) do update set
       name = excluded.name,
       kind = excluded.kind,

@@ -138,7 +138,11 @@ export function queuedChat(chat: ChatRecord): QueuedChat {
     name: chat.name,
     kind: chat.kind,
     lastActivityAt: chat.lastActivityAt?.toISOString() ?? null,
-    raw: chat.raw,
+    // A job's data is JSON: the chat goes as the value its bytes hold.
+    raw:
+      chat.rawJson === undefined
+        ? (chat.raw ?? null)
+        : (JSON.parse(chat.rawJson.toString('utf8')) as unknown),
   };
 }
 

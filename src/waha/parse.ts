@@ -167,6 +167,10 @@ export function parseChats(
   lids: LidMap = EMPTY_LID_MAP,
 ): ChatRecord[] {
   const list = new Shape(endpoint, '').array(body);
+  // Each chat's own bytes, when the body's are known: its `raw` is held as they came until it is stored.
+  // A chat item can be big (WEBJS sends the newest message whole and a group's every member), and the
+  // list is held for the whole run: as bytes it stays out of the JavaScript heap, as messages do.
+  const texts = elementBytes(list);
   return list.map((item, index) => {
     const shape = new Shape(endpoint, `chat #${index}: `);
     const record = shape.object(item, 'the chat');
@@ -186,7 +190,8 @@ export function parseChats(
       name: shape.optionalString(record, 'name'),
       kind: chatKind(chatId),
       lastActivityAt: lastActivityS === null ? null : new Date(lastActivityS * 1000),
-      raw: item,
+      raw: texts === null ? item : undefined,
+      rawJson: texts === null ? undefined : texts[index],
     };
   });
 }

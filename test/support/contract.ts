@@ -198,6 +198,11 @@ function cleanedForStorage(value: unknown): unknown {
   return value;
 }
 
+/** A served value as PostgreSQL should hold it, as comparable text: cleaned, keys in order. */
+export function storedForm(value: unknown): string {
+  return canonical(cleanedForStorage(value));
+}
+
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, item: unknown) =>
     item && typeof item === 'object' && !Array.isArray(item)
