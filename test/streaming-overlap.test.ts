@@ -264,6 +264,26 @@ it('a batch refused at its commit, the next one past its statements: it rolls ba
   await expectBigChatFailedOnly(outcome, big, others);
 });
 
+/**
+ * For a run in another process, connected as `name`: the refused batch is held, and the next one is
+ * either staged and waiting (idle in its transaction after its COPY, which tells it from a queue's own
+ * sessions) or, were the order lost on the way to the writer, committed past it.
+ */
+function stagedOrPast(name: string, big: SimChat): (holder: ReservedSql) => Promise<boolean> {
+  const { sql, schema } = db;
+  return async (holder) => {
+    const [row] = await holder<[{ held: number; waiting: number; committed: number }]>`
+      select
+        (select count(*)::int from pg_locks
+          where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted) as held,
+        (select count(*)::int from pg_stat_activity
+          where application_name = ${name} and state = 'idle in transaction'
+            and query ilike 'copy%') as waiting,
+        (select count(*)::int from ${sql(schema)}.messages where chat_id = ${big.id}) as committed`;
+    return row!.held === 1 && (row!.waiting === 1 || row!.committed > 0);
+  };
+}
+
 it('through the CLI: the next batch waits for the refused one as well (the run wires the order through)', async () => {
   const { sql, schema } = db;
   await migrate(sql, schema);
@@ -282,23 +302,53 @@ it('through the CLI: the next batch waits for the refused one as well (the run w
         ...['--page-size', '20', '--since', String(WINDOW.fromS), '--until', String(WINDOW.toS)],
         ...['--checkpoint', path.join(dir, 'checkpoint.json')],
       ]),
-    // The refused batch is held; the next one is either staged and waiting (idle in its transaction)
-    // or, were the order lost on the way to the writer, committed past it.
-    async (holder) => {
-      const [row] = await holder<[{ held: number; waiting: number; committed: number }]>`
-        select
-          (select count(*)::int from pg_locks
-            where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted) as held,
-          (select count(*)::int from pg_stat_activity
-            where application_name = ${name} and state = 'idle in transaction') as waiting,
-          (select count(*)::int from ${sql(schema)}.messages where chat_id = ${big.id}) as committed`;
-      return row!.held === 1 && (row!.waiting === 1 || row!.committed > 0);
-    },
+    stagedOrPast(name, big),
     'the refused batch held, the next one staged or committed',
   );
   expect(result.code).toBe(5);
   expect(jsonSummary(result.stdout).summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
   await expectNothingOf(big, others);
+});
+
+it('through a queue worker: the next batch waits for the refused one as well (the worker wires the order through)', async () => {
+  const { sql, schema } = db;
+  await migrate(sql, schema);
+  const { big, inBig, others } = truthSplit();
+  await refuseWhenHeld(inBig[0]!.id);
+  const name = `waha-import overlap worker ${process.pid}`;
+  const url = new URL(testDatabaseUrl());
+  url.searchParams.set('application_name', name);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-overlap-'));
+  try {
+    const planned = await runCli(
+      [
+        ...['enqueue', '--waha-url', sim.url, '--database-url', testDatabaseUrl(), '--schema', schema],
+        ...['--strategy', 'streaming', '--batch-size', '20', '--flush-ms', '50', '--page-size', '20'],
+        ...['--since', String(WINDOW.fromS), '--until', String(WINDOW.toS), '--json'],
+      ],
+      { cwd: dir },
+    );
+    expect(planned.code).toBe(0);
+    await whileLockHeld(
+      () =>
+        runCli(
+          [
+            ...['worker', '--once', '--poll', '1', '--jobs', '1', '--concurrency', '1'],
+            ...['--database-url', url.toString(), '--schema', schema, '--json'],
+          ],
+          { cwd: dir },
+        ),
+      stagedOrPast(name, big),
+      'the refused batch held, the next one staged or committed',
+    );
+    const units = await sql<{ state: string; chats_failed: number }[]>`
+      select state, chats_failed from ${sql(schema)}.queue_units`;
+    expect(units).toEqual([{ state: 'partial', chats_failed: 1 }]);
+    await expectNothingOf(big, others);
+  } finally {
+    await sql`drop schema if exists ${sql(`${schema}_queue`)} cascade`;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 async function expectNothingStored(): Promise<void> {
