@@ -602,6 +602,29 @@ describe('a message too deep to clean', () => {
   });
 });
 
+describe('a chat too deep to store', () => {
+  test('as a value or as the bytes WAHA sent: refused with the SQLSTATE of a record PostgreSQL cannot hold', async () => {
+    await migrate(db.sql, db.schema);
+    let raw: unknown = 'bottom';
+    for (let i = 0; i < 1_000_000; i++) raw = { next: raw };
+    const depth = 200_000;
+    const bytes = Buffer.from('{"next":'.repeat(depth) + '"bottom"' + '}'.repeat(depth));
+    const writer = createBatchWriter(db.sql, db.schema);
+    for (const deep of [chat(2, { raw }), chat(2, { raw: undefined, rawJson: bytes })]) {
+      const error = await writer
+        .writeBatch({ chats: [chat(1), deep], messages: [message(1)] })
+        .catch((e: unknown) => e);
+      // The runner takes this code for a refused record: the batch is split by chat and only this one fails.
+      expect((error as { code?: string }).code).toBe('54001');
+      expect(await db.sql`select 1 from ${db.sql(db.schema)}.chats`).toHaveLength(0);
+      expect(await db.sql`select 1 from ${db.sql(db.schema)}.messages`).toHaveLength(0);
+    }
+    expect(await writer.writeBatch({ chats: [chat(1)], messages: [message(1)] })).toMatchObject({
+      inserted: 1,
+    });
+  });
+});
+
 describe('the @lid/@c.us clean-up is planned with the table as it is', () => {
   test('never a prepared statement with a plan from an empty table, and with the table grown it probes an index', async () => {
     await migrate(db.sql, db.schema);
