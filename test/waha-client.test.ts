@@ -478,6 +478,23 @@ describe('WAHA client against a broken server', () => {
     await expect(client.session('default')).rejects.toThrow(/larger than 1000 bytes/);
   });
 
+  it('names the setting that bounds the response that was too large', async () => {
+    const client = await serve((_req, res) =>
+      res.end(JSON.stringify([{ id: '5511900000001@c.us', name: 'x'.repeat(5000), status: 'WORKING' }])),
+    );
+    for (const engine of ['NOWEB', 'WEBJS']) {
+      await expect(client.listChats('default', { pageSize: 100, engine })).rejects.toMatchObject({
+        message: expect.stringMatching(/^GET \/api\/default\/chats sent a response larger than 1000 bytes$/),
+        hint: expect.stringMatching(
+          /^Lower --chat-page-size, or raise --max-response-mb .*WEBJS.* only --max-response-mb helps/,
+        ),
+      });
+    }
+    await expect(client.session('default')).rejects.toMatchObject({
+      hint: 'Raise --max-response-mb if the server is trusted.',
+    });
+  });
+
   it('refuses a message list with a wrong shape, naming the field', async () => {
     const client = await serve((_req, res) =>
       res.end(JSON.stringify([{ id: 'false_1@c.us_AB', timestamp: 'yesterday' }])),

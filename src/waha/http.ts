@@ -234,9 +234,25 @@ class ResponseTooLarge extends Error {
   toKnown(): WahaResponseError {
     return new WahaResponseError(
       `GET ${this.endpoint} sent a response larger than ${this.limitBytes} bytes`,
-      'Lower --page-size, or raise --max-response-mb if the server is trusted.',
+      tooLargeHint(this.endpoint),
     );
   }
+}
+
+/** The settings that bound a response of this endpoint: only the request's own size can be lowered. */
+function tooLargeHint(endpoint: string): string {
+  const path = endpoint.split('?')[0]!;
+  if (path.endsWith('/messages')) {
+    return 'Lower --page-size, or raise --max-response-mb if the server is trusted.';
+  }
+  if (path.endsWith('/chats')) {
+    return (
+      'Lower --chat-page-size, or raise --max-response-mb if the server is trusted (WEBJS lists every ' +
+      'chat in one response, each with its newest message and a group with its members: there only ' +
+      '--max-response-mb helps).'
+    );
+  }
+  return 'Raise --max-response-mb if the server is trusted.';
 }
 
 /** An answer whose body is still to be read (decompressed when the server compressed it). */
