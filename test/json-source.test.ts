@@ -1,12 +1,23 @@
-import { arrayElementSpans, jsonSourceOf, rememberJsonSource } from '../src/waha/json-source.js';
+import {
+  arrayElementSpans,
+  JsonElements,
+  jsonSourceOf,
+  rememberJsonSource,
+  splitJsonArray,
+} from '../src/waha/json-source.js';
+import { WahaResponseError } from '../src/errors.js';
 import { parseChats, parseMessages } from '../src/waha/parse.js';
+
+/** Where the spans lie in the UTF-8 bytes of `text`. */
+const spansOf = (text: string): number[] | null => arrayElementSpans(Buffer.from(text));
 
 /** The elements' texts as the spans cut them. */
 function elements(text: string): string[] | null {
-  const spans = arrayElementSpans(text);
+  const bytes = Buffer.from(text);
+  const spans = arrayElementSpans(bytes);
   if (spans === null) return null;
   const out: string[] = [];
-  for (let i = 0; i < spans.length; i += 2) out.push(text.slice(spans[i], spans[i + 1]));
+  for (let i = 0; i < spans.length; i += 2) out.push(bytes.toString('utf8', spans[i], spans[i + 1]));
   return out;
 }
 
@@ -34,13 +45,13 @@ describe('arrayElementSpans', () => {
   });
 
   it('gives no elements for an empty array and null for anything that is not an array', () => {
-    expect(arrayElementSpans('[]')).toEqual([]);
-    expect(arrayElementSpans(' [ \n ] ')).toEqual([]);
-    expect(arrayElementSpans('{"a":[1,2]}')).toBeNull();
-    expect(arrayElementSpans('"[1,2]"')).toBeNull();
-    expect(arrayElementSpans('[1,2')).toBeNull();
-    expect(arrayElementSpans('["unterminated]')).toBeNull();
-    expect(arrayElementSpans('[1,2] 3')).toBeNull();
+    expect(spansOf('[]')).toEqual([]);
+    expect(spansOf(' [ \n ] ')).toEqual([]);
+    expect(spansOf('{"a":[1,2]}')).toBeNull();
+    expect(spansOf('"[1,2]"')).toBeNull();
+    expect(spansOf('[1,2')).toBeNull();
+    expect(spansOf('["unterminated]')).toBeNull();
+    expect(spansOf('[1,2] 3')).toBeNull();
   });
 });
 
@@ -128,5 +139,52 @@ describe('chat list items', () => {
     const unknown = parseChats(structuredClone(list), 'GET x', 'default');
     expect(unknown.map((c) => c.raw)).toEqual(list);
     expect(unknown.map((c) => c.rawJson)).toEqual([undefined, undefined]);
+  });
+});
+
+describe('splitJsonArray', () => {
+  const split = (text: string, bytes = Buffer.from(text)) => splitJsonArray(bytes);
+
+  it('keeps each element as its bytes and parses one only when asked', () => {
+    const items = [{ a: 'olá 👍🏽', b: [1, { c: '],}' }] }, null, 'x', { d: '\\"' }];
+    for (const text of [JSON.stringify(items), JSON.stringify(items, null, 3), ' [ ] ', '[7]']) {
+      const elements = split(text)!;
+      expect(elements).toBeInstanceOf(JsonElements);
+      const expected = JSON.parse(text) as unknown[];
+      expect(elements.length).toBe(expected.length);
+      for (let i = 0; i < elements.length; i++) {
+        expect(elements.value(i)).toEqual(expected[i]);
+        expect(JSON.parse(elements.bytes(i).toString('utf8'))).toEqual(expected[i]);
+      }
+    }
+  });
+
+  it('gives null for what is not a plain array in UTF-8, and a SyntaxError for a broken element', () => {
+    for (const text of ['{"a":1}', '"x"', '[1,2', '[1}2]', '[1,,2]', '[1,2]x', '[1 ]]']) {
+      expect([text, split(text)]).toEqual([text, null]);
+    }
+    const text = '["ok"]';
+    expect(split(text, Buffer.from([0x5b, 0x22, 0xff, 0x6b, 0x22, 0x5d, 0x20]))).toBeNull();
+    const broken = split('["ok", {"a": 1 "b": 2}, tru]')!;
+    expect(broken.value(0)).toBe('ok');
+    expect(() => broken.value(1)).toThrow(SyntaxError);
+    expect(() => broken.value(2)).toThrow(SyntaxError);
+  });
+
+  it('a chat list with a broken item is refused by name, its text shown escaped', () => {
+    const text = '[{"id":"1@c.us"}, {"id": "\u001b[31m" oops}]';
+    const elements = split(text)!;
+    const error = (() => {
+      try {
+        parseChats(elements, 'GET /api/default/chats', 'default');
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(WahaResponseError);
+    expect((error as Error).message).toBe(
+      'GET /api/default/chats answered with malformed JSON (chat #1, 20 bytes, starting "{\\"id\\": \\"\\u001b[31m\\" oops}")',
+    );
   });
 });

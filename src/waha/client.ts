@@ -181,9 +181,10 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     what: string,
     signal?: AbortSignal,
     timeoutMs?: number,
+    split = false,
   ) {
     try {
-      return await http.getJson(path, query, signal, timeoutMs);
+      return await (split ? http.getJsonElements : http.getJson)(path, query, signal, timeoutMs);
     } catch (error) {
       if (error instanceof HttpRefusal) throw refusalToError(error, what, displayUrl);
       throw error;
@@ -230,7 +231,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       }
       const query = { limit: pageSize, offset, sortBy: 'id', sortOrder: 'asc' };
       const chats = parseChats(
-        await get(path, query, `session "${sessionName}"`, signal),
+        await get(path, query, `session "${sessionName}"`, signal, undefined, true),
         `GET ${path}`,
         sessionName,
         listOptions.lids,
@@ -361,6 +362,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
           `session "${sessionName}"`,
           signal,
           Math.max(options.requestTimeoutMs, CHAT_LIST_TIMEOUT_MS),
+          true,
         ),
         `GET ${path}`,
         sessionName,

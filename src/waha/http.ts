@@ -13,7 +13,7 @@ import {
   sleep,
   type RetryPolicy,
 } from './retry.js';
-import { rememberJsonSource } from './json-source.js';
+import { rememberJsonSource, splitJsonArray, type JsonElements } from './json-source.js';
 
 export interface HttpOptions {
   baseUrl: string;
@@ -86,6 +86,16 @@ export interface WahaHttp {
     signal?: AbortSignal,
     timeoutMs?: number,
   ): Promise<unknown>;
+  /**
+   * As getJson, for a body expected to be a list of big items: an array comes as JsonElements, parsed
+   * item by item; anything else as the parsed value, for the caller's shape check to name.
+   */
+  getJsonElements(
+    path: string,
+    query: Record<string, string | number | boolean>,
+    signal?: AbortSignal,
+    timeoutMs?: number,
+  ): Promise<JsonElements | unknown>;
 }
 
 export function createWahaHttp(options: HttpOptions): WahaHttp {
@@ -174,6 +184,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     query: Record<string, string | number | boolean>,
     signal?: AbortSignal,
     timeoutMs: number = options.requestTimeoutMs,
+    split = false,
   ): Promise<unknown> {
     const endpoint = `GET ${readablePath(path)}`;
     for (let retryNumber = 0; ; retryNumber++) {
@@ -181,8 +192,11 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
       let retryAfterMs: number | undefined;
       try {
         const { status, retryAfter, body } = await attempt(path, query, signal, timeoutMs);
-        const text = body.toString('utf8');
         const outcome = status >= 200 && status < 300 ? 'ok' : outcomeForStatus(status);
+        // Split without decoding the whole body: its text alone can take twice its size.
+        const elements = split && outcome === 'ok' ? splitJsonArray(body) : null;
+        if (elements !== null) return elements;
+        const text = body.toString('utf8');
         if (outcome === 'ok') return parseJson(text, body, endpoint);
         if (outcome === 'refuse')
           throw new HttpRefusal(status, safeParse(text), endpoint, Boolean(options.apiKey));
@@ -216,7 +230,11 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     }
   }
 
-  return { stats, getJson };
+  return {
+    stats,
+    getJson: (path, query, signal, timeoutMs) => getJson(path, query, signal, timeoutMs),
+    getJsonElements: (path, query, signal, timeoutMs) => getJson(path, query, signal, timeoutMs, true),
+  };
 }
 
 function attemptOutcome(status: number): AttemptOutcome {

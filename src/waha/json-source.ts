@@ -37,28 +37,60 @@ export function elementBytes(value: unknown[]): Buffer[] | null {
   const source = sources.get(value);
   if (source === undefined) return null;
   const { text, bytes } = source;
-  const spans = arrayElementSpans(text);
+  // One byte per character is ASCII, valid UTF-8 as it is.
+  if (bytes.length !== text.length && !isUtf8(bytes)) return null;
+  const spans = arrayElementSpans(bytes);
   if (spans === null || spans.length !== value.length * 2) return null;
-  const out: Buffer[] = new Array<Buffer>(value.length);
-  if (bytes.length === text.length) {
-    // One byte per character: ASCII, so text offsets are byte offsets (and the bytes valid UTF-8).
-    for (let i = 0; i < value.length; i++) out[i] = bytes.subarray(spans[i * 2], spans[i * 2 + 1]);
-    return out;
-  }
-  if (!isUtf8(bytes)) return null;
-  // Text offsets to byte offsets: each stretch's UTF-8 length, in order.
-  let charAt = 0;
-  let byteAt = 0;
-  for (let i = 0; i < value.length; i++) {
-    const start = spans[i * 2]!;
-    const end = spans[i * 2 + 1]!;
-    byteAt += Buffer.byteLength(text.slice(charAt, start), 'utf8');
-    const length = Buffer.byteLength(text.slice(start, end), 'utf8');
-    out[i] = bytes.subarray(byteAt, byteAt + length);
-    byteAt += length;
-    charAt = end;
-  }
+  return viewsOf(bytes, spans);
+}
+
+function viewsOf(bytes: Buffer, spans: number[]): Buffer[] {
+  const out: Buffer[] = new Array<Buffer>(spans.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = bytes.subarray(spans[i * 2], spans[i * 2 + 1]);
   return out;
+}
+
+/**
+ * A JSON array body kept as the bytes of its elements, each parsed only when asked. A list whose items
+ * are big (a WEBJS chat list: every chat in one response, each with its newest message and a group with
+ * its members) is then never one object tree, nor one decoded text: parsing it whole took the text (up to
+ * two bytes a character) and the tree (several times the text) at once, for items whose fields are read
+ * once.
+ */
+export class JsonElements {
+  constructor(private readonly elements: Buffer[]) {}
+
+  get length(): number {
+    return this.elements.length;
+  }
+
+  /** The element's UTF-8 bytes as they came. */
+  bytes(index: number): Buffer {
+    return this.elements[index]!;
+  }
+
+  /** The element parsed; a SyntaxError when it is not JSON. */
+  value(index: number): unknown {
+    return JSON.parse(this.elements[index]!.toString('utf8')) as unknown;
+  }
+}
+
+/**
+ * `bytes` split into its array's elements, or null when it is not an array of the plain form
+ * `[e, e, ...]` in valid UTF-8: the caller then parses it whole, which names what is wrong. Each element
+ * is checked only when parsed (a broken one is a SyntaxError then).
+ */
+export function splitJsonArray(bytes: Buffer): JsonElements | null {
+  if (!isUtf8(bytes)) return null;
+  const spans = arrayElementSpans(bytes);
+  if (spans === null) return null;
+  // The span finder trusts its input to be JSON; what lies between elements is checked here.
+  for (let i = 0; i < spans.length; i += 2) {
+    let at = spans[i + 1]!;
+    while (isJsonWhitespace(bytes[at]!)) at++;
+    if (bytes[at] !== (i + 2 < spans.length ? COMMA : CLOSE_BRACKET)) return null;
+  }
+  return new JsonElements(viewsOf(bytes, spans));
 }
 
 const QUOTE = 0x22;
@@ -69,33 +101,36 @@ const CLOSE_BRACKET = 0x5d;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 
-function isJsonWhitespace(c: number): boolean {
+/** Past the end (undefined) is not whitespace. */
+function isJsonWhitespace(c: number | undefined): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /**
- * Where each element of a top-level JSON array lies in `text`: start and end offsets (end exclusive),
- * two numbers per element, surrounding whitespace excluded. `text` must be JSON that `JSON.parse`
- * accepted (nothing is validated here, only the structure is followed: strings, with their escapes, and
- * brackets). Null when the text is not an array or does not end where expected.
+ * Where each element of a top-level JSON array lies in its UTF-8 `bytes`: start and end offsets (end
+ * exclusive), two numbers per element, surrounding whitespace excluded. Nothing is validated here, only
+ * the structure is followed (strings, with their escapes, and brackets), so what it is given must be
+ * JSON that `JSON.parse` accepted, or have its elements parsed after. Every byte it looks for is ASCII,
+ * which a UTF-8 sequence of another character never contains. Null when the bytes are not an array or
+ * do not end where expected.
  */
-export function arrayElementSpans(text: string): number[] | null {
-  const length = text.length;
+export function arrayElementSpans(bytes: Buffer): number[] | null {
+  const length = bytes.length;
   let i = 0;
-  while (i < length && isJsonWhitespace(text.charCodeAt(i))) i++;
-  if (text.charCodeAt(i) !== OPEN_BRACKET) return null;
+  while (i < length && isJsonWhitespace(bytes[i])) i++;
+  if (bytes[i] !== OPEN_BRACKET) return null;
   i++;
   const spans: number[] = [];
-  while (i < length && isJsonWhitespace(text.charCodeAt(i))) i++;
-  if (text.charCodeAt(i) === CLOSE_BRACKET) return spans;
+  while (i < length && isJsonWhitespace(bytes[i])) i++;
+  if (bytes[i] === CLOSE_BRACKET) return spans;
   for (;;) {
     const start = i;
     let depth = 0;
     let c = 0;
     for (; i < length; i++) {
-      c = text.charCodeAt(i);
+      c = bytes[i]!;
       if (c === QUOTE) {
-        i = closingQuote(text, i + 1);
+        i = closingQuote(bytes, i + 1);
         if (i < 0) return null;
       } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
         depth++;
@@ -108,26 +143,27 @@ export function arrayElementSpans(text: string): number[] | null {
     }
     if (i >= length) return null;
     let end = i;
-    while (end > start && isJsonWhitespace(text.charCodeAt(end - 1))) end--;
+    while (end > start && isJsonWhitespace(bytes[end - 1])) end--;
     if (end === start) return null;
     spans.push(start, end);
     i++;
     if (c === CLOSE_BRACKET) break;
-    while (i < length && isJsonWhitespace(text.charCodeAt(i))) i++;
+    while (i < length && isJsonWhitespace(bytes[i])) i++;
   }
-  while (i < length && isJsonWhitespace(text.charCodeAt(i))) i++;
+  while (i < length && isJsonWhitespace(bytes[i])) i++;
   return i === length ? spans : null;
 }
 
 /** The offset of the quote that ends the string whose first character is at `from`; -1 if none. */
-function closingQuote(text: string, from: number): number {
-  for (let i = from; ;) {
-    const quote = text.indexOf('"', i);
-    if (quote < 0) return -1;
+function closingQuote(bytes: Buffer, from: number): number {
+  // A plain loop: Buffer#indexOf is a call into C++ for every string of the body, a cost that showed.
+  const length = bytes.length;
+  for (let quote = from; quote < length; quote++) {
+    if (bytes[quote] !== QUOTE) continue;
     // Escaped when an odd number of backslashes comes right before it.
     let backslashes = 0;
-    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes++;
+    while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
     if (backslashes % 2 === 0) return quote;
-    i = quote + 1;
   }
+  return -1;
 }

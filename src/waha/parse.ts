@@ -1,7 +1,7 @@
 import type { ChatKind, ChatRecord, MessageRecord } from '../domain.js';
 import { WahaResponseError } from '../errors.js';
 import { canonicalId, EMPTY_LID_MAP, type LidMap } from './ids.js';
-import { elementBytes } from './json-source.js';
+import { elementBytes, JsonElements } from './json-source.js';
 
 /**
  * Every WAHA response is checked here before anything else touches it, so a malformed one fails with the
@@ -166,34 +166,61 @@ export function parseChats(
   session: string,
   lids: LidMap = EMPTY_LID_MAP,
 ): ChatRecord[] {
-  const list = new Shape(endpoint, '').array(body);
-  // Each chat's own bytes, when the body's are known: its `raw` is held as they came until it is stored.
   // A chat item can be big (WEBJS sends the newest message whole and a group's every member), and the
-  // list is held for the whole run: as bytes it stays out of the JavaScript heap, as messages do.
+  // list is held for the whole run: each chat's `raw` is kept as the bytes it came in, out of the
+  // JavaScript heap, as a message's is. A list split into its items is parsed one item at a time.
+  if (body instanceof JsonElements) {
+    const chats = new Array<ChatRecord>(body.length);
+    for (let index = 0; index < body.length; index++) {
+      const bytes = body.bytes(index);
+      let item: unknown;
+      try {
+        item = body.value(index);
+      } catch {
+        const start = bytes.toString('utf8', 0, 240).slice(0, 60);
+        throw new WahaResponseError(
+          `${endpoint} answered with malformed JSON (chat #${index}, ${bytes.length} bytes, starting ${JSON.stringify(start)})`,
+          'Check that --waha-url points at WAHA; a proxy error page or a truncated body looks like this.',
+        );
+      }
+      chats[index] = parseChat(item, index, endpoint, session, lids, bytes);
+    }
+    return chats;
+  }
+  const list = new Shape(endpoint, '').array(body);
   const texts = elementBytes(list);
-  return list.map((item, index) => {
-    const shape = new Shape(endpoint, `chat #${index}: `);
-    const record = shape.object(item, 'the chat');
-    // WEBJS sends the id as an object whose `_serialized` is the string the other engines send.
-    const rawId = record.id;
-    const id =
-      rawId !== null && typeof rawId === 'object' && !Array.isArray(rawId)
-        ? shape.string(rawId as Record<string, unknown>, '_serialized')
-        : shape.string(record, 'id');
-    const activityKey = record.conversationTimestamp !== undefined ? 'conversationTimestamp' : 'timestamp';
-    const lastActivityS = shape.timestampS(record, activityKey, false);
-    const chatId = canonicalId(id, lids);
-    return {
-      session,
-      id,
-      chatId,
-      name: shape.optionalString(record, 'name'),
-      kind: chatKind(chatId),
-      lastActivityAt: lastActivityS === null ? null : new Date(lastActivityS * 1000),
-      raw: texts === null ? item : undefined,
-      rawJson: texts === null ? undefined : texts[index],
-    };
-  });
+  return list.map((item, index) => parseChat(item, index, endpoint, session, lids, texts?.[index]));
+}
+
+function parseChat(
+  item: unknown,
+  index: number,
+  endpoint: string,
+  session: string,
+  lids: LidMap,
+  bytes: Buffer | undefined,
+): ChatRecord {
+  const shape = new Shape(endpoint, `chat #${index}: `);
+  const record = shape.object(item, 'the chat');
+  // WEBJS sends the id as an object whose `_serialized` is the string the other engines send.
+  const rawId = record.id;
+  const id =
+    rawId !== null && typeof rawId === 'object' && !Array.isArray(rawId)
+      ? shape.string(rawId as Record<string, unknown>, '_serialized')
+      : shape.string(record, 'id');
+  const activityKey = record.conversationTimestamp !== undefined ? 'conversationTimestamp' : 'timestamp';
+  const lastActivityS = shape.timestampS(record, activityKey, false);
+  const chatId = canonicalId(id, lids);
+  return {
+    session,
+    id,
+    chatId,
+    name: shape.optionalString(record, 'name'),
+    kind: chatKind(chatId),
+    lastActivityAt: lastActivityS === null ? null : new Date(lastActivityS * 1000),
+    raw: bytes === undefined ? item : undefined,
+    rawJson: bytes,
+  };
 }
 
 /** A chat listed before the lid map was known, with its stored id and kind as that map makes them. */
