@@ -111,6 +111,21 @@ describe('a page parsed from its text', () => {
     const broken = parsedFrom(bytes);
     expect(broken.map((r) => r.rawJson)).toEqual(page.map(() => undefined));
     expect((broken[0]!.raw as { body: string }).body).toBe('fir\uFFFDst, "quoted"');
+
+    // The same in a page otherwise ASCII: the bad byte and its U+FFFD are one character each, so the
+    // text is as long as the bytes, which does not make the bytes ASCII.
+    const asciiPage = page.slice(0, 2).map((m) => ({ ...m, body: 'first, plain' }));
+    const asciiText = JSON.stringify(asciiPage);
+    const cut = asciiText.indexOf('first') + 3;
+    const asciiBroken = parsedFrom(
+      Buffer.concat([
+        Buffer.from(asciiText.slice(0, cut)),
+        Buffer.from([0xff]),
+        Buffer.from(asciiText.slice(cut)),
+      ]),
+    );
+    expect(asciiBroken.map((r) => r.rawJson)).toEqual([undefined, undefined]);
+    expect((asciiBroken[0]!.raw as { body: string }).body).toBe('fir\uFFFDst, plain');
   });
 });
 

@@ -36,9 +36,10 @@ export function jsonSourceOf(value: unknown): string | undefined {
 export function elementBytes(value: unknown[]): Buffer[] | null {
   const source = sources.get(value);
   if (source === undefined) return null;
-  const { text, bytes } = source;
-  // One byte per character is ASCII, valid UTF-8 as it is.
-  if (bytes.length !== text.length && !isUtf8(bytes)) return null;
+  // Bytes that are not UTF-8 were decoded with U+FFFD in their place: what is stored is that text. (As
+  // many characters as bytes does not prove ASCII: one bad byte is one U+FFFD.)
+  const { bytes } = source;
+  if (!isUtf8(bytes)) return null;
   const spans = arrayElementSpans(bytes);
   if (spans === null || spans.length !== value.length * 2) return null;
   return viewsOf(bytes, spans);
