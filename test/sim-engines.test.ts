@@ -260,7 +260,8 @@ describe('chat listing', () => {
       expect(metadata.participants[0]).toMatchObject({ isAdmin: true, isSuperAdmin: true });
       // Left out, as JSON leaves out an undefined field, when the chat has no message to show.
       const empty = DATASET.chats.find((c) => visibleMessages(c).length === 0);
-      if (empty !== undefined) expect('lastMessage' in byId.get(empty.id)!).toBe(false);
+      expect(empty).toBeDefined();
+      expect('lastMessage' in byId.get(empty!.id)!).toBe(false);
       expect(listed.filter((c) => c.lastMessage === undefined)).toHaveLength(
         DATASET.chats.filter((c) => visibleMessages(c).length === 0).length,
       );
