@@ -433,7 +433,7 @@ describe('batch writer', () => {
 
   test('a batch far beyond the 65,534-parameter limit is written in one transaction', async () => {
     const messages = range(10_000).map((n) => message(n));
-    // Rows per statement then hit the parameter limit (4,095 rows of 16 columns), not our default.
+    // Messages go by COPY and chats as arrays: neither is bound by the protocol's 65,534 parameters.
     const writer = createBatchWriter(db.sql, db.schema, { maxRowsPerStatement: 100_000 });
     expect(await writer.writeBatch({ chats: range(20).map((n) => chat(n)), messages })).toEqual({
       inserted: 10_000,

@@ -5,7 +5,7 @@ export { defaultDataDir, passwordFileFor, startEmbeddedPostgres } from './embedd
 export type { EmbeddedPostgres, EmbeddedPostgresOptions } from './embedded.js';
 export { DEFAULT_SCHEMA, validateSchemaName } from './schema.js';
 export { LATEST_SCHEMA_VERSION, migrate } from './migrate.js';
-export { checkedWriter, createBatchWriter, MAX_PARAMETERS_PER_STATEMENT } from './writer.js';
+export { checkedWriter, createBatchWriter } from './writer.js';
 export type { BatchWriterOptions } from './writer.js';
 export { createRunLog } from './runs.js';
 export type { RunFinish, RunLogStore, RunRecord, RunStart, RunStatus } from './runs.js';

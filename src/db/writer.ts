@@ -17,9 +17,9 @@ import { cleanJson, cleanNullableText, cleanText } from './text.js';
 
 export interface BatchWriterOptions {
   /**
-   * Most chat rows one INSERT carries (default 1,024). Statements are also kept under PostgreSQL's 65,534
-   * parameters; more chats become several statements in the same transaction. (Messages go by COPY, any
-   * number in one.)
+   * Most chat rows one INSERT carries (default 1,024); more chats become several statements in the same
+   * transaction. (The chats go as one array per column, six parameters whatever their number; messages
+   * go by COPY, any number in one.)
    */
   maxRowsPerStatement?: number;
   /**
@@ -36,9 +36,7 @@ export interface BatchWriterOptions {
 /** A connection's answer deadline under the default statement timeout (300 s + 5 s). */
 export const DEFAULT_ORDER_WAIT_MS = answerDeadlineMs(DEFAULT_TIMEOUTS);
 
-/** The most bind parameters one statement may carry (the protocol counts them in 16 bits). */
-export const MAX_PARAMETERS_PER_STATEMENT = 65_534;
-/** Measured sweet spot of the multi-row helper: 500-1,000 rows per statement. */
+/** Chat rows per INSERT unless told otherwise. */
 const DEFAULT_MAX_ROWS_PER_STATEMENT = 1_024;
 
 /** The columns the importer writes into `messages`; the rest are defaults and generated. */
@@ -60,8 +58,6 @@ export const MESSAGE_COLUMNS = [
   'raw',
   'text_cleaned',
 ] as const;
-
-const CHAT_COLUMNS = ['session', 'id', 'name', 'kind', 'last_activity_at', 'raw'] as const;
 
 /** A `messages` row as sent: keys are column names, text already cleaned. */
 interface MessageRow {
@@ -131,16 +127,6 @@ class InOrder {
 }
 
 /**
- * Writes batches into `<schema>.chats` and `<schema>.messages`, each batch in exactly one transaction.
- *
- * Upserts are idempotent: a row identical to the stored one is left alone (no new row version,
- * `updated_at` kept), a row that differs in any stored column is updated and gets a new `updated_at`.
- * Counts are exact and `inserted + updated + unchanged` equals `batch.messages.length`: a message that
- * appears twice in one batch is written once (the last copy wins) and its other copies count as unchanged.
- * Rows go in primary-key order, so concurrent batches touching the same rows lock them in the same order
- * and cannot deadlock each other. A failing batch is rolled back entirely and its error propagates as is.
- */
-/**
  * `inner` with `before` awaited ahead of every batch (a lock or a job still held) and `around` applied to
  * each write, passing the batch's `order` through: a wrapper that dropped it let streaming's next batch
  * commit before the one ahead of it, so a batch refused after it no longer kept the failed chat's later
@@ -162,13 +148,22 @@ export function checkedWriter(
   };
 }
 
+/**
+ * Writes batches into `<schema>.chats` and `<schema>.messages`, each batch in exactly one transaction.
+ *
+ * Upserts are idempotent: a row identical to the stored one is left alone (no new row version,
+ * `updated_at` kept), a row that differs in any stored column is updated and gets a new `updated_at`.
+ * Counts are exact and `inserted + updated + unchanged` equals `batch.messages.length`: a message that
+ * appears twice in one batch is written once (the last copy wins) and its other copies count as unchanged.
+ * Rows go in primary-key order, so concurrent batches touching the same rows lock them in the same order
+ * and cannot deadlock each other. A failing batch is rolled back entirely and its error propagates as is.
+ */
 export function createBatchWriter(sql: Sql, schema: string, options: BatchWriterOptions = {}): BatchWriter {
   validateSchemaName(schema);
   const maxRows = options.maxRowsPerStatement ?? DEFAULT_MAX_ROWS_PER_STATEMENT;
   if (!Number.isInteger(maxRows) || maxRows < 1) {
     throw new RangeError(`maxRowsPerStatement must be a positive integer, not ${maxRows}`);
   }
-  const chatRowsPerStatement = rowsPerStatement(maxRows, CHAT_COLUMNS.length);
   const orderWaitMs = options.orderWaitMs ?? DEFAULT_ORDER_WAIT_MS;
   if (!Number.isInteger(orderWaitMs) || orderWaitMs < 0) {
     throw new RangeError(`orderWaitMs must be a whole number of milliseconds, 0 or more, not ${orderWaitMs}`);
@@ -206,7 +201,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       // A row that could not be built stopped the rows after it; the whole batch is rolled back.
       if (staged?.error !== undefined) throw await sent.firstError(staged.error);
       if (order?.statements) await order.statements();
-      for (const rows of statementSlices(chats, chatRowsPerStatement)) {
+      for (const rows of statementSlices(chats, maxRows)) {
         sent.add(upsertChats(tx, schema, rows));
       }
       if (staged) {
@@ -270,10 +265,6 @@ function allowOrderWait(tx: TransactionSql, ms: number): Promise<unknown> {
       case when current_setting('idle_in_transaction_session_timeout') <> '0'
         then set_config('idle_in_transaction_session_timeout', ${value}, true) end,
       case when current_setting('lock_timeout') <> '0' then set_config('lock_timeout', ${value}, true) end`;
-}
-
-function rowsPerStatement(maxRows: number, columns: number): number {
-  return Math.min(maxRows, Math.floor(MAX_PARAMETERS_PER_STATEMENT / columns));
 }
 
 /**
