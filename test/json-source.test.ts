@@ -79,7 +79,7 @@ describe('a page parsed from its text', () => {
   function parsedFrom(bytes: Buffer) {
     const text = bytes.toString('utf8');
     const body = JSON.parse(text) as unknown;
-    rememberJsonSource(body, text, bytes);
+    rememberJsonSource(body, bytes);
     expect(jsonSourceOf(body)).toBe(text);
     return parseMessages(body, 'GET x', context);
   }
@@ -145,7 +145,7 @@ describe('chat list items', () => {
   it('carries each chat as the UTF-8 bytes WAHA sent, and no parsed copy; the value when they are unknown', () => {
     const text = JSON.stringify(list, null, 1);
     const body = JSON.parse(text) as unknown;
-    rememberJsonSource(body, text, Buffer.from(text));
+    rememberJsonSource(body, Buffer.from(text));
     const chats = parseChats(body, 'GET x', 'default');
     expect(chats.map((c) => c.raw)).toEqual([undefined, undefined]);
     expect(chats.map((c) => JSON.parse(c.rawJson!.toString('utf8')) as unknown)).toEqual(list);

@@ -373,7 +373,7 @@ function parseJson(text: string, bytes: Buffer, endpoint: string): unknown {
       'Check that --waha-url points at WAHA; a proxy error page or a truncated body looks like this.',
     );
   }
-  rememberJsonSource(value, text, bytes);
+  rememberJsonSource(value, bytes);
   return value;
 }
 

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 
 /**
- * The JSON text a response body was parsed from, kept so that each message's `raw` can be stored as the
+ * The bytes a response body was parsed from, kept so that each message's `raw` can be stored as the
  * bytes WAHA sent instead of being serialised again from the parsed object (JSON.stringify of every
  * message was the largest single cost of the writer in Node, and the parsed objects, held until their
  * batch commits, much of what the garbage collector had to trace). The bytes, not the decoded text, are
@@ -9,22 +9,20 @@ import { isUtf8 } from 'node:buffer';
  * copies them, and they go to PostgreSQL without being encoded again.
  */
 
-interface Source {
-  text: string;
-  bytes: Buffer;
-}
+/**
+ * Array bodies and the bytes they were parsed from; an entry lives as long as the parsed array does.
+ * Only the bytes: the elements are found in them, so the decoded text need not outlive the parse.
+ */
+const sources = new WeakMap<object, Buffer>();
 
-/** Array bodies and what they were parsed from; an entry lives as long as the parsed array does. */
-const sources = new WeakMap<object, Source>();
-
-/** Records that `value` (a parsed array) was parsed from `text`, decoded from `bytes`. */
-export function rememberJsonSource(value: unknown, text: string, bytes: Buffer): void {
-  if (Array.isArray(value)) sources.set(value, { text, bytes });
+/** Records that `value` (a parsed array) was parsed from the UTF-8 `bytes`. */
+export function rememberJsonSource(value: unknown, bytes: Buffer): void {
+  if (Array.isArray(value)) sources.set(value, bytes);
 }
 
 /** The text `value` was parsed from, when the HTTP layer recorded it. */
 export function jsonSourceOf(value: unknown): string | undefined {
-  return value !== null && typeof value === 'object' ? sources.get(value)?.text : undefined;
+  return value !== null && typeof value === 'object' ? sources.get(value)?.toString('utf8') : undefined;
 }
 
 /**
@@ -34,11 +32,10 @@ export function jsonSourceOf(value: unknown): string | undefined {
  * elements found do not match the array.
  */
 export function elementBytes(value: unknown[]): Buffer[] | null {
-  const source = sources.get(value);
-  if (source === undefined) return null;
+  const bytes = sources.get(value);
+  if (bytes === undefined) return null;
   // Bytes that are not UTF-8 were decoded with U+FFFD in their place: what is stored is that text. (As
   // many characters as bytes does not prove ASCII: one bad byte is one U+FFFD.)
-  const { bytes } = source;
   if (!isUtf8(bytes)) return null;
   const spans = arrayElementSpans(bytes);
   if (spans === null || spans.length !== value.length * 2) return null;
