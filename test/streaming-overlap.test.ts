@@ -265,13 +265,29 @@ it('a batch refused at its commit, the next one past its statements: it rolls ba
 });
 
 /**
- * For a run in another process, connected as `name`: the refused batch is held, and the next one is
- * either staged and waiting (idle in its transaction after its COPY, which tells it from a queue's own
- * sessions) or, were the order lost on the way to the writer, committed past it.
+ * The refused-batch case for an import in another process (`run`, a queue worker), connected to
+ * PostgreSQL as its own application_name. `work` gets the URL to give it, a scratch directory, and
+ * `whileHeld`, which runs the process while the test holds the refused batch, until that batch is held
+ * and the next one is either staged and waiting (idle in its transaction after its COPY, which tells it
+ * from a queue's own sessions) or, were the order lost on the way to the writer, committed past it.
+ * Afterwards nothing of the refused chat may be stored, and every other chat whole.
  */
-function stagedOrPast(name: string, big: SimChat): (holder: ReservedSql) => Promise<boolean> {
+async function refusedInAnotherProcess(
+  what: string,
+  work: (process: {
+    url: string;
+    dir: string;
+    whileHeld: <T>(run: () => Promise<T>) => Promise<T>;
+  }) => Promise<void>,
+): Promise<void> {
   const { sql, schema } = db;
-  return async (holder) => {
+  await migrate(sql, schema);
+  const { big, inBig, others } = truthSplit();
+  await refuseWhenHeld(inBig[0]!.id);
+  const name = `waha-import overlap ${what} ${process.pid}`;
+  const url = new URL(testDatabaseUrl());
+  url.searchParams.set('application_name', name);
+  const stagedOrPast = async (holder: ReservedSql): Promise<boolean> => {
     const [row] = await holder<[{ held: number; waiting: number; committed: number }]>`
       select
         (select count(*)::int from pg_locks
@@ -282,72 +298,63 @@ function stagedOrPast(name: string, big: SimChat): (holder: ReservedSql) => Prom
         (select count(*)::int from ${sql(schema)}.messages where chat_id = ${big.id}) as committed`;
     return row!.held === 1 && (row!.waiting === 1 || row!.committed > 0);
   };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-overlap-'));
+  try {
+    await work({
+      url: url.toString(),
+      dir,
+      whileHeld: (run) =>
+        whileLockHeld(run, stagedOrPast, 'the refused batch held, the next one staged or committed'),
+    });
+    await expectNothingOf(big, others);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 it('through the CLI: the next batch waits for the refused one as well (the run wires the order through)', async () => {
-  const { sql, schema } = db;
-  await migrate(sql, schema);
-  const { big, inBig, others } = truthSplit();
-  const victim = inBig[0]!;
-  await refuseWhenHeld(victim.id);
-  const name = `waha-import overlap cli ${process.pid}`;
-  const url = new URL(testDatabaseUrl());
-  url.searchParams.set('application_name', name);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-overlap-'));
-  const result = await whileLockHeld(
-    () =>
+  await refusedInAnotherProcess('cli', async ({ url, dir, whileHeld }) => {
+    const result = await whileHeld(() =>
       runCli([
-        ...['run', '--waha-url', sim.url, '--database-url', url.toString(), '--schema', schema, '--json'],
+        ...['run', '--waha-url', sim.url, '--database-url', url, '--schema', db.schema, '--json'],
         ...['--strategy', 'streaming', '--concurrency', '1', '--batch-size', '20', '--flush-ms', '50'],
         ...['--page-size', '20', '--since', String(WINDOW.fromS), '--until', String(WINDOW.toS)],
         ...['--checkpoint', path.join(dir, 'checkpoint.json')],
       ]),
-    stagedOrPast(name, big),
-    'the refused batch held, the next one staged or committed',
-  );
-  expect(result.code).toBe(5);
-  expect(jsonSummary(result.stdout).summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
-  await expectNothingOf(big, others);
+    );
+    expect(result.code).toBe(5);
+    expect(jsonSummary(result.stdout).summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
+  });
 });
 
 it('through a queue worker: the next batch waits for the refused one as well (the worker wires the order through)', async () => {
   const { sql, schema } = db;
-  await migrate(sql, schema);
-  const { big, inBig, others } = truthSplit();
-  await refuseWhenHeld(inBig[0]!.id);
-  const name = `waha-import overlap worker ${process.pid}`;
-  const url = new URL(testDatabaseUrl());
-  url.searchParams.set('application_name', name);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-overlap-'));
   try {
-    const planned = await runCli(
-      [
-        ...['enqueue', '--waha-url', sim.url, '--database-url', testDatabaseUrl(), '--schema', schema],
-        ...['--strategy', 'streaming', '--batch-size', '20', '--flush-ms', '50', '--page-size', '20'],
-        ...['--since', String(WINDOW.fromS), '--until', String(WINDOW.toS), '--json'],
-      ],
-      { cwd: dir },
-    );
-    expect(planned.code).toBe(0);
-    await whileLockHeld(
-      () =>
+    await refusedInAnotherProcess('worker', async ({ url, dir, whileHeld }) => {
+      const planned = await runCli(
+        [
+          ...['enqueue', '--waha-url', sim.url, '--database-url', testDatabaseUrl(), '--schema', schema],
+          ...['--strategy', 'streaming', '--batch-size', '20', '--flush-ms', '50', '--page-size', '20'],
+          ...['--since', String(WINDOW.fromS), '--until', String(WINDOW.toS), '--json'],
+        ],
+        { cwd: dir },
+      );
+      expect(planned.code).toBe(0);
+      await whileHeld(() =>
         runCli(
           [
             ...['worker', '--once', '--poll', '1', '--jobs', '1', '--concurrency', '1'],
-            ...['--database-url', url.toString(), '--schema', schema, '--json'],
+            ...['--database-url', url, '--schema', schema, '--json'],
           ],
           { cwd: dir },
         ),
-      stagedOrPast(name, big),
-      'the refused batch held, the next one staged or committed',
-    );
-    const units = await sql<{ state: string; chats_failed: number }[]>`
-      select state, chats_failed from ${sql(schema)}.queue_units`;
-    expect(units).toEqual([{ state: 'partial', chats_failed: 1 }]);
-    await expectNothingOf(big, others);
+      );
+      const units = await sql<{ state: string; chats_failed: number }[]>`
+        select state, chats_failed from ${sql(schema)}.queue_units`;
+      expect(units).toEqual([{ state: 'partial', chats_failed: 1 }]);
+    });
   } finally {
     await sql`drop schema if exists ${sql(`${schema}_queue`)} cascade`;
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
