@@ -2,11 +2,12 @@
 // Peak memory of each strategy as the history grows: runs the built CLI against the simulator (in its own
 // process, so only the importer is measured) for each size given, and prints the importer's peak RSS,
 // with the simulator's start-up time and the CPU it spent serving the import.
-// Usage: node scripts/memory.mjs [--strategy streaming,parallel,chunked,sequential] [--per-chat n]
+// Usage: node scripts/memory.mjs [--strategy streaming,parallel,chunked,sequential] [--per-chat n | --chats n]
 //                                [--engine NOWEB|GOWS|WEBJS] [--node-args "<flags for the importer's node>"]
 //                                [messages...]
 //        (default: streaming, parallel and chunked at 100000 and 1000000 messages, 100 per chat;
-//        --per-chat 10 puts the same messages in ten times the chats; --engine WEBJS serves chat items as
+//        --per-chat 10 puts the same messages in ten times the chats; --chats n holds the chats at n for
+//        every size, so only the history grows; --engine WEBJS serves chat items as
 //        whatsapp-web.js builds them: the newest message whole, a group's metadata with every member)
 // Uses DATABASE_URL when set, else the embedded PostgreSQL in a temporary directory. Linux only (/proc).
 import { spawn } from 'node:child_process';
@@ -26,6 +27,8 @@ const option = (name) => {
   return at >= 0 ? args.splice(at, 2)[1] : undefined;
 };
 const perChat = Number(option('--per-chat') ?? 100);
+const fixedChats = option('--chats');
+if (fixedChats !== undefined && !(Number(fixedChats) >= 1)) throw new Error('--chats takes a number of chats, 1 or more');
 const nodeArgs = (option('--node-args') ?? '').split(' ').filter(Boolean);
 const engine = option('--engine') ?? 'NOWEB';
 if (!(perChat >= 1)) throw new Error('--per-chat takes a number of messages, 1 or more');
@@ -49,7 +52,7 @@ function cpuSeconds(pid) {
 }
 
 function startSim(messages) {
-  const chats = Math.max(100, Math.round(messages / perChat));
+  const chats = fixedChats !== undefined ? Number(fixedChats) : Math.max(100, Math.round(messages / perChat));
   const startedMs = Date.now();
   const child = spawn(
     process.execPath,

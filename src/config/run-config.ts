@@ -212,7 +212,7 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     key: 'batchSize',
     flag: '--batch-size <n>',
     description:
-      'messages per transaction (streaming, which also seals a batch at this many chats); the most one holds (parallel, sequential, chunked: a bigger chat or chunk commits in parts)',
+      'messages per transaction (streaming, which also seals a batch at this many chats); the most one holds (parallel, sequential, chunked: a bigger chat or chunk commits in parts; parallel also commits a part of a chat once its chats hold this many together)',
     defaultValue: 2000,
     parse: integer(1, 1_000_000),
   },
