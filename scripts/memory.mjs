@@ -28,7 +28,8 @@ const option = (name) => {
 };
 const perChat = Number(option('--per-chat') ?? 100);
 const fixedChats = option('--chats');
-if (fixedChats !== undefined && !(Number(fixedChats) >= 1)) throw new Error('--chats takes a number of chats, 1 or more');
+if (fixedChats !== undefined && !(Number(fixedChats) >= 1))
+  throw new Error('--chats takes a number of chats, 1 or more');
 const nodeArgs = (option('--node-args') ?? '').split(' ').filter(Boolean);
 const engine = option('--engine') ?? 'NOWEB';
 if (!(perChat >= 1)) throw new Error('--per-chat takes a number of messages, 1 or more');
