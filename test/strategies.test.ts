@@ -214,10 +214,27 @@ describe('transactions per strategy', () => {
     }
   });
 
+  it('parallel: chats of one page commit once each, even when together they hold more than --batch-size', async () => {
+    // Each chat is one full page and the empty page that ends it; eight at once hold 80 messages.
+    const sizes = Array.from({ length: 24 }, () => PAGE);
+    const recorder = recordingSink({ delayMs: 2 });
+    await byName.parallel!.run(
+      contextFor(sizes, recorder.sink, fakeSource(sizes, { delayMs: 1 }).source, undefined, {
+        batchSize: 30,
+        concurrency: 8,
+      }),
+    );
+    expect(recorder.units).toHaveLength(sizes.length);
+    expect(
+      recorder.units.every((u) => u.chatsCompleted.length === 1 && u.batch.messages.length === PAGE),
+    ).toBe(true);
+  });
+
   describe.each(['sequential', 'parallel', 'chunked'] as const)('%s past --batch-size', (name) => {
-    const sizes = [300, 7, 0, 250, 64, 301, 12, 290];
+    const sizes = [300, 7, 0, 250, 64, 301, 12, 290, 280, 270, 260, 310];
     const batchSize = 30;
-    const concurrency = 4;
+    // Eight big chats at once: were each to hold up to --batch-size, they would go far past the bound below.
+    const concurrency = 8;
 
     it('commits a big chat (or chunk) in parts, in order, holding only a bounded part in memory', async () => {
       const fake = fakeSource(sizes, { delayMs: 1 });
@@ -262,10 +279,11 @@ describe('transactions per strategy', () => {
       expect([...completed].sort()).toEqual(sizes.map((_, i) => `${i}@c.us`).sort());
       const partsOf300 = recorder.units.filter((u) => u.batch.messages.some((m) => m.chatId === '0@c.us'));
       expect(partsOf300.length).toBeGreaterThanOrEqual(Math.ceil(300 / (batchSize + PAGE)));
-      // Fetched but not committed, whatever the concurrency: --batch-size across the run and a page per
-      // fetcher (per-chat: a chat commits its part once the run holds that many and it holds its share),
-      // and for chunked the page that waits for the next part.
-      const bound = batchSize + concurrency * PAGE + (name === 'chunked' ? PAGE : 0);
+      // Fetched but not committed, whatever the concurrency: --batch-size across the run, and for
+      // per-chat strategies two pages per fetcher (a chat commits its part once the run holds that many
+      // and it holds its share, but one holding a single page fetches on), for chunked one page per
+      // fetcher and the page that waits for the next part.
+      const bound = batchSize + (name === 'chunked' ? (concurrency + 1) * PAGE : 2 * concurrency * PAGE);
       expect(maxAhead).toBeLessThanOrEqual(bound);
     });
   });

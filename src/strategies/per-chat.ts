@@ -9,8 +9,11 @@ import type { Strategy, StrategyContext } from './types.js';
  * does not grow with --concurrency times the length of the chats, once the run holds --batch-size and
  * this chat holds at least its share (the run's held messages over the chats being read). A chat holding
  * less than its share then waits, without fetching, until the run holds less or its share is reached: at
- * least one chat always holds its share (it is at or above the average), so someone commits. The run
- * thus holds at most --batch-size messages and a page per chat, whatever the concurrency.
+ * least one chat always holds its share (it is at or above the average), so someone commits. A chat
+ * holding a single page neither commits early nor waits: it fetches on, since most chats end at their
+ * next request (a page, then the short or empty one that ends the chat), and cutting those in two
+ * would double the transactions of a run of short chats for nothing. The run thus holds at most
+ * --batch-size messages and two pages per chat, whatever the concurrency.
  */
 class HeldMessages {
   private held = 0;
@@ -39,11 +42,14 @@ class HeldMessages {
     for (const wake of [...this.waiting]) wake();
   }
 
-  /** Whether a chat holding `own` messages (none of them in a commit) commits a part now; may wait first. */
-  async commitNow(own: number, signal: AbortSignal): Promise<boolean> {
+  /**
+   * Whether a chat holding `own` messages in `pages` pages (none of them in a commit) commits a part
+   * now; may wait first.
+   */
+  async commitNow(own: number, pages: number, signal: AbortSignal): Promise<boolean> {
     for (;;) {
       if (own >= this.limit) return true;
-      if (this.held < this.limit) return false;
+      if (this.held < this.limit || pages <= 1) return false;
       if (own * this.reading >= this.held) return true;
       signal.throwIfAborted();
       await new Promise<void>((resolve) => {
@@ -64,7 +70,7 @@ class HeldMessages {
  * parts (see HeldMessages: at --batch-size messages, a page more at most, or earlier when the run holds
  * that many across its chats), its own chat alone in each, in order; each part but the last records
  * where the chat continues (in progress), and only the last, holding its last page, completes it.
- * Memory stays at --batch-size messages and a page per chat read at once, whatever the size of the
+ * Memory stays at --batch-size messages and two pages per chat read at once, whatever the size of the
  * longest chat and the concurrency.
  */
 async function importChat(
@@ -75,12 +81,14 @@ async function importChat(
   signal: AbortSignal,
 ): Promise<void> {
   let messages: MessageRecord[] = [];
+  let pages = 0;
   held.chatStarted();
   try {
     for await (const page of context.source.pages(chat, signal, resumeAt)) {
       for (const message of page.messages) messages.push(message);
+      pages++;
       held.add(page.messages.length);
-      if (!page.last && !(await held.commitNow(messages.length, signal))) continue;
+      if (!page.last && !(await held.commitNow(messages.length, pages, signal))) continue;
       signal.throwIfAborted();
       await context.sink.commit({
         batch: { chats: [chat], messages },
@@ -89,6 +97,7 @@ async function importChat(
       });
       const committed = messages.length;
       messages = [];
+      pages = 0;
       held.release(committed);
       if (page.last) return;
     }
