@@ -27,8 +27,9 @@ const option = (name) => {
   return at >= 0 ? args.splice(at, 2)[1] : undefined;
 };
 const perChat = Number(option('--per-chat') ?? 100);
-const fixedChats = option('--chats');
-if (fixedChats !== undefined && !(Number(fixedChats) >= 1))
+const chatsOption = option('--chats');
+const fixedChats = chatsOption === undefined ? undefined : Number(chatsOption);
+if (fixedChats !== undefined && !(fixedChats >= 1))
   throw new Error('--chats takes a number of chats, 1 or more');
 const nodeArgs = (option('--node-args') ?? '').split(' ').filter(Boolean);
 const engine = option('--engine') ?? 'NOWEB';
@@ -53,7 +54,7 @@ function cpuSeconds(pid) {
 }
 
 function startSim(messages) {
-  const chats = fixedChats !== undefined ? Number(fixedChats) : Math.max(100, Math.round(messages / perChat));
+  const chats = fixedChats ?? Math.max(100, Math.round(messages / perChat));
   const startedMs = Date.now();
   const child = spawn(
     process.execPath,
