@@ -12,7 +12,7 @@ import {
   openDatabase,
   validateSchemaName,
 } from '../src/db/index.js';
-import { otherIdFormDeletes, STAGE_TABLE_DDL } from '../src/db/writer.js';
+import { runOtherIdForms, STAGE_TABLE_DDL } from '../src/db/writer.js';
 import { useTestDatabase, testDatabaseUrl } from './support/db.js';
 
 const db = useTestDatabase();
@@ -648,29 +648,61 @@ describe('the @lid/@c.us clean-up is planned with the table as it is', () => {
           and statement not like '%pg_prepared_statements%'`;
       expect(prepared).toEqual([]);
 
-      // The table as an import leaves it: many rows, mostly @c.us, a few @lid.
-      const rows = range(20_000, 100).map((n) => (n % 100 === 0 ? lidForm(n) : message(n)));
-      for (let from = 0; from < rows.length; from += 5_000) {
-        await writer.writeBatch({ chats: [], messages: rows.slice(from, from + 5_000) });
-      }
-      const plans = await one.begin(async (tx) => {
-        await tx.unsafe(STAGE_TABLE_DDL);
-        await tx.unsafe(`
-          insert into pg_temp.waha_import_stage (session, id, wa_id)
-          select session, id, wa_id from "${db.schema}".messages order by id limit 2000`);
-        const statements = otherIdFormDeletes(db.schema, { lidForms: true, plainForms: true });
-        const explained: string[] = [];
-        for (const statement of statements) {
-          const lines = await tx.unsafe<Array<{ 'QUERY PLAN': string }>>(`explain ${statement}`);
-          explained.push(lines.map((line) => line['QUERY PLAN']).join('\n'));
+      // The table as an import leaves it: many rows, mostly @c.us and a few @lid (NOWEB, WEBJS), or mostly
+      // @lid (GOWS, where people are @lid). Each direction of the clean-up must probe an index once per
+      // staged row: a hash or merge join reads every stored row of the other form, every batch (a merge
+      // join sorting every stored @lid row by the regular expression was what PostgreSQL chose, left free).
+      const plansFor = async (lidEvery: number, first: number) => {
+        const rows = range(20_000, first).map((n) => (n % lidEvery === 0 ? lidForm(n) : message(n)));
+        for (let from = 0; from < rows.length; from += 5_000) {
+          await writer.writeBatch({ chats: [], messages: rows.slice(from, from + 5_000) });
         }
-        return explained;
+        return one.begin(async (tx) => {
+          await tx.unsafe(STAGE_TABLE_DDL);
+          // Both forms staged: a batch of the newest messages, each in the form it is stored in.
+          await tx.unsafe(`
+            insert into pg_temp.waha_import_stage (session, id, wa_id)
+            select session, id, wa_id from "${db.schema}".messages order by id limit 2000`);
+          const explained = await runOtherIdForms(
+            tx,
+            db.schema,
+            { lidForms: true, plainForms: true },
+            'explain ',
+          );
+          return explained.map((lines) => lines.map((line) => line['QUERY PLAN']).join('\n'));
+        });
+      };
+      for (const [shape, plans] of [
+        ['mostly @c.us', await plansFor(100, 100)],
+        ['mostly @lid', await plansFor(1, 100_000)],
+      ] as const) {
+        expect({ shape, statements: plans.length }).toEqual({ shape, statements: 2 });
+        // Staged @lid ids: the (session, wa_id) index; the others: the index of stored @lid rows only.
+        const [forLid, forPlain] = plans;
+        const probe = (index: string) =>
+          new RegExp(
+            `(Index Scan using|Bitmap Index Scan on) ${index}[^\\n]*\\n\\s*Index Cond: \\(\\(session = v\\.session\\) AND \\(wa_id = v\\.wa_id\\)\\)`,
+          );
+        expect({ shape, plan: forLid }).toEqual({
+          shape,
+          plan: expect.stringMatching(probe('messages_wa_id_idx')),
+        });
+        expect({ shape, plan: forPlain }).toEqual({
+          shape,
+          plan: expect.stringMatching(probe('messages_lid_idx')),
+        });
+        expect({ shape, plans: plans.join('\n') }).toEqual({
+          shape,
+          plans: expect.not.stringMatching(/Seq Scan on messages|Hash Join|Merge Join|Sort/),
+        });
+      }
+      // The session's own settings are back for the rest of the transaction.
+      const settings = await one.begin(async (tx) => {
+        await tx.unsafe(STAGE_TABLE_DDL);
+        await runOtherIdForms(tx, db.schema, { lidForms: true, plainForms: true }, '');
+        return tx`select current_setting('enable_hashjoin') as hash, current_setting('enable_mergejoin') as merge`;
       });
-      expect(plans).toHaveLength(2);
-      // Staged @lid ids: the (session, wa_id) index; the others: the index of stored @lid rows only.
-      expect(plans[0]).toMatch(/Index Scan using messages_wa_id_idx/);
-      expect(plans[1]).toMatch(/using messages_lid_idx/);
-      expect(plans.join('\n')).not.toMatch(/Seq Scan on messages/);
+      expect(settings).toEqual([{ hash: 'on', merge: 'on' }]);
     } finally {
       await one.end({ timeout: 5 });
     }
