@@ -112,28 +112,6 @@ export interface BatchOrder {
   ran?: () => void;
   /** Awaited before the commit. */
   commit?: () => Promise<void>;
-  /**
-   * The caller's word that no message of this batch shares a session and waId with the batch before it
-   * (see `sharesWaId`): then neither a row nor another id form of one. Its messages and their @lid/@c.us
-   * clean-up are written at once, without waiting for `statements`: they touch no row the batch before
-   * touches, so neither transaction can wait for the other's locks, and PostgreSQL writes both batches'
-   * messages at the same time. Everything else (chats, sync marks, progress) still waits.
-   */
-  independent?: boolean;
-}
-
-/**
- * True when some message of `later` has the session and waId of one in `earlier`: the same message (the
- * same row), another id form of it (the writer keeps one row per message across them), or a copy of a broadcast. Batches that share
- * none touch disjoint rows of `messages`.
- */
-export function sharesWaId(
-  earlier: ReadonlyArray<Pick<MessageRecord, 'session' | 'waId'>>,
-  later: ReadonlyArray<Pick<MessageRecord, 'session' | 'waId'>>,
-): boolean {
-  const seen = new Set<string>();
-  for (const message of earlier) seen.add(`${message.session.length}:${message.session}${message.waId}`);
-  return later.some((message) => seen.has(`${message.session.length}:${message.session}${message.waId}`));
 }
 
 export interface BatchWriter {

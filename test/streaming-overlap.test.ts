@@ -2,15 +2,7 @@ import type { ReservedSql } from 'postgres';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import postgres from 'postgres';
-import {
-  sharesWaId,
-  type Batch,
-  type BatchOrder,
-  type BatchWriter,
-  type ChatRecord,
-  type MessageRecord,
-} from '../src/domain.js';
+import type { Batch, BatchOrder, BatchWriter, ChatRecord, MessageRecord } from '../src/domain.js';
 import { openDatabase, type Database } from '../src/db/connect.js';
 import { createBatchWriter, migrate } from '../src/db/index.js';
 import { runImport, type ImportOutcome } from '../src/import/runner.js';
@@ -276,9 +268,8 @@ it('a batch refused at its commit, the next one past its statements: it rolls ba
  * The refused-batch case for an import in another process (`run`, a queue worker), connected to
  * PostgreSQL as its own application_name. `work` gets the URL to give it, a scratch directory, and
  * `whileHeld`, which runs the process while the test holds the refused batch, until that batch is held
- * and the next one is either staged and waiting (idle in its transaction after its COPY, or after writing
- * its messages when it shares no waId with the refused one: either tells it from a queue's own sessions)
- * or, were the order lost on the way to the writer, committed past it.
+ * and the next one is either staged and waiting (idle in its transaction after its COPY, which tells it
+ * from a queue's own sessions) or, were the order lost on the way to the writer, committed past it.
  * Afterwards nothing of the refused chat may be stored, and every other chat whole.
  */
 async function refusedInAnotherProcess(
@@ -303,7 +294,7 @@ async function refusedInAnotherProcess(
           where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted) as held,
         (select count(*)::int from pg_stat_activity
           where application_name = ${name} and state = 'idle in transaction'
-            and (query ilike 'copy%' or query ilike '%from pg_temp.waha_import_stage%')) as waiting,
+            and query ilike 'copy%') as waiting,
         (select count(*)::int from ${sql(schema)}.messages where chat_id = ${big.id}) as committed`;
     return row!.held === 1 && (row!.waiting === 1 || row!.committed > 0);
   };
@@ -427,96 +418,6 @@ it('writeBatch whose order hooks throw commits nothing of the batch and throws t
   );
   expect(result.inserted).toBe(messages.length);
   expect(ran).toBe(2);
-});
-
-describe('a batch that shares no waId with the batch before writes its messages without waiting its turn', () => {
-  /** The writer on a connection of its own, named, so the test can see what its transaction last ran. */
-  async function namedWriter(name: string) {
-    const url = new URL(testDatabaseUrl());
-    url.searchParams.set('application_name', name);
-    const one = postgres(url.toString(), { max: 1, onnotice: () => {} });
-    const last = async () => {
-      const [row] = await db.sql<[{ state: string; query: string }?]>`
-        select state, query from pg_stat_activity where application_name = ${name}`;
-      return row;
-    };
-    return { writer: createBatchWriter(one, db.schema), last, end: () => one.end({ timeout: 5 }) };
-  }
-  const WRITTEN = /from pg_temp\.waha_import_stage/;
-
-  test('independent: its messages are written while it waits; otherwise only staged', async () => {
-    const { sql, schema } = db;
-    await migrate(sql, schema);
-    const { chat, messages } = await oneChat();
-    const half = Math.floor(messages.length / 2);
-    for (const [independent, batch] of [
-      [true, messages.slice(0, half)],
-      [false, messages.slice(half)],
-    ] as const) {
-      const name = `waha-import independent ${String(independent)} ${process.pid}`;
-      const { writer, last, end } = await namedWriter(name);
-      try {
-        let letGo = (): void => undefined;
-        const turn = new Promise<void>((resolve) => (letGo = resolve));
-        let seenAtTurn: { state: string; query: string } | undefined;
-        const writing = writer.writeBatch(
-          { chats: [chat], messages: batch },
-          {
-            independent,
-            statements: async () => {
-              // Everything sent before the turn has run once the connection is idle in its transaction.
-              await until(async () => (await last())?.state === 'idle in transaction', 'the batch waiting');
-              if (independent) {
-                await until(async () => WRITTEN.test((await last())?.query ?? ''), 'its messages written');
-              }
-              seenAtTurn = await last();
-              await turn;
-            },
-          },
-        );
-        await until(() => Promise.resolve(seenAtTurn !== undefined), 'the batch at its turn');
-        letGo();
-        expect((await writing).inserted).toBe(batch.length);
-        expect({ independent, query: seenAtTurn!.query }).toEqual({
-          independent,
-          query: independent ? expect.stringMatching(WRITTEN) : expect.stringMatching(/^copy /i),
-        });
-      } finally {
-        await end();
-      }
-    }
-    expect(await sql`select 1 from ${sql(schema)}.messages`).toHaveLength(messages.length);
-  });
-
-  test('sharesWaId: the same message, another id form of it, or a broadcast copy; never across sessions', () => {
-    const m = (session: string, waId: string) => ({ session, waId });
-    expect(sharesWaId([m('a', 'W1'), m('a', 'W2')], [m('a', 'W3'), m('a', 'W2')])).toBe(true);
-    expect(sharesWaId([m('a', 'W1'), m('a', 'W2')], [m('a', 'W3'), m('b', 'W2')])).toBe(false);
-    // The session and the waId are kept apart: no pair of them runs together into another.
-    expect(sharesWaId([m('ab', 'c')], [m('a', 'bc')])).toBe(false);
-    expect(sharesWaId([], [m('a', 'W1')])).toBe(false);
-  });
-
-  test('a streaming import passes each batch written behind another on as independent when they share no waId', async () => {
-    await migrate(db.sql, db.schema);
-    const seen: Array<{ batch: Batch; independent: boolean | undefined }> = [];
-    const inner = createBatchWriter(db.sql, db.schema);
-    const recording: BatchWriter = {
-      get transactions() {
-        return inner.transactions;
-      },
-      writeBatch(batch, order) {
-        if (order?.statements) seen.push({ batch, independent: order.independent });
-        return inner.writeBatch(batch, order);
-      },
-    };
-    const outcome = await importStreaming(recording);
-    expect(outcome.error).toBeUndefined();
-    await expectDatabaseMatches(db.sql, db.schema, 'default', sim.groundTruth('default', WINDOW).messages);
-    // Every batch of this dataset has waIds of its own: each one written after another is independent.
-    expect(seen.length).toBeGreaterThan(3);
-    expect(seen.map((s) => s.independent)).toEqual(seen.map(() => true));
-  });
 });
 
 describe('a server that ends idle transactions and lock waits early', () => {

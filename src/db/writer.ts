@@ -200,8 +200,11 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       const staged = messages.length > 0 ? await sent.settle(stageMessages(tx, messages)) : undefined;
       // A row that could not be built stopped the rows after it; the whole batch is rolled back.
       if (staged?.error !== undefined) throw await sent.firstError(staged.error);
-      const writeMessages = (): void => {
-        if (!staged) return;
+      if (order?.statements) await order.statements();
+      for (const rows of statementSlices(chats, maxRows)) {
+        sent.add(upsertChats(tx, schema, rows));
+      }
+      if (staged) {
         result.cleaned = staged.cleaned;
         const relinked = sent.add(dropOtherIdForms(tx, schema, staged));
         const counts = sent.add(upsertStagedMessages(tx, schema));
@@ -212,15 +215,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
             result.updated += updated + relinkedCount;
           }),
         );
-      };
-      // Messages sharing no waId with the batch before touch none of its rows (nor their other forms):
-      // written at once, while that batch's own are still being written on its connection.
-      if (order?.independent) writeMessages();
-      if (order?.statements) await order.statements();
-      for (const rows of statementSlices(chats, maxRows)) {
-        sent.add(upsertChats(tx, schema, rows));
       }
-      if (!order?.independent) writeMessages();
       // After the messages, in the same transaction: a chat is marked complete only with its messages.
       if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, synced));
       // A chat completed now is no longer a failed one: cleared with the commit that proves it.

@@ -16,7 +16,6 @@ import {
 } from '../errors.js';
 import type { ChatFailure, ChatFailureReason } from '../db/failed-chats.js';
 import { ChatPagingError } from '../waha/client.js';
-import { sharesWaId } from '../domain.js';
 import type {
   Strategy,
   StrategyOptions,
@@ -352,8 +351,6 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     };
     /** Each unit's first attempt, as the unit after it follows it: by the promise commit() returned. */
     const tickets = new WeakMap<Promise<unknown>, Steps>();
-    /** Each unit, by the same promise: the next one is independent of it when they share no waId. */
-    const unitsBefore = new WeakMap<Promise<unknown>, CommitUnit>();
     /**
      * A unit prepared while the one before it commits (`after`): it is staged at once, runs its
      * statements once those of the one before have run (only its commit left: this unit may then wait
@@ -370,7 +367,6 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     ): Promise<WriteResult | null> => {
       const before = tickets.get(after) ?? { ran: after, committed: after };
       const kept = withoutChats(unit, failed, byId);
-      const earlier = unitsBefore.get(after);
       const turn = (step: Promise<unknown>) => () =>
         step.then(
           () => undefined,
@@ -383,8 +379,6 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
           statements: turn(before.ran),
           ran: ticket.markRan,
           commit: turn(before.committed),
-          // Judged against everything the unit before holds (what it writes is at most that).
-          independent: earlier !== undefined && !sharesWaId(earlier.batch.messages, kept.batch.messages),
         });
         ticket.markCommitted();
         return result;
@@ -401,7 +395,6 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
         const ticket = newTicket();
         const done = commitUnit(unit, after, ticket);
         tickets.set(done, ticket);
-        unitsBefore.set(done, unit);
         return done;
       },
     };
