@@ -110,7 +110,10 @@ export interface BatchOrder {
   statements?: () => Promise<void>;
   /** Called once the batch's statements have all run and only its commit is left. */
   ran?: () => void;
-  /** Awaited before the commit. */
+  /**
+   * Awaited before the commit, and before the batch's last statement when it holds messages: the
+   * @lid/@c.us clean-up, which must see what the batch before wrote (so `ran` comes after it).
+   */
   commit?: () => Promise<void>;
 }
 

@@ -585,6 +585,56 @@ describe('the same message under @c.us and @lid ids', () => {
     // One row per message, under the id form WAHA serves now.
     expect(await storedIds()).toEqual(now.map((m) => m.id).sort());
   });
+
+  test('both forms of one message in one batch: the one read last is kept, the other counts as a copy', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const plain = form(1, '5511900000001@c.us');
+    const hidden = form(1, '99887766554433@lid');
+    // Broadcast copies (all @c.us) stay apart, also beside another form of their waId read before them.
+    const copies = [
+      form(2, '99887766554400@lid'),
+      form(2, '5511900000002@c.us'),
+      form(2, '5511900000003@c.us'),
+    ];
+    expect(await writer.writeBatch({ chats: [], messages: [plain, hidden, ...copies] })).toEqual({
+      inserted: 3,
+      updated: 0,
+      unchanged: 2,
+      cleaned: 0,
+    });
+    expect(await storedIds()).toEqual([hidden.id, copies[1]!.id, copies[2]!.id].sort());
+    // And back, in the other order: the @c.us form read last replaces the stored @lid one.
+    expect(await writer.writeBatch({ chats: [], messages: [hidden, plain] })).toEqual({
+      inserted: 0,
+      updated: 1,
+      unchanged: 1,
+      cleaned: 0,
+    });
+    expect(await storedIds()).toEqual([plain.id, copies[1]!.id, copies[2]!.id].sort());
+  });
+
+  test('the other form written by the batch before, not yet committed when this one runs (streaming)', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const plain = form(1, '5511900000001@c.us');
+    const hidden = form(1, '99887766554433@lid');
+    // As streaming writes two batches on two connections: the second runs its statements once the
+    // first's have run, and commits after the first has committed.
+    let firstRan = (): void => undefined;
+    const ran = new Promise<void>((resolve) => (firstRan = resolve));
+    const first = writer.writeBatch(
+      { chats: [], messages: [plain, form(2, '5511900000002@c.us')] },
+      { ran: firstRan },
+    );
+    const second = writer.writeBatch(
+      { chats: [], messages: [hidden, form(3, '5511900000003@c.us')] },
+      { statements: () => ran, commit: () => first.then(() => undefined) },
+    );
+    expect(await first).toMatchObject({ inserted: 2 });
+    expect(await second).toMatchObject({ inserted: 1, updated: 1 });
+    expect(await storedIds()).toEqual(
+      [hidden.id, form(2, '5511900000002@c.us').id, form(3, '5511900000003@c.us').id].sort(),
+    );
+  });
 });
 
 describe('a message too deep to clean', () => {

@@ -401,11 +401,22 @@ it('writeBatch whose order hooks throw commits nothing of the batch and throws t
     ),
   ).rejects.toBe(refusal);
   await expectNothingStored();
-  // Refused at the last moment, its statements run: nothing either.
+  // Refused at the last moment, its messages and marks written: nothing either. The refusal comes before
+  // `ran`: the @lid/@c.us clean-up, its last statement, waits for the commit of the batch before (it must
+  // see what that one wrote), and the batch after must not run its statements before it.
   let ran = 0;
   await expect(
     writer.writeBatch(
       { chats: [chat], messages, synced: [{ session: 'default', chatId: chat.chatId, ...WINDOW }] },
+      { ran: () => ran++, commit: () => Promise.reject(refusal) },
+    ),
+  ).rejects.toBe(refusal);
+  expect(ran).toBe(0);
+  await expectNothingStored();
+  // Without messages, nothing waits for the commit before its statements have run: `ran` comes first.
+  await expect(
+    writer.writeBatch(
+      { chats: [chat], messages: [], synced: [{ session: 'default', chatId: chat.chatId, ...WINDOW }] },
       { ran: () => ran++, commit: () => Promise.reject(refusal) },
     ),
   ).rejects.toBe(refusal);

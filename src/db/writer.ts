@@ -186,7 +186,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
     const chats = uniqueByKey(batch.chats.map(chatRow));
     // Only the keys now (to drop duplicates and order the rows); the rest of each row is built while
     // the COPY sends the rows before it.
-    const messages = uniqueByKey(batch.messages.map(messageKey));
+    const messages = uniqueByKey(withoutEarlierForms(batch.messages).map(messageKey));
 
     await sql.begin(async (tx) => {
       // Statements are sent as soon as they are known, without waiting for the answers of those before:
@@ -204,18 +204,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       for (const rows of statementSlices(chats, maxRows)) {
         sent.add(upsertChats(tx, schema, rows));
       }
-      if (staged) {
-        result.cleaned = staged.cleaned;
-        const relinked = sent.add(dropOtherIdForms(tx, schema, staged));
-        const counts = sent.add(upsertStagedMessages(tx, schema));
-        sent.add(
-          Promise.all([relinked, counts]).then(([relinkedCount, { inserted, updated }]) => {
-            // A message stored under its other id form is the same message under a new id: an update.
-            result.inserted += inserted - relinkedCount;
-            result.updated += updated + relinkedCount;
-          }),
-        );
-      }
+      const counts = staged && sent.add(upsertStagedMessages(tx, schema));
       // After the messages, in the same transaction: a chat is marked complete only with its messages.
       if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, synced));
       // A chat completed now is no longer a failed one: cleared with the commit that proves it.
@@ -235,6 +224,22 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
             transactions = checkpoint_progress.transactions + 1,
             messages = checkpoint_progress.messages + excluded.messages,
             updated_at = now()`);
+      }
+      if (staged && counts) {
+        result.cleaned = staged.cleaned;
+        // The stored copies of these messages under their other id form go last, once the batch before
+        // has committed: one that batch wrote is visible only then (streaming writes it on another
+        // connection), and would otherwise stay beside this form. This batch holds one form of each
+        // message (withoutEarlierForms), so nothing it wrote itself is such a copy.
+        if (order?.commit) {
+          await sent.settle(Promise.resolve());
+          await order.commit();
+        }
+        const relinked = await sent.settle(dropOtherIdForms(tx, schema, staged));
+        const { inserted, updated } = await counts;
+        // A message stored under its other id form is the same message under a new id: an update.
+        result.inserted += inserted - relinked;
+        result.updated += updated + relinked;
       }
       await sent.settle(Promise.resolve());
       order?.ran?.();
@@ -290,6 +295,41 @@ function highestPowerOfTwo(n: number): number {
   let power = 1;
   while (power * 2 <= n) power *= 2;
   return power;
+}
+
+/** The parts of a serialized id that name a person or chat (`…@lid`, `…@c.us`), as dropOtherIdForms blanks them. */
+const PERSON_PARTS = /[^_@]+@(lid|c[.]us)/g;
+
+/**
+ * `messages` (in the order they were read) without those that another form of the same message read
+ * after them replaces, by the rule of dropOtherIdForms: the same session and waId, equal once every
+ * `…@lid`/`…@c.us` part is blanked, one with `@lid` and the other without. Broadcast copies (all `@c.us`)
+ * stay apart. Both forms written in one batch would both be stored: the clean-up looks only at rows
+ * stored before it.
+ */
+function withoutEarlierForms(messages: readonly MessageRecord[]): MessageRecord[] {
+  const byWaId = new Map<string, number>();
+  let repeated = false;
+  for (const m of messages) {
+    const key = `${m.session.length}:${m.session}${m.waId}`;
+    const seen = byWaId.get(key) ?? 0;
+    if (seen > 0) repeated = true;
+    byWaId.set(key, seen + 1);
+  }
+  if (!repeated) return messages as MessageRecord[];
+  // From the last read back: the first form met of each message is the one WAHA serves now.
+  const current = new Map<string, boolean>();
+  const dropped = new Set<number>();
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (byWaId.get(`${m.session.length}:${m.session}${m.waId}`)! < 2) continue;
+    const key = `${m.session.length}:${m.session}${m.waId}\u0000${m.id.replace(PERSON_PARTS, '*')}`;
+    const hidden = m.id.includes('@lid');
+    const kept = current.get(key);
+    if (kept === undefined) current.set(key, hidden);
+    else if (kept !== hidden) dropped.add(i);
+  }
+  return dropped.size === 0 ? (messages as MessageRecord[]) : messages.filter((_, i) => !dropped.has(i));
 }
 
 /**
