@@ -184,15 +184,19 @@ describe('time-sliced paging against the simulator', () => {
       return seed % n;
     };
     const deleted = new Set<string>();
+    let added = 0;
     sim.onRequest((request) => {
       if (request.chatId !== chat.chatId || ++requests % 3 !== 0) return;
       const victim = history[random(history.length)]!;
       if (!deleted.has(victim.id) && sim!.deleteMessage('default', victim.id)) deleted.add(victim.id);
-      sim!.addMessages('default', chat.id, 3, times[random(times.length)]!);
+      // The dataset's id (`N@c.us`), not the id NOWEB lists (`N@s.whatsapp.net`), which it does not know.
+      added += sim!.addMessages('default', request.chatId, 3, times[random(times.length)]!).length;
     });
     const result = await readChat(client, chat, { limit: 8, maxSlices: 8 });
     expect(result.stats.slices).toBeGreaterThanOrEqual(2);
     expect(deleted.size).toBeGreaterThan(5);
+    expect(added).toBe(3 * Math.floor(requests / 3));
+    expect(added).toBeGreaterThan(15);
     expect(result.ids.length).toBe(new Set(result.ids).size);
     const got = new Set(result.ids);
     const throughout = history.filter((m) => !deleted.has(m.id));

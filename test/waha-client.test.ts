@@ -384,10 +384,12 @@ describe('WAHA client against a server that ignores offset', () => {
     const newestS = Math.max(...before.map((m) => m.timestamp));
     // Just before the second page is served, 100 messages arrive in the newest second.
     let requests = 0;
+    let added = 0;
     const remove = sim.onRequest((request) => {
       if (request.chatId === chat!.chatId && ++requests === 2) {
         remove();
-        sim.addMessages('default', chat!.id, 100, newestS);
+        // The dataset's id, not the one NOWEB lists (`@s.whatsapp.net`), which addMessages does not know.
+        added = sim.addMessages('default', request.chatId, 100, newestS).length;
       }
     });
     const ids: string[] = [];
@@ -400,6 +402,7 @@ describe('WAHA client against a server that ignores offset', () => {
       ids.push(...page.messages.map((m) => m.id));
     }
     expect(requests).toBe(2);
+    expect(added).toBe(100);
     expect(new Set(ids).size).toBe(ids.length);
     const got = new Set(ids);
     expect(before.filter((m) => !got.has(m.id)).map((m) => m.id)).toEqual([]);

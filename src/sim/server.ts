@@ -279,7 +279,11 @@ export interface Simulator {
    * the old one: the history is split (what `merge` joins). Returns the messages moved.
    */
   relinkChat(session: string, chatId: string, newChatId: string, options?: { fromS?: number }): number;
-  /** Stops listening and destroys open sockets, so nothing keeps the process alive. */
+  /**
+   * Stops listening and destroys open sockets, so nothing keeps the process alive. Rejects, once closed,
+   * when serving a request threw (a request hook of a test, or a simulator bug): such a request was
+   * answered 500, which a client that retries would otherwise hide.
+   */
   close(): Promise<void>;
 }
 
@@ -500,6 +504,8 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   };
 
   const hooks = new Set<RequestHook>();
+  /** What threw while serving (answered 500 "Simulator bug"), for close() to report. */
+  const internalErrors: unknown[] = [];
 
   const lookup = (name: string): SimSession => {
     const session = sessions.get(name);
@@ -646,6 +652,9 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       await serve(req, res, url, route, aborter.signal);
     } catch (error) {
       if (!aborter.signal.aborted) {
+        // A request hook of a test, or the simulator itself, threw: a client that retries 500s would
+        // hide it, so close() reports it.
+        internalErrors.push(error);
         send(res, { status: 500, body: { statusCode: 500, message: String(error), error: 'Simulator bug' } });
       }
     } finally {
@@ -733,12 +742,19 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     relinkChat(name, chatId, newChatId, options) {
       return relinkSessionChat(lookup(name), chatId, newChatId, options?.fromS);
     },
-    close() {
-      return new Promise<void>((resolve, reject) => {
+    async close() {
+      await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive and hung connections would otherwise hold close() open until they time out.
         server.closeAllConnections();
       });
+      if (internalErrors.length > 0) {
+        throw new Error(
+          `the simulator answered ${internalErrors.length} request(s) 500 because its own code or a request ` +
+            `hook threw; the first: ${String(internalErrors[0])}`,
+          { cause: internalErrors[0] },
+        );
+      }
     },
   };
 }

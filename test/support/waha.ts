@@ -7,12 +7,16 @@ export const QUICK_RETRY = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 5, maxDelayMs
 /** A window that holds every message a simulator serves. */
 export const ALL_TIME = { fromS: 0, toS: 4_000_000_000 };
 
-/** Starts a simulator for the test that calls it; it is closed after that test. */
+/**
+ * Starts a simulator for the test that calls it; it is closed after that test, which then fails if the
+ * simulator answered a request 500 because a request hook (or its own code) threw.
+ */
 export function simulatorPerTest(): (options: Parameters<typeof startSimulator>[0]) => Promise<Simulator> {
   let running: Simulator | undefined;
   afterEach(async () => {
-    await running?.close();
+    const sim = running;
     running = undefined;
+    await sim?.close();
   });
   return async (options) => (running = await startSimulator(options));
 }
