@@ -225,6 +225,9 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
             messages = checkpoint_progress.messages + excluded.messages,
             updated_at = now()`);
       }
+      // The batch before committed (awaited once, whichever step needs it first).
+      let before: Promise<void> | undefined;
+      const beforeCommitted = () => (before ??= order?.commit?.() ?? Promise.resolve());
       if (staged && counts) {
         result.cleaned = staged.cleaned;
         // The stored copies of these messages under their other id form go last, once the batch before
@@ -233,7 +236,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
         // message (withoutEarlierForms), so nothing it wrote itself is such a copy.
         if (order?.commit) {
           await sent.settle(Promise.resolve());
-          await order.commit();
+          await beforeCommitted();
         }
         const relinked = await sent.settle(dropOtherIdForms(tx, schema, staged));
         const { inserted, updated } = await counts;
@@ -243,7 +246,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       }
       await sent.settle(Promise.resolve());
       order?.ran?.();
-      if (order?.commit) await order.commit();
+      await beforeCommitted();
     });
     transactions++;
     result.unchanged = batch.messages.length - result.inserted - result.updated;
@@ -297,7 +300,10 @@ function highestPowerOfTwo(n: number): number {
   return power;
 }
 
-/** The parts of a serialized id that name a person or chat (`…@lid`, `…@c.us`), as dropOtherIdForms blanks them. */
+/**
+ * The parts of a serialized id that name a person or chat (`…@lid`, `…@c.us`), blanked to compare forms of
+ * one message: here and, as the same pattern, in the clean-up's SQL (otherIdFormDeletes).
+ */
 const PERSON_PARTS = /[^_@]+@(lid|c[.]us)/g;
 
 /**
@@ -308,22 +314,17 @@ const PERSON_PARTS = /[^_@]+@(lid|c[.]us)/g;
  * stored before it.
  */
 function withoutEarlierForms(messages: readonly MessageRecord[]): MessageRecord[] {
+  const keys = messages.map((m) => `${m.session.length}:${m.session}${m.waId}`);
   const byWaId = new Map<string, number>();
-  let repeated = false;
-  for (const m of messages) {
-    const key = `${m.session.length}:${m.session}${m.waId}`;
-    const seen = byWaId.get(key) ?? 0;
-    if (seen > 0) repeated = true;
-    byWaId.set(key, seen + 1);
-  }
-  if (!repeated) return messages as MessageRecord[];
+  for (const key of keys) byWaId.set(key, (byWaId.get(key) ?? 0) + 1);
+  if (byWaId.size === keys.length) return messages as MessageRecord[];
   // From the last read back: the first form met of each message is the one WAHA serves now.
   const current = new Map<string, boolean>();
   const dropped = new Set<number>();
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i]!;
-    if (byWaId.get(`${m.session.length}:${m.session}${m.waId}`)! < 2) continue;
-    const key = `${m.session.length}:${m.session}${m.waId}\u0000${m.id.replace(PERSON_PARTS, '*')}`;
+    if (byWaId.get(keys[i]!)! < 2) continue;
+    const key = `${keys[i]!}\u0000${m.id.replace(PERSON_PARTS, '*')}`;
     const hidden = m.id.includes('@lid');
     const kept = current.get(key);
     if (kept === undefined) current.set(key, hidden);
@@ -548,7 +549,7 @@ export function otherIdFormDeletes(
   const sameMessage = `
       m.session = v.session
       and m.wa_id = v.wa_id
-      and regexp_replace(m.id, '[^_@]+@(lid|c[.]us)', '*', 'g') = regexp_replace(v.id, '[^_@]+@(lid|c[.]us)', '*', 'g')`;
+      and regexp_replace(m.id, '${PERSON_PARTS.source}', '*', 'g') = regexp_replace(v.id, '${PERSON_PARTS.source}', '*', 'g')`;
   const statements: string[] = [];
   if (staged.lidForms) {
     statements.push(`
