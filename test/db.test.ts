@@ -637,6 +637,108 @@ describe('the same message under @c.us and @lid ids', () => {
   });
 });
 
+describe('the two forms of one message written by two processes at once', () => {
+  beforeEach(async () => {
+    await migrate(db.sql, db.schema);
+  });
+
+  const form = (n: number, chatId: string, ack = 2): MessageRecord => {
+    const base = message(n);
+    const id = `false_${chatId}_${base.waId}`;
+    return { ...base, id, chatId, ack, raw: { ...(base.raw as object), id, ack } };
+  };
+  const plain = form(1, '5511900000001@c.us');
+  const hidden = form(1, '99887766554433@lid');
+
+  /** A pool of its own, as another process would have, named so its backends can be watched. */
+  const otherProcess = (name: string): postgres.Sql =>
+    postgres(testDatabaseUrl(), { max: 2, onnotice: () => {}, connection: { application_name: name } });
+  /** Resolves once every backend named `names` waits on a lock (polled: nothing else reports it). */
+  const allWaitingOnLocks = async (names: string[]): Promise<void> => {
+    for (;;) {
+      const [row] = await db.sql<Array<{ waiting: number }>>`
+        select count(distinct application_name)::int as waiting from pg_stat_activity
+        where application_name in ${db.sql(names)} and wait_event_type = 'Lock'`;
+      if (row!.waiting === names.length) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const storedIds = async (): Promise<string[]> =>
+    (await db.sql<Array<{ id: string }>>`select id from ${db.sql(db.schema)}.messages order by id`).map(
+      (r) => r.id,
+    );
+
+  test('both clean-ups done before either commits: still one row', async () => {
+    // Every write into messages waits, at its commit, for a lock this test holds: so both processes'
+    // transactions reach their commits, clean-ups done, before either has committed (unless one waits
+    // for the other before that).
+    const gateKey = Math.floor(Math.random() * 2 ** 31);
+    await db.sql.unsafe(`
+      create function "${db.schema}".hold_commit() returns trigger language plpgsql as $$
+        begin perform pg_advisory_xact_lock_shared(${gateKey}); return null; end $$;
+      create constraint trigger hold_commit after insert or update or delete on "${db.schema}".messages
+        deferrable initially deferred for each row execute function "${db.schema}".hold_commit();`);
+    const gate = postgres(testDatabaseUrl(), { max: 1, onnotice: () => {} });
+    const names = [`forms-a-${process.pid}`, `forms-b-${process.pid}`];
+    const [a, b] = names.map(otherProcess);
+    try {
+      await gate`select pg_advisory_lock(${gateKey})`;
+      const first = createBatchWriter(a!, db.schema).writeBatch({ chats: [], messages: [hidden] });
+      const second = createBatchWriter(b!, db.schema).writeBatch({ chats: [], messages: [plain] });
+      await allWaitingOnLocks(names);
+      await gate`select pg_advisory_unlock(${gateKey})`;
+      const results = await Promise.all([first, second]);
+      // One of them came second, saw the other's row and replaced it.
+      expect(results.map((r) => r.inserted + r.updated).sort()).toEqual([1, 1]);
+      expect(results.reduce((sum, r) => sum + r.updated, 0)).toBe(1);
+      expect((await storedIds()).length).toBe(1);
+      expect([[hidden.id], [plain.id]]).toContainEqual(await storedIds());
+    } finally {
+      await Promise.all([a!.end(), b!.end(), gate.end()]);
+    }
+  });
+
+  test('a deadlock between the clean-up of one and the row lock of the other is written again', async () => {
+    await createBatchWriter(db.sql, db.schema).writeBatch({ chats: [], messages: [plain] });
+    const names = [`forms-c-${process.pid}`, `forms-d-${process.pid}`];
+    const [c, d] = names.map(otherProcess);
+    const deadlocks: number[] = [];
+    try {
+      // The second process updates the stored @c.us row (a new ack), locking it, and then waits in Node
+      // (as streaming's batch waits for the one before) before its clean-up.
+      let release = (): void => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let updatedRow = (): void => undefined;
+      const rowLocked = new Promise<void>((resolve) => (updatedRow = resolve));
+      const second = createBatchWriter(d!, db.schema, {
+        onDeadlock: (attempt) => deadlocks.push(attempt),
+      }).writeBatch(
+        { chats: [], messages: [form(1, '5511900000001@c.us', 3)] },
+        {
+          commit: () => {
+            updatedRow();
+            return held;
+          },
+        },
+      );
+      await rowLocked;
+      // The first holds the @lid form: its clean-up takes the session's lock and waits for that row.
+      const first = createBatchWriter(c!, db.schema, {
+        onDeadlock: (attempt) => deadlocks.push(attempt),
+      }).writeBatch({ chats: [], messages: [hidden] });
+      await allWaitingOnLocks(names.slice(0, 1));
+      // Now the second's clean-up waits for the first's lock: a cycle PostgreSQL breaks by ending one.
+      release();
+      const results = await Promise.all([first, second]);
+      expect(deadlocks).toEqual([1]);
+      expect(results.reduce((sum, r) => sum + r.inserted + r.updated, 0)).toBe(2);
+      expect((await storedIds()).length).toBe(1);
+    } finally {
+      await Promise.all([c!.end(), d!.end()]);
+    }
+  });
+});
+
 describe('a message too deep to clean', () => {
   test('is refused by name with the SQLSTATE of a record PostgreSQL cannot hold, and nothing is written', async () => {
     await migrate(db.sql, db.schema);

@@ -131,6 +131,10 @@ export async function openStore(
   // A batch may wait for the one before it as long as a connection may wait for an answer.
   const writer = createBatchWriter(db.sql, config.schema, {
     orderWaitMs: answerDeadlineMs({ ...DEFAULT_TIMEOUTS, ...config.dbTimeouts }),
+    onDeadlock: (attempt) =>
+      reporter.warn(
+        `PostgreSQL ended a batch to break a deadlock with another batch written into this schema (attempt ${attempt}); writing it again`,
+      ),
   });
   const failedChats = createFailedChatStore(db.sql, config.schema);
   /** The lock of the session being imported: checked before every batch is written. */

@@ -31,6 +31,18 @@ export interface BatchWriterOptions {
    * DEFAULT_ORDER_WAIT_MS.
    */
   orderWaitMs?: number;
+  /**
+   * Called when PostgreSQL ended a batch's transaction to break a deadlock, before it is written again
+   * (`attempt` is the attempt that was ended, from 1). After DEADLOCK_ATTEMPTS the error is thrown.
+   */
+  onDeadlock?: (attempt: number) => void;
+}
+
+/** Attempts at a batch that PostgreSQL ends to break a deadlock, before its error is thrown. */
+export const DEADLOCK_ATTEMPTS = 5;
+
+function isDeadlock(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '40P01';
 }
 
 /** A connection's answer deadline under the default statement timeout (300 s + 5 s). */
@@ -171,7 +183,6 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
   let transactions = 0;
 
   async function writeBatch(batch: Batch, order?: BatchOrder): Promise<WriteResult> {
-    const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
     const synced = uniqueSyncMarks(batch.synced ?? []);
     const cleared = batch.completedListed ?? [];
     if (
@@ -181,76 +192,97 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
       cleared.length === 0 &&
       !batch.progress
     )
-      return result;
+      return { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
 
     const chats = uniqueByKey(batch.chats.map(chatRow));
     // Only the keys now (to drop duplicates and order the rows); the rest of each row is built while
     // the COPY sends the rows before it.
     const messages = uniqueByKey(withoutEarlierForms(batch.messages).map(messageKey));
+    const sessions = [...new Set(messages.map((m) => m.message.session))].sort();
+    // The batch before committed (awaited once, whichever step or attempt needs it first).
+    let before: Promise<void> | undefined;
+    const beforeCommitted = () => (before ??= order?.commit?.() ?? Promise.resolve());
 
-    await sql.begin(async (tx) => {
-      // Statements are sent as soon as they are known, without waiting for the answers of those before:
-      // PostgreSQL runs them in order while Node goes on (the connection sat idle a third of each
-      // transaction, waiting for Node between statements, when each answer was awaited first).
-      const sent = new InOrder();
-      // Waiting for the batch before (idle between statements, or on its row locks) is ours to bound.
-      if (order) sent.add(allowOrderWait(tx, orderWaitMs));
-      // The staging table is this connection's own: filling it touches no row another transaction
-      // could want, so it may go ahead of the batch before. Everything after it waits for its turn.
-      const staged = messages.length > 0 ? await sent.settle(stageMessages(tx, messages)) : undefined;
-      // A row that could not be built stopped the rows after it; the whole batch is rolled back.
-      if (staged?.error !== undefined) throw await sent.firstError(staged.error);
-      if (order?.statements) await order.statements();
-      for (const rows of statementSlices(chats, maxRows)) {
-        sent.add(upsertChats(tx, schema, rows));
-      }
-      const counts = staged && sent.add(upsertStagedMessages(tx, schema));
-      // After the messages, in the same transaction: a chat is marked complete only with its messages.
-      if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, synced));
-      // A chat completed now is no longer a failed one: cleared with the commit that proves it.
-      if (cleared.length > 0) {
-        sent.add(tx`
+    const attempt = () =>
+      sql.begin(async (tx) => {
+        const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, cleaned: 0 };
+        // Statements are sent as soon as they are known, without waiting for the answers of those before:
+        // PostgreSQL runs them in order while Node goes on (the connection sat idle a third of each
+        // transaction, waiting for Node between statements, when each answer was awaited first).
+        const sent = new InOrder();
+        // Waiting for the batch before (idle between statements, or on its row locks) is ours to bound.
+        if (order) sent.add(allowOrderWait(tx, orderWaitMs));
+        // The staging table is this connection's own: filling it touches no row another transaction
+        // could want, so it may go ahead of the batch before. Everything after it waits for its turn.
+        const staged = messages.length > 0 ? await sent.settle(stageMessages(tx, messages)) : undefined;
+        // A row that could not be built stopped the rows after it; the whole batch is rolled back.
+        if (staged?.error !== undefined) throw await sent.firstError(staged.error);
+        if (order?.statements) await order.statements();
+        for (const rows of statementSlices(chats, maxRows)) {
+          sent.add(upsertChats(tx, schema, rows));
+        }
+        const counts = staged && sent.add(upsertStagedMessages(tx, schema));
+        // After the messages, in the same transaction: a chat is marked complete only with its messages.
+        if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, synced));
+        // A chat completed now is no longer a failed one: cleared with the commit that proves it.
+        if (cleared.length > 0) {
+          sent.add(tx`
           delete from ${tx(schema)}.failed_chats f
           using unnest(${cleared.map((c) => c.session)}::text[], ${cleared.map((c) => c.chatId)}::text[])
             as v(session, chat_id)
           where f.session = v.session and f.chat_id = v.chat_id`);
-      }
-      // Last, so the row is locked only for the end of the transaction: concurrent batches queue briefly.
-      if (batch.progress) {
-        sent.add(tx`
+        }
+        // Last, so the row is locked only for the end of the transaction: concurrent batches queue briefly.
+        if (batch.progress) {
+          sent.add(tx`
           insert into ${tx(schema)}.checkpoint_progress (checkpoint_id, session, transactions, messages)
           values (${batch.progress.checkpointId}, ${cleanText(batch.progress.session)}, 1, ${batch.messages.length})
           on conflict (checkpoint_id) do update set
             transactions = checkpoint_progress.transactions + 1,
             messages = checkpoint_progress.messages + excluded.messages,
             updated_at = now()`);
-      }
-      // The batch before committed (awaited once, whichever step needs it first).
-      let before: Promise<void> | undefined;
-      const beforeCommitted = () => (before ??= order?.commit?.() ?? Promise.resolve());
-      if (staged && counts) {
-        result.cleaned = staged.cleaned;
-        // The stored copies of these messages under their other id form go last, once the batch before
-        // has committed: one that batch wrote is visible only then (streaming writes it on another
-        // connection), and would otherwise stay beside this form. This batch holds one form of each
-        // message (withoutEarlierForms), so nothing it wrote itself is such a copy.
-        if (order?.commit) {
-          await sent.settle(Promise.resolve());
-          await beforeCommitted();
         }
-        const relinked = await sent.settle(dropOtherIdForms(tx, schema, staged));
-        const { inserted, updated } = await counts;
-        // A message stored under its other id form is the same message under a new id: an update.
-        result.inserted += inserted - relinked;
-        result.updated += updated + relinked;
+        if (staged && counts) {
+          result.cleaned = staged.cleaned;
+          // The stored copies of these messages under their other id form go last, once the batch before
+          // has committed: one that batch wrote is visible only then (streaming writes it on another
+          // connection), and would otherwise stay beside this form. This batch holds one form of each
+          // message (withoutEarlierForms), so nothing it wrote itself is such a copy.
+          if (order?.commit) {
+            await sent.settle(Promise.resolve());
+            await beforeCommitted();
+          }
+          // Another process importing this session (a queue worker) may be writing the other form of one of
+          // these messages now: each batch holds the session's lock from its clean-up to its commit, so of
+          // two such batches the later clean-up runs after the earlier commit, and sees its rows.
+          for (const session of sessions) sent.add(lockOtherIdForms(tx, schema, session, staged.lidForms));
+          const relinked = await sent.settle(dropOtherIdForms(tx, schema, staged));
+          const { inserted, updated } = await counts;
+          // A message stored under its other id form is the same message under a new id: an update.
+          result.inserted += inserted - relinked;
+          result.updated += updated + relinked;
+        }
+        await sent.settle(Promise.resolve());
+        order?.ran?.();
+        await beforeCommitted();
+        return result;
+      });
+
+    for (let attempts = 1; ; attempts++) {
+      let result: WriteResult;
+      try {
+        result = await attempt();
+      } catch (error) {
+        // That lock and the row locks of the INSERT can meet in a cycle (two batches holding the two forms
+        // of one message): PostgreSQL ends one of them, which is then written again, from the start.
+        if (!isDeadlock(error) || attempts >= DEADLOCK_ATTEMPTS) throw error;
+        options.onDeadlock?.(attempts);
+        continue;
       }
-      await sent.settle(Promise.resolve());
-      order?.ran?.();
-      await beforeCommitted();
-    });
-    transactions++;
-    result.unchanged = batch.messages.length - result.inserted - result.updated;
-    return result;
+      transactions++;
+      result.unchanged = batch.messages.length - result.inserted - result.updated;
+      return result;
+    }
   }
 
   return {
@@ -504,6 +536,26 @@ async function dropOtherIdForms(tx: TransactionSql, schema: string, staged: Stag
     for (const row of deleted) ids.add((row as { id: string }).id);
   }
   return ids.size;
+}
+
+/**
+ * The lock a batch of `session` holds from its clean-up to its commit (released by the commit), one per
+ * schema and session across every process writing into the database: taken alone by a batch holding
+ * `@lid` ids, shared among batches holding none (no two of those hold two forms of one message, since
+ * one form has `@lid`), so only batches that could race for a message wait for each other.
+ */
+function lockOtherIdForms(
+  tx: TransactionSql,
+  schema: string,
+  session: string,
+  lidForms: boolean,
+): Promise<unknown> {
+  const key = `${schema}/${session}`;
+  return (
+    lidForms
+      ? tx`select pg_advisory_xact_lock(hashtext('waha-import:forms'), hashtext(${key}))`
+      : tx`select pg_advisory_xact_lock_shared(hashtext('waha-import:forms'), hashtext(${key}))`
+  ).execute();
 }
 
 /** Joins that probe an index per row of the staged batch, never a pass over every stored row. */
