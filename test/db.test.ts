@@ -82,6 +82,44 @@ async function storedMessage(id: string): Promise<Record<string, unknown>> {
   return row;
 }
 
+/** A pool of its own, as another process would have, named so its backends can be watched. */
+function otherProcess(name: string): postgres.Sql {
+  return postgres(testDatabaseUrl(), { max: 2, onnotice: () => {}, connection: { application_name: name } });
+}
+
+/** What each backend named in `names` waits for, once all of them wait on a lock (polled). */
+async function allWaitingOnLocks(names: string[]): Promise<Map<string, string>> {
+  for (;;) {
+    const rows = await db.sql<Array<{ name: string; event: string }>>`
+      select application_name as name, wait_event as event from pg_stat_activity
+      where application_name in ${db.sql(names)} and wait_event_type = 'Lock'`;
+    const waiting = new Map(rows.map((r) => [r.name, r.event]));
+    if (waiting.size === names.length) return waiting;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Makes every commit that wrote into `schema`'s messages wait until `open()`: a deferred trigger takes,
+ * at commit, a shared advisory lock that `gate` holds alone until then.
+ */
+async function holdCommits(schema: string): Promise<{ open: () => Promise<void>; end: () => Promise<void> }> {
+  const gateKey = Math.floor(Math.random() * 2 ** 31);
+  await db.sql.unsafe(`
+    create function "${schema}".hold_commit() returns trigger language plpgsql as $$
+      begin perform pg_advisory_xact_lock_shared(${gateKey}); return null; end $$;
+    create constraint trigger hold_commit after insert or update or delete on "${schema}".messages
+      deferrable initially deferred for each row execute function "${schema}".hold_commit();`);
+  const gate = postgres(testDatabaseUrl(), { max: 1, onnotice: () => {} });
+  await gate`select pg_advisory_lock(${gateKey})`;
+  return {
+    open: async () => {
+      await gate`select pg_advisory_unlock(${gateKey})`;
+    },
+    end: () => gate.end(),
+  };
+}
+
 describe('validateSchemaName', () => {
   test.each(['waha', '_x', 'a1_b2', 'a'.repeat(63)])('accepts %s', (name) => {
     expect(validateSchemaName(name)).toBe(name);
@@ -104,7 +142,7 @@ describe('validateSchemaName', () => {
 
 describe('migrate', () => {
   test('creates the schema and its tables once, then has nothing left to do', async () => {
-    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4, 5, 6] });
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4, 5, 6, 7] });
     expect(await migrate(db.sql, db.schema)).toEqual({ applied: [] });
 
     const tables = await db.sql<Array<{ table_name: string }>>`
@@ -124,7 +162,7 @@ describe('migrate', () => {
       'schema_migrations',
     ]);
     const versions = await db.sql`select version, name from ${db.sql(db.schema)}.schema_migrations`;
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     const indexes = await db.sql<Array<{ indexname: string }>>`
       select indexname from pg_indexes where schemaname = ${db.schema} and tablename = 'messages' order by 1`;
     expect(indexes.map((i) => i.indexname)).toEqual([
@@ -137,7 +175,7 @@ describe('migrate', () => {
 
   test('two processes migrating at once: one applies, the other waits and finds it done', async () => {
     const results = await Promise.all([migrate(db.sql, db.schema), migrate(db.sql, db.schema)]);
-    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4, 5, 6]]);
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4, 5, 6, 7]]);
   });
 
   test('refuses a schema newer than it knows', async () => {
@@ -187,6 +225,56 @@ describe('what lets a run check a checkpoint against the database', () => {
       messages: 30,
     });
     expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-2')).toBeUndefined();
+  });
+
+  test('a checkpoint counted before migration 7 keeps its count, and batches after it add to it', async () => {
+    await migrate(db.sql, db.schema);
+    // The table as version 6 left it, one row per checkpoint.
+    await db.sql.unsafe(`
+      alter table "${db.schema}".checkpoint_progress drop constraint checkpoint_progress_pkey;
+      alter table "${db.schema}".checkpoint_progress drop column slot;
+      alter table "${db.schema}".checkpoint_progress add primary key (checkpoint_id);
+      delete from "${db.schema}".schema_migrations where version = 7;
+      insert into "${db.schema}".checkpoint_progress (checkpoint_id, session, transactions, messages)
+        values ('cp-old', 'default', 41, 4100);`);
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [7] });
+    expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-old')).toEqual({
+      transactions: 41,
+      messages: 4100,
+    });
+    const progress = { checkpointId: 'cp-old', session: 'default' };
+    await createBatchWriter(db.sql, db.schema).writeBatch({ chats: [], messages: [message(1)], progress });
+    expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-old')).toEqual({
+      transactions: 42,
+      messages: 4101,
+    });
+  });
+
+  test('batches of one checkpoint written at once count themselves without waiting for each other', async () => {
+    await migrate(db.sql, db.schema);
+    const gate = await holdCommits(db.schema);
+    const names = range(3).map((n) => `progress-${n}-${process.pid}`);
+    const pools = names.map(otherProcess);
+    try {
+      const progress = { checkpointId: 'cp-1', session: 'default' };
+      const written = pools.map((pool, n) =>
+        createBatchWriter(pool, db.schema).writeBatch({
+          chats: [],
+          messages: range(10, n * 10).map((m) => message(m)),
+          progress,
+        }),
+      );
+      // All three reach their commits together: none waits for a row another one counted into.
+      expect([...(await allWaitingOnLocks(names)).values()]).toEqual(['advisory', 'advisory', 'advisory']);
+      await gate.open();
+      await Promise.all(written);
+      expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-1')).toEqual({
+        transactions: 3,
+        messages: 30,
+      });
+    } finally {
+      await Promise.all([...pools.map((pool) => pool.end()), gate.end()]);
+    }
   });
 });
 
@@ -650,43 +738,22 @@ describe('the two forms of one message written by two processes at once', () => 
   const plain = form(1, '5511900000001@c.us');
   const hidden = form(1, '99887766554433@lid');
 
-  /** A pool of its own, as another process would have, named so its backends can be watched. */
-  const otherProcess = (name: string): postgres.Sql =>
-    postgres(testDatabaseUrl(), { max: 2, onnotice: () => {}, connection: { application_name: name } });
-  /** Resolves once every backend named `names` waits on a lock (polled: nothing else reports it). */
-  const allWaitingOnLocks = async (names: string[]): Promise<void> => {
-    for (;;) {
-      const [row] = await db.sql<Array<{ waiting: number }>>`
-        select count(distinct application_name)::int as waiting from pg_stat_activity
-        where application_name in ${db.sql(names)} and wait_event_type = 'Lock'`;
-      if (row!.waiting === names.length) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
   const storedIds = async (): Promise<string[]> =>
     (await db.sql<Array<{ id: string }>>`select id from ${db.sql(db.schema)}.messages order by id`).map(
       (r) => r.id,
     );
 
   test('both clean-ups done before either commits: still one row', async () => {
-    // Every write into messages waits, at its commit, for a lock this test holds: so both processes'
-    // transactions reach their commits, clean-ups done, before either has committed (unless one waits
-    // for the other before that).
-    const gateKey = Math.floor(Math.random() * 2 ** 31);
-    await db.sql.unsafe(`
-      create function "${db.schema}".hold_commit() returns trigger language plpgsql as $$
-        begin perform pg_advisory_xact_lock_shared(${gateKey}); return null; end $$;
-      create constraint trigger hold_commit after insert or update or delete on "${db.schema}".messages
-        deferrable initially deferred for each row execute function "${db.schema}".hold_commit();`);
-    const gate = postgres(testDatabaseUrl(), { max: 1, onnotice: () => {} });
+    // Every write into messages waits at its commit: so both processes' transactions reach their commits,
+    // clean-ups done, before either has committed (unless one waits for the other before that).
+    const gate = await holdCommits(db.schema);
     const names = [`forms-a-${process.pid}`, `forms-b-${process.pid}`];
     const [a, b] = names.map(otherProcess);
     try {
-      await gate`select pg_advisory_lock(${gateKey})`;
       const first = createBatchWriter(a!, db.schema).writeBatch({ chats: [], messages: [hidden] });
       const second = createBatchWriter(b!, db.schema).writeBatch({ chats: [], messages: [plain] });
       await allWaitingOnLocks(names);
-      await gate`select pg_advisory_unlock(${gateKey})`;
+      await gate.open();
       const results = await Promise.all([first, second]);
       // One of them came second, saw the other's row and replaced it.
       expect(results.map((r) => r.inserted + r.updated).sort()).toEqual([1, 1]);

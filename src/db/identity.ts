@@ -42,8 +42,11 @@ export async function loadCheckpointProgress(
   checkpointId: string,
 ): Promise<CheckpointProgress | undefined> {
   validateSchemaName(schema);
-  const [row] = await sql<Array<{ transactions: string; messages: string }>>`
-    select transactions::text, messages::text from ${sql(schema)}.checkpoint_progress
-    where checkpoint_id = ${checkpointId}`;
-  return row ? { transactions: Number(row.transactions), messages: Number(row.messages) } : undefined;
+  // The sum of the checkpoint's slots (one per connection that wrote under it, see migration 7).
+  const [row] = await sql<Array<{ transactions: string | null; messages: string | null }>>`
+    select sum(transactions)::text as transactions, sum(messages)::text as messages
+    from ${sql(schema)}.checkpoint_progress where checkpoint_id = ${checkpointId}`;
+  return row && row.transactions !== null
+    ? { transactions: Number(row.transactions), messages: Number(row.messages) }
+    : undefined;
 }

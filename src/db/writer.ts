@@ -232,12 +232,14 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
             as v(session, chat_id)
           where f.session = v.session and f.chat_id = v.chat_id`);
         }
-        // Last, so the row is locked only for the end of the transaction: concurrent batches queue briefly.
+        // Last, so the row is locked only for the end of the transaction. The row is this connection's own
+        // slot of the checkpoint's counters: batches written at once on other connections count into
+        // theirs, and none waits for another's commit (one row per checkpoint made them commit in turn).
         if (batch.progress) {
           sent.add(tx`
-          insert into ${tx(schema)}.checkpoint_progress (checkpoint_id, session, transactions, messages)
-          values (${batch.progress.checkpointId}, ${cleanText(batch.progress.session)}, 1, ${batch.messages.length})
-          on conflict (checkpoint_id) do update set
+          insert into ${tx(schema)}.checkpoint_progress (checkpoint_id, slot, session, transactions, messages)
+          values (${batch.progress.checkpointId}, pg_backend_pid(), ${cleanText(batch.progress.session)}, 1, ${batch.messages.length})
+          on conflict (checkpoint_id, slot) do update set
             transactions = checkpoint_progress.transactions + 1,
             messages = checkpoint_progress.messages + excluded.messages,
             updated_at = now()`);
