@@ -4,11 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Checkpoint } from '../checkpoint/checkpoint.js';
 import { createConcurrencyController, type ConcurrencyController } from '../concurrency/limiter.js';
 import type { TimeWindow } from '../domain.js';
 import {
   createBatchWriter,
   databaseChecksum,
+  databaseIdentity,
   measureCopyLimit,
   migrate,
   openDatabase,
@@ -255,10 +257,25 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           },
           observer: recorder,
         });
+        // Under a checkpoint, as `run` writes: each batch counted in the database, the file saved as it commits.
+        const { checkpoint } = Checkpoint.open(
+          path.join(scratch, `checkpoint-${row.label}-${attempt}.json`),
+          {
+            session: options.session,
+            schema,
+            windowRequest: { days: options.days },
+            window,
+            pageSize: MAX_PAGE_SIZE,
+            waha: { url: 'bench', session: options.session },
+          },
+          { fresh: true },
+        );
+        checkpoint.bind(await databaseIdentity(db.sql, schema));
         const cpuBefore = process.cpuUsage();
         const outcome = await runImport(
           {
             waha,
+            checkpoint,
             writer: createBatchWriter(db.sql, schema),
             runLog: { start: async () => 0, finish: async () => undefined },
             reporter: SILENT_REPORTER,
