@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { openDatabase } from '../src/db/index.js';
 import { generateDataset, startSimulator, type Simulator, type WaMessage } from '../src/sim/index.js';
 import { jsonSummary, runCli, type CliResult } from './support/cli.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
@@ -261,6 +262,25 @@ describe('a server-wide idle_session_timeout', () => {
     await db.sql.unsafe(`drop role if exists ${role}`);
   });
 
+  it('the pool closes its idle connections before the server would: at half its idle_session_timeout', async () => {
+    const url = new URL(testDatabaseUrl());
+    url.username = role;
+    const opened = await openDatabase({ databaseUrl: url.toString() });
+    try {
+      expect(opened.poolIdleS).toBe(0.5);
+      expect(await opened.sql`select 1 as one`).toEqual([{ one: 1 }]);
+    } finally {
+      await opened.close();
+    }
+    // Without such a setting on the server, the pool keeps its own.
+    const plain = await openDatabase({ databaseUrl: testDatabaseUrl(), timeouts: { idleS: 7 } });
+    try {
+      expect(plain.poolIdleS).toBe(7);
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('ends idle pool connections but not the lock: the run completes', async () => {
     const name = appName();
     const url = new URL(withQuery(testDatabaseUrl(), { application_name: name }));
@@ -286,7 +306,8 @@ describe('a server-wide idle_session_timeout', () => {
     hold.release();
     const done = await running;
 
-    expect(done.code).toBe(0);
+    // On failure, what the run printed shows with it.
+    expect(done).toMatchObject({ code: 0 });
     expect(`${done.stdout}\n${done.stderr}`).not.toMatch(/TypeError|\n\s+at /);
     expect(await runStatuses(db.schema)).toEqual(['succeeded']);
     await expectDatabaseMatches(db.sql, db.schema, 'default', TRUTH());

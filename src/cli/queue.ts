@@ -119,8 +119,9 @@ async function openQueue(
   const store = await openStore(config, reporter);
   let boss: PgBoss;
   try {
-    boss = await startBoss({ url: store.url, schema: config.schema, ...bossOptions }, (error) =>
-      reporter.warn(`job queue: ${errorMessage(error)}`),
+    boss = await startBoss(
+      { url: store.url, schema: config.schema, idleS: store.poolIdleS, ...bossOptions },
+      (error) => reporter.warn(`job queue: ${errorMessage(error)}`),
     );
   } catch (error) {
     await store.close();

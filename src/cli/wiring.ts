@@ -70,6 +70,8 @@ export interface Store {
   sql: Sql;
   /** The connection URL, password included, for another client of the same server: never print it. */
   url: string;
+  /** Seconds an unused pooled connection stays open (see Database.poolIdleS): other pools keep to it. */
+  poolIdleS: number;
   /** The schema's migrations: the versions applied by this opening (empty: it was up to date). */
   migration: { applied: number[]; version: number };
   writer: BatchWriter;
@@ -169,6 +171,7 @@ export async function openStore(
   return {
     sql: db.sql,
     url: db.url,
+    poolIdleS: db.poolIdleS,
     migration: { applied, version: LATEST_SCHEMA_VERSION },
     // A run that lost its lock stops before writing: another run may be importing by now.
     writer: checkedWriter(writer, async () => heldLock?.check(), explained),

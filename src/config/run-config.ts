@@ -303,7 +303,8 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
     key: 'dbIdleTimeout',
     flag: '--db-idle-timeout <s>',
     env: 'WAHA_IMPORT_DB_IDLE_TIMEOUT',
-    description: "seconds an unused pooled PostgreSQL connection is kept open (not the lock's); 0 keeps it",
+    description:
+      "seconds an unused pooled PostgreSQL connection is kept open (not the lock's; at most half a server idle_session_timeout); 0 keeps it",
     defaultValue: DEFAULT_TIMEOUTS.idleS,
     parse: integer(0, 86_400),
   },

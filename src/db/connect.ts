@@ -79,6 +79,11 @@ export interface Database {
    * behind the CONNECTION_CLOSED errors postgres.js then reports.
    */
   readonly lastFault: Error | undefined;
+  /**
+   * Seconds an unused pooled connection stays open: the configured idle timeout, or half the server's
+   * idle_session_timeout when that is shorter (0: kept).
+   */
+  readonly poolIdleS: number;
   /** Opens one connection outside the pool, with the same settings; `label` goes into its application_name. */
   openSingle(label: string, options?: { idle?: boolean }): SingleConnection;
   /**
@@ -140,7 +145,8 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     },
     socket: noDelaySocket(answerTimeoutMs, (fault) => (lastFault = fault)),
   });
-  const sql = postgres(url, clientOptions({ max: maxConnections, idle_timeout: timeouts.idleS }));
+  let idleS = timeouts.idleS;
+  let sql = postgres(url, clientOptions({ max: maxConnections, idle_timeout: idleS }));
   const close = async (closing: { now?: boolean } = {}): Promise<void> => {
     try {
       // A broken pool may never finish its statements: close it at once.
@@ -155,6 +161,15 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   };
   try {
     await answerWithin(sql, ((timeouts.connectS || DEFAULT_TIMEOUTS.connectS) + 1) * 1000);
+    // A server that ends idle sessions (idle_session_timeout, for everyone or this role) may end a pooled
+    // connection at the moment it is taken for a batch, and the batch fails with it. The pool closes its
+    // idle connections first, at half that time, when its own setting would keep them longer.
+    const serverIdleMs = await serverIdleSessionMs(sql);
+    if (serverIdleMs > 0 && (idleS === 0 || idleS * 1000 > serverIdleMs / 2)) {
+      idleS = serverIdleMs / 2000;
+      await sql.end({ timeout: 5 });
+      sql = postgres(url, clientOptions({ max: maxConnections, idle_timeout: idleS }));
+    }
   } catch (error) {
     await sql.end({ timeout: 0 }).catch(() => {});
     await server?.stop();
@@ -174,6 +189,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     get lastFault() {
       return lastFault;
     },
+    poolIdleS: idleS,
     openSingle(label, single = {}) {
       let closed = false;
       const one = postgres(
@@ -181,7 +197,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
         clientOptions(
           {
             max: 1,
-            idle_timeout: single.idle === false ? 0 : timeouts.idleS,
+            idle_timeout: single.idle === false ? 0 : idleS,
             onclose: () => (closed = true),
           },
           label,
@@ -197,6 +213,14 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     },
     close,
   };
+}
+
+/** The server's idle_session_timeout for this session in milliseconds; 0 when off or unknown (before 14). */
+async function serverIdleSessionMs(sql: Sql): Promise<number> {
+  const [row] = await sql<Array<{ ms: string }>>`
+    select setting as ms from pg_settings where name = 'idle_session_timeout'`;
+  const ms = Number(row?.ms ?? 0);
+  return Number.isFinite(ms) && ms > 0 ? ms : 0;
 }
 
 /**

@@ -238,7 +238,7 @@ const MIGRATIONS: readonly Migration[] = [
     name: 'checkpoint_progress by slot: batches of one checkpoint count themselves without waiting for each other',
     async up(tx, schema) {
       // One row per checkpoint made every batch of a run update that row, and hold its lock to its commit:
-      // batches written at once (parallel, chunked) committed one after another. Now each connection
+      // batches written at once (parallel's chats) committed one after another. Now each connection
       // counts into a slot of its own, its backend's pid (unique among the live ones: a few rows per run);
       // a checkpoint's progress is the sum of its slots. The rows there are slot 0.
       await tx`alter table ${tx(schema)}.checkpoint_progress add column slot integer not null default 0`;

@@ -36,6 +36,11 @@ export interface BossOptions {
   cronWorkerIntervalSeconds?: number;
   /** Connections of pg-boss's own pool. */
   max?: number;
+  /**
+   * Seconds an unused connection of pg-boss's pool stays open (0: kept; default: its driver's 10 s), so
+   * that it closes them before a server idle_session_timeout ends one as it is taken (Store.poolIdleS).
+   */
+  idleS?: number;
 }
 
 /** Seconds between two maintenance passes of a worker: the expiry of a dead worker's job is found this late at most. */
@@ -48,6 +53,7 @@ export async function startBoss(options: BossOptions, onError: (error: Error) =>
     schema: bossSchema(options.schema),
     application_name: 'waha-import (queue)',
     max: options.max ?? 4,
+    ...(options.idleS === undefined ? {} : { idleTimeoutMillis: options.idleS * 1000 }),
     schedule: options.schedule ?? false,
     supervise: options.supervise ?? false,
     maintenanceIntervalSeconds: options.maintenanceIntervalSeconds ?? MAINTENANCE_INTERVAL_S,
