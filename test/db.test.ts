@@ -606,20 +606,23 @@ describe('batch writer', () => {
   });
 });
 
+/** Message `n` under the serialized id of `chatId` (and `participant`): one form of its ids. */
+function form(n: number, chatId: string, participant?: string): MessageRecord {
+  const base = message(n);
+  const id = `false_${chatId}_${base.waId}${participant ? `_${participant}` : ''}`;
+  return { ...base, id, chatId, participant: participant ?? null, raw: { ...(base.raw as object), id } };
+}
+
+async function storedIds(): Promise<string[]> {
+  return (await db.sql<Array<{ id: string }>>`select id from ${db.sql(db.schema)}.messages order by id`).map(
+    (r) => r.id,
+  );
+}
+
 describe('the same message under @c.us and @lid ids', () => {
   beforeEach(async () => {
     await migrate(db.sql, db.schema);
   });
-
-  const form = (n: number, chatId: string, participant?: string): MessageRecord => {
-    const base = message(n);
-    const id = `false_${chatId}_${base.waId}${participant ? `_${participant}` : ''}`;
-    return { ...base, id, chatId, participant: participant ?? null, raw: { ...(base.raw as object), id } };
-  };
-  const storedIds = async (): Promise<string[]> =>
-    (await db.sql<Array<{ id: string }>>`select id from ${db.sql(db.schema)}.messages order by id`).map(
-      (r) => r.id,
-    );
 
   test('a chat or participant that changes form replaces its row; copies that are all @c.us stay apart', async () => {
     const writer = createBatchWriter(db.sql, db.schema);
@@ -730,18 +733,8 @@ describe('the two forms of one message written by two processes at once', () => 
     await migrate(db.sql, db.schema);
   });
 
-  const form = (n: number, chatId: string, ack = 2): MessageRecord => {
-    const base = message(n);
-    const id = `false_${chatId}_${base.waId}`;
-    return { ...base, id, chatId, ack, raw: { ...(base.raw as object), id, ack } };
-  };
   const plain = form(1, '5511900000001@c.us');
   const hidden = form(1, '99887766554433@lid');
-
-  const storedIds = async (): Promise<string[]> =>
-    (await db.sql<Array<{ id: string }>>`select id from ${db.sql(db.schema)}.messages order by id`).map(
-      (r) => r.id,
-    );
 
   test('both clean-ups done before either commits: still one row', async () => {
     // Every write into messages waits at its commit: so both processes' transactions reach their commits,
@@ -780,7 +773,7 @@ describe('the two forms of one message written by two processes at once', () => 
       const second = createBatchWriter(d!, db.schema, {
         onDeadlock: (attempt) => deadlocks.push(attempt),
       }).writeBatch(
-        { chats: [], messages: [form(1, '5511900000001@c.us', 3)] },
+        { chats: [], messages: [{ ...plain, ack: 3, raw: { ...(plain.raw as object), ack: 3 } }] },
         {
           commit: () => {
             updatedRow();
