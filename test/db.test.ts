@@ -799,6 +799,55 @@ describe('the two forms of one message written by two processes at once', () => 
   });
 });
 
+describe("streaming's two batches holding one chat", () => {
+  beforeEach(async () => {
+    await migrate(db.sql, db.schema);
+  });
+
+  test('the batch after writes its messages while the batch before, holding the chat row, waits to commit', async () => {
+    // Held at its commit, the first batch keeps the chat's row locked (it inserted it). The second batch
+    // of the same chat must not wait for that lock before its messages: only what it does after the
+    // first batch's commit anyway may.
+    const gate = await holdCommits(db.schema);
+    const names = [`chat-row-a-${process.pid}`, `chat-row-b-${process.pid}`];
+    const [a, b] = names.map(otherProcess);
+    try {
+      let firstRan = (): void => undefined;
+      const ran = new Promise<void>((resolve) => (firstRan = resolve));
+      const first = createBatchWriter(a!, db.schema).writeBatch(
+        { chats: [chat(0)], messages: [message(7), message(14)] },
+        { ran: firstRan },
+      );
+      const second = createBatchWriter(b!, db.schema).writeBatch(
+        { chats: [chat(0)], messages: [message(21), message(28)] },
+        { statements: () => ran, commit: () => first.then(() => undefined) },
+      );
+      // The first waits at the gate; the second on the first's transaction (the chat row).
+      expect(await allWaitingOnLocks(names)).toEqual(
+        new Map([
+          [names[0], 'advisory'],
+          [names[1], 'transactionid'],
+        ]),
+      );
+      const [held] = await db.sql<Array<{ held: boolean }>>`
+        select exists (
+          select 1 from pg_locks l join pg_stat_activity s using (pid)
+          where s.application_name = ${names[1]!} and l.granted and l.mode = 'RowExclusiveLock'
+            and l.relation = ${`"${db.schema}".messages`}::regclass
+        ) as held`;
+      // Its messages went in before it met the lock.
+      expect(held!.held).toBe(true);
+      await gate.open();
+      expect(await first).toMatchObject({ inserted: 2, updated: 0 });
+      expect(await second).toMatchObject({ inserted: 2, updated: 0 });
+      expect(await countRows('messages')).toBe(4);
+      expect(await countRows('chats')).toBe(1);
+    } finally {
+      await Promise.all([a!.end(), b!.end(), gate.end()]);
+    }
+  });
+});
+
 describe('a message too deep to clean', () => {
   test('is refused by name with the SQLSTATE of a record PostgreSQL cannot hold, and nothing is written', async () => {
     await migrate(db.sql, db.schema);

@@ -167,8 +167,8 @@ export function checkedWriter(
  * `updated_at` kept), a row that differs in any stored column is updated and gets a new `updated_at`.
  * Counts are exact and `inserted + updated + unchanged` equals `batch.messages.length`: a message that
  * appears twice in one batch is written once (the last copy wins) and its other copies count as unchanged.
- * Rows go in primary-key order, so concurrent batches touching the same rows lock them in the same order
- * and cannot deadlock each other. A failing batch is rolled back entirely and its error propagates as is.
+ * Rows go in primary-key order, and every batch writes its messages before its chats, so concurrent
+ * batches touching the same rows lock them in the same order and cannot deadlock each other. A failing batch is rolled back entirely and its error propagates as is.
  */
 export function createBatchWriter(sql: Sql, schema: string, options: BatchWriterOptions = {}): BatchWriter {
   validateSchemaName(schema);
@@ -218,10 +218,14 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
         // A row that could not be built stopped the rows after it; the whole batch is rolled back.
         if (staged?.error !== undefined) throw await sent.firstError(staged.error);
         if (order?.statements) await order.statements();
+        const counts = staged && sent.add(upsertStagedMessages(tx, schema));
+        // The chats after their messages: a chat read across batches is in each of them, and its row stays
+        // locked by the batch before until that commits (ON CONFLICT locks it even when nothing changed).
+        // Written first, that wait held this batch's messages back behind the commit before; written
+        // here, only what this batch must do after that commit anyway waits for it.
         for (const rows of statementSlices(chats, maxRows)) {
           sent.add(upsertChats(tx, schema, rows));
         }
-        const counts = staged && sent.add(upsertStagedMessages(tx, schema));
         // After the messages, in the same transaction: a chat is marked complete only with its messages.
         if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, synced));
         // A chat completed now is no longer a failed one: cleared with the commit that proves it.
