@@ -613,6 +613,13 @@ function form(n: number, chatId: string, participant?: string): MessageRecord {
   return { ...base, id, chatId, participant: participant ?? null, raw: { ...(base.raw as object), id } };
 }
 
+/** Message `n` as you sent it, under the serialized id of `idChat`, stored in `chatId` (the canonical chat). */
+function sent(n: number, idChat: string, chatId = idChat): MessageRecord {
+  const base = message(n);
+  const id = `true_${idChat}_${base.waId}`;
+  return { ...base, id, chatId, fromMe: true, raw: { ...(base.raw as object), id, fromMe: true } };
+}
+
 async function storedIds(): Promise<string[]> {
   return (await db.sql<Array<{ id: string }>>`select id from ${db.sql(db.schema)}.messages order by id`).map(
     (r) => r.id,
@@ -652,6 +659,44 @@ describe('the same message under @c.us and @lid ids', () => {
         form(3, '5511900000003@c.us').id,
         form(3, '5511900000004@c.us').id,
       ].sort(),
+    );
+  });
+
+  test('copies of one broadcast to people under @c.us and under @lid all stay; your message to a person who moved changes form', async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    // Your broadcast: one copy per recipient, one waId, in each recipient's chat.
+    const copies = [sent(1, '5511900000001@c.us'), sent(1, '5511900000002@c.us')];
+    // Your message to person 3, under the phone number.
+    const before = sent(2, '5511900000003@c.us');
+    await writer.writeBatch({ chats: [], messages: [...copies, before] });
+    // A later batch: the broadcast's copy to a person WAHA shows under @lid (a message of its own), and
+    // your message to person 3 under an @lid WAHA maps to person 3 (stored in person 3's chat).
+    const hiddenCopy = sent(1, '99887766554433@lid');
+    const moved = sent(2, '11223344556677@lid', '5511900000003@c.us');
+    expect(await writer.writeBatch({ chats: [], messages: [hiddenCopy, moved] })).toEqual({
+      inserted: 1,
+      updated: 1,
+      unchanged: 0,
+      cleaned: 0,
+    });
+    expect(await storedIds()).toEqual([...copies, hiddenCopy, moved].map((m) => m.id).sort());
+    // The other way round: a copy to a person under @c.us after the stored @lid copy.
+    const plainCopy = sent(1, '5511900000009@c.us');
+    expect(await writer.writeBatch({ chats: [], messages: [plainCopy] })).toMatchObject({ inserted: 1 });
+    // And copies of another broadcast under both forms in one batch.
+    const together = [
+      sent(3, '5511900000004@c.us'),
+      sent(3, '99887766554400@lid'),
+      sent(3, '5511900000006@c.us'),
+    ];
+    expect(await writer.writeBatch({ chats: [], messages: together })).toEqual({
+      inserted: 3,
+      updated: 0,
+      unchanged: 0,
+      cleaned: 0,
+    });
+    expect(await storedIds()).toEqual(
+      [...copies, hiddenCopy, moved, plainCopy, ...together].map((m) => m.id).sort(),
     );
   });
 

@@ -347,9 +347,9 @@ const PERSON_PARTS = /[^_@]+@(lid|c[.]us)/g;
 /**
  * `messages` (in the order they were read) without those that another form of the same message read
  * after them replaces, by the rule of dropOtherIdForms: the same session and waId, equal once every
- * `…@lid`/`…@c.us` part is blanked, one with `@lid` and the other without. Broadcast copies (all `@c.us`)
- * stay apart. Both forms written in one batch would both be stored: the clean-up looks only at rows
- * stored before it.
+ * `…@lid`/`…@c.us` part is blanked, one with `@lid` and the other without, and, when sent by you, in the
+ * same stored chat. Broadcast copies stay apart. Both forms written in one batch would both be stored:
+ * the clean-up looks only at rows stored before it.
  */
 function withoutEarlierForms(messages: readonly MessageRecord[]): MessageRecord[] {
   const keys = messages.map((m) => `${m.session.length}:${m.session}${m.waId}`);
@@ -362,7 +362,7 @@ function withoutEarlierForms(messages: readonly MessageRecord[]): MessageRecord[
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i]!;
     if (byWaId.get(keys[i]!)! < 2) continue;
-    const key = `${keys[i]!}\u0000${m.id.replace(PERSON_PARTS, '*')}`;
+    const key = `${keys[i]!}\u0000${m.id.replace(PERSON_PARTS, '*')}${m.fromMe ? `\u0000${m.chatId}` : ''}`;
     const hidden = m.id.includes('@lid');
     const kept = current.get(key);
     if (kept === undefined) current.set(key, hidden);
@@ -524,8 +524,13 @@ function* binaryCopyChunks(messages: KeyedMessage[], staged: Staged): Generator<
  * changes. Before the new rows go in, the stored copies under the other form are removed, so the table
  * keeps one row per message, as WAHA serves it now. Two ids are forms of one message when they share the
  * session and waId, one has `@lid` where the other has `@c.us`, and they are equal once every
- * `…@lid`/`…@c.us` part is blanked (copies of a broadcast to several people share a waId but are all
- * `@c.us`: they stay apart). Returns how many of the staged messages replaced such a copy.
+ * `…@lid`/`…@c.us` part is blanked, and, for a message you sent, they are in the same stored chat (the
+ * chat part canonical: an `@lid` WAHA maps to a phone number is stored under that number). Copies of one
+ * broadcast share your waId, one per recipient, and blanked they are equal whatever form each recipient
+ * has: without the chat, the copy to a person under `@lid` deleted every copy to a person under `@c.us`.
+ * A message received has one sender, so its forms match in any chat. The cost: a message you sent to a
+ * person whose `@lid` WAHA does not map, stored before under the phone number, is kept in both forms (a
+ * copy too many, never one too few). Returns how many of the staged messages replaced such a copy.
  *
  * Index probes only (see otherIdFormDeletes): a few per staged message, whatever the table holds; the
  * regular expressions run only on the rows a probe finds, which are none in the common case. Sent without
@@ -607,6 +612,7 @@ export function otherIdFormDeletes(
   const sameMessage = `
       m.session = v.session
       and m.wa_id = v.wa_id
+      and (not v.from_me or m.chat_id = v.chat_id)
       and regexp_replace(m.id, '${PERSON_PARTS.source}', '*', 'g') = regexp_replace(v.id, '${PERSON_PARTS.source}', '*', 'g')`;
   const statements: string[] = [];
   if (staged.lidForms) {
