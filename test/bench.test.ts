@@ -230,6 +230,17 @@ describe('bench', () => {
       /^Importer CPU \(user \+ system\) per 1,000,000 messages: V1 [\d.]+ s, C [\d.]+ s$/m,
     );
 
+    // With repeats, the COPY is measured as often as each row runs, and its median counts.
+    const repeated = await benchTiny(['C'], { writeLimit: true, repeat: 2 });
+    const limit = repeated.writeLimit!;
+    expect(limit.rows).toBe(400);
+    expect(limit.runsMs).toHaveLength(2);
+    expect(limit.elapsedMs).toBeGreaterThanOrEqual(Math.min(...limit.runsMs) - 1);
+    expect(limit.elapsedMs).toBeLessThanOrEqual(Math.max(...limit.runsMs) + 1);
+    expect(renderTable(repeated)).toMatch(
+      /^Write limit: .*, 400 rows in [^(;]+ \(median of 2: [^,]+, [^)]+\); rows at C \d+%$/m,
+    );
+
     // Without it, no write limit is measured.
     const plain = await benchTiny(['C']);
     expect(plain.writeLimit).toBeNull();

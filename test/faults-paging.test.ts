@@ -39,7 +39,7 @@ describe('pages made only of hidden rows', () => {
   const longest = longestHiddenRun(dataset);
 
   async function importWith(extra: string[]) {
-    // GOWS's null timestamps (test/sim-engines) would stop today's parser; this test is about paging.
+    // GOWS's null timestamps off: this test is about paging (the contract suite runs GOWS with them).
     const sim = await startSimulator({
       engine: 'GOWS',
       profile: { nullTimestampShare: 0 },

@@ -256,7 +256,7 @@ describe('paging traps', () => {
   it('short and empty pages mid-chat (GOWS drops hidden rows after paging): the default rule loses nothing', async () => {
     // Hidden rows shorten pages, but no page of 10 is hidden entirely (that case: see the report).
     const dataset = generateDataset({ chats: 4, messages: 300, bigChats: [200], hiddenRatio: 0.3, seed: 8 });
-    // GOWS's null timestamps (test/sim-engines) would stop today's parser; this test is about paging.
+    // GOWS's null timestamps off: this test is about paging (the contract suite runs GOWS with them).
     const server = await startSimulator({
       engine: 'GOWS',
       profile: { nullTimestampShare: 0 },

@@ -69,7 +69,7 @@ describe('WAHA client against the simulator', () => {
   it('the short-page rule loses messages on GOWS when hidden rows shorten a page; the empty-page rule does not', async () => {
     // GOWS pages over hidden rows and drops them afterwards (NOWEB never stores them).
     const { sim, client } = await start({
-      // GOWS's null timestamps (test/sim-engines) would stop today's parser; this test is about paging.
+      // GOWS's null timestamps off: this test is about paging (the contract suite runs GOWS with them).
       engine: 'GOWS',
       profile: { nullTimestampShare: 0 },
       sessions: [

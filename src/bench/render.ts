@@ -142,7 +142,11 @@ function writeSide(report: BenchReport): string[] {
   const w = report.writeLimit;
   if (w) {
     lines.push(
-      `Write limit: ${formatCount(Math.round(w.rowsPerSecond))} rows/s = ${w.method}, ${formatCount(w.rows)} rows in ${formatDuration(w.elapsedMs)}; ` +
+      `Write limit: ${formatCount(Math.round(w.rowsPerSecond))} rows/s = ${w.method}, ${formatCount(w.rows)} rows in ${formatDuration(w.elapsedMs)}` +
+        (w.runsMs.length > 1
+          ? ` (median of ${w.runsMs.length}: ${w.runsMs.map((ms) => formatDuration(ms)).join(', ')})`
+          : '') +
+        '; ' +
         'rows at ' +
         report.results.map((r) => `${r.label} ${Math.round((r.vsWriteLimit ?? 0) * 100)}%`).join(', '),
     );

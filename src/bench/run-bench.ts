@@ -30,6 +30,7 @@ import { DEFAULT_RETRY_POLICY } from '../waha/retry.js';
 import { redactUrl } from '../util/redact.js';
 import { pagesForChat, physicalLimitMs } from './limit.js';
 import type { BenchRow, Scenario } from './scenarios.js';
+import { median } from '../util/median.js';
 
 export interface BenchOptions {
   scenario: Scenario;
@@ -190,12 +191,6 @@ function latencyRecorder(inner: RequestObserver | undefined): RequestObserver & 
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const { scenario } = options;
   const chatPageSize = 500;
@@ -352,7 +347,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     if (options.writeLimit && results.length > 0) {
       options.onProgress('write limit: COPY of the same rows into an empty copy of messages');
       // The schema still holds what the last row imported: every row left the same (checksum).
-      writeLimit = await measureCopyLimit(db, schema, scratch);
+      writeLimit = await measureCopyLimit(db, schema, scratch, options.repeat);
       for (const result of results) result.vsWriteLimit = result.messagesPerSecond / writeLimit.rowsPerSecond;
     }
     const v1 = results.find((r) => r.label === 'V1');

@@ -32,7 +32,7 @@ const BENCH_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   {
     key: 'repeat',
     flag: '--repeat <n>',
-    description: 'runs per row; the median is reported',
+    description: "runs per row (and of the write limit's COPY); the median is reported",
     defaultValue: 1,
     parse: integer(1, 100),
   },

@@ -168,7 +168,8 @@ export function checkedWriter(
  * Counts are exact and `inserted + updated + unchanged` equals `batch.messages.length`: a message that
  * appears twice in one batch is written once (the last copy wins) and its other copies count as unchanged.
  * Rows go in primary-key order, and every batch writes its messages before its chats, so concurrent
- * batches touching the same rows lock them in the same order and cannot deadlock each other. A failing batch is rolled back entirely and its error propagates as is.
+ * batches touching the same rows lock them in the same order and cannot deadlock each other. A failing
+ * batch is rolled back entirely and its error propagates as is.
  */
 export function createBatchWriter(sql: Sql, schema: string, options: BatchWriterOptions = {}): BatchWriter {
   validateSchemaName(schema);
