@@ -65,6 +65,9 @@ const ENGINE_CASES: EngineCase[] = [
   { name: 'WEBJS', engine: 'WEBJS', profile: {} },
   // Some WEBJS versions ignore filter.timestamp.lte (#2164): the client falls back to overlapping offsets.
   { name: 'WEBJS ignoring lte', engine: 'WEBJS', profile: { ignoresLte: true } },
+  // WAHA storing messages in PostgreSQL or MongoDB: a second's rows are ordered per request (TieOrder).
+  // GOWS on such a store is checked in test/waha-client.test.ts (the suite's time goes to the harsher NOWEB).
+  { name: 'NOWEB on PostgreSQL storage', engine: 'NOWEB', profile: { tieOrder: 'bounded-sort' } },
 ];
 
 interface Scenario {
@@ -78,6 +81,12 @@ interface Scenario {
   during?: (sim: Simulator, request: SimRequest, random: () => number, dataset: Dataset) => void;
   /** What the run must report, beyond the contract. */
   outcome: 'succeeded' | 'partial';
+  /**
+   * `during` changes a second denser than a page at most requests. On a store that orders a second's rows
+   * per request nothing can prove such a second read: the run may fail that chat by name (and the next
+   * run, once the second holds still, must store it).
+   */
+  changesDenseSecond?: true;
 }
 
 const waIdOf = (id: string): string => id.split('_')[2] ?? id;
@@ -111,6 +120,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'a one-second burst bigger than a page, with deletions inside it',
     outcome: 'succeeded',
+    changesDenseSecond: true,
     prepare(sim, dataset) {
       sim.addMessages('default', dataset.chats[0]!.id, 3 * PAGE_SIZE + 7, ANCHOR_S - 3 * DAY_S);
     },
@@ -174,9 +184,11 @@ describe.each(ENGINE_CASES)('contract on $name', (engineCase) => {
         const start = sim.groundTruth('default', WINDOW);
         const random = seeded(STRATEGY_NAMES.indexOf(strategy) * 7919 + scenario.name.length);
         const arrived: string[] = [];
+        let changing = true;
         if (scenario.during) {
           const server = sim;
           server.onRequest((request) => {
+            if (!changing) return;
             const before = new Set(server.groundTruth('default', WINDOW).expected.map((m) => m.waId));
             scenario.during!(server, request, random, dataset);
             for (const m of server.groundTruth('default', WINDOW).expected) {
@@ -185,16 +197,30 @@ describe.each(ENGINE_CASES)('contract on $name', (engineCase) => {
           });
         }
 
-        const outcome = await importOnce({
-          sql: db.sql,
-          schema: db.schema,
-          sim,
-          strategy,
-          window: WINDOW,
-          pageSize: PAGE_SIZE,
-          ...(scenario.emptyPagesToEnd === undefined ? {} : { emptyPagesToEnd: scenario.emptyPagesToEnd }),
-        });
+        const run = () =>
+          importOnce({
+            sql: db.sql,
+            schema: db.schema,
+            sim: sim!,
+            strategy,
+            window: WINDOW,
+            pageSize: PAGE_SIZE,
+            ...(scenario.emptyPagesToEnd === undefined ? {} : { emptyPagesToEnd: scenario.emptyPagesToEnd }),
+          });
+        let outcome = await run();
         expect(outcome.error).toBeUndefined();
+        const unprovable = scenario.changesDenseSecond && engineCase.profile.tieOrder === 'bounded-sort';
+        if (unprovable && outcome.summary.status === 'partial') {
+          // The burst's chat, failed by name as unreadable, not finished with a gap; the next run stores it.
+          // (Named as NOWEB lists it, `@s.whatsapp.net`.)
+          const number = (chatId: string): string => chatId.split('@')[0]!;
+          expect(outcome.summary.failedChats.map((f) => [number(f.chatId), f.reason])).toEqual([
+            [number(dataset.chats[0]!.id), 'unstable-paging'],
+          ]);
+          changing = false;
+          outcome = await run();
+          expect(outcome.error).toBeUndefined();
+        }
         expect(outcome.summary.status).toBe(scenario.outcome);
         // Long chats were read in time slices where the engine allows it (NOWEB, GOWS) and the strategy
         // fetches more than one chat at once: the contract covers slicing too.

@@ -1,7 +1,7 @@
 import type { ChatRecord } from '../src/domain.js';
 import { WahaRefusedError, WahaResponseError, WahaUnavailableError } from '../src/errors.js';
 import { generateDataset, startSimulator, type Simulator, type SimulatorOptions } from '../src/sim/index.js';
-import { createWahaClient, type WahaClient } from '../src/waha/client.js';
+import { ChatPagingError, createWahaClient, MAX_SECOND_PASSES, type WahaClient } from '../src/waha/client.js';
 import { ALL_TIME, QUICK_RETRY, simulatorPerTest } from './support/waha.js';
 import http from 'node:http';
 
@@ -406,6 +406,74 @@ describe('WAHA client against a server that ignores offset', () => {
     expect(new Set(ids).size).toBe(ids.length);
     const got = new Set(ids);
     expect(before.filter((m) => !got.has(m.id)).map((m) => m.id)).toEqual([]);
+  });
+});
+
+describe('seconds denser than a page on a store that orders them per request (PostgreSQL, MongoDB)', () => {
+  /** A chat with bursts of 250 and 130 messages in two seconds, among its ordinary history. */
+  async function burstChat(engine: 'NOWEB' | 'GOWS', tieOrder: 'bounded-sort' | 'stable') {
+    const { sim, client } = await start({
+      engine,
+      profile: { tieOrder, nullTimestampShare: 0, unknownLidShare: 0 },
+      sessions: [{ name: 'default', datasetOptions: { chats: 2, messages: 400, bigChats: [300], seed: 9 } }],
+    });
+    // GOWS lists people by lid: mapped, the chat's id is the dataset's (phone) id, as in an import.
+    const { map } = await client.lids('default');
+    const chats = await client.listChats('default', { pageSize: 100, engine, lids: map });
+    const inChat = (c: { chatId: string }) =>
+      sim.groundTruth('default', ALL_TIME).expected.filter((m) => m.chatId === c.chatId);
+    const chat = chats.find((c) => inChat(c).length >= 300)!;
+    const stamps = inChat(chat).map((m) => m.timestampS);
+    const seconds = [Math.max(...stamps) - 60, Math.min(...stamps) + 60];
+    sim.addMessages('default', chat.chatId, 250, seconds[0]!);
+    sim.addMessages('default', chat.chatId, 130, seconds[1]!);
+    return { sim, client, chat, seconds, truth: inChat(chat).map((m) => m.id) };
+  }
+
+  it.each([
+    { engine: 'NOWEB' as const, pageSize: 100 },
+    { engine: 'NOWEB' as const, pageSize: 20 },
+    { engine: 'GOWS' as const, pageSize: 100 },
+  ])(
+    '$engine, pages of $pageSize: every message once, reading each dense second with other page sizes',
+    async ({ engine, pageSize }) => {
+      const { client, chat, truth } = await burstChat(engine, 'bounded-sort');
+      const { ids } = await allMessageIds(client, chat, 'empty', pageSize);
+      expect(truth.length).toBeGreaterThan(650);
+      expect(ids.length).toBe(new Set(ids).size);
+      expect([...ids].sort()).toEqual([...truth].sort());
+      expect(client.paging.denseSeconds).toBeGreaterThanOrEqual(2);
+    },
+  );
+
+  it('a stable store costs what it did: two passes of one page size over a dense second', async () => {
+    const { sim, client, chat, truth } = await burstChat('NOWEB', 'stable');
+    const seen: number[] = [];
+    sim.onRequest((request) => {
+      const query = request.query;
+      if (query['filter.timestamp.gte'] === query['filter.timestamp.lte']) seen.push(Number(query.limit));
+    });
+    const { ids } = await allMessageIds(client, chat, 'empty', 100);
+    expect([...ids].sort()).toEqual([...truth].sort());
+    // 250 rows: pages 100, 100, 50 and an empty one, twice; 130 rows: 100, 30, empty, twice.
+    expect(seen).toEqual(Array(14).fill(100));
+  });
+
+  it('fails the chat, naming the second, when that second changes under every pass', async () => {
+    const { sim, client, chat, seconds } = await burstChat('NOWEB', 'bounded-sort');
+    const dense = seconds[0]!;
+    sim.onRequest((request) => {
+      if (request.query['filter.timestamp.gte'] !== String(dense)) return;
+      const inSecond = sim
+        .groundTruth('default', { fromS: dense, toS: dense })
+        .expected.filter((m) => m.chatId === chat.chatId);
+      sim.deleteMessage('default', inSecond[inSecond.length - 1]!.waId);
+    });
+    await expect(allMessageIds(client, chat, 'empty', 100)).rejects.toThrow(
+      new ChatPagingError(
+        `GET /api/default/chats/${chat.id}/messages: the messages of second ${dense} (${new Date(dense * 1000).toISOString()}) could not be read completely in ${MAX_SECOND_PASSES} full reads`,
+      ),
+    );
   });
 });
 

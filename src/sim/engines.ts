@@ -31,6 +31,20 @@ export type ChatOrder =
    */
   | 'web-activity';
 
+/**
+ * How the rows of one second are ordered. WAHA sorts messages by timestamp alone (no tie-breaker) and
+ * pages with LIMIT/OFFSET in its store:
+ * - `stable`: one fixed order whatever the request (an index scan, as SQLite, the default store, serves
+ *   it);
+ * - `bounded-sort`: the order of a second's rows depends on the request's bound (offset + limit), the
+ *   same for the same request: PostgreSQL (and MongoDB) storage sort by timestamp with a top-N sort
+ *   that keeps the first `offset + limit` rows, and which rows of the second that straddles the bound it
+ *   keeps changes with the bound. Paging one second by offset then serves some rows twice and others
+ *   never, identically on every pass (measured on PostgreSQL 15 with WAHA's own query: 997 distinct of
+ *   1,000 rows of one second in 100-row pages, and 996 in 99-row pages).
+ */
+export type TieOrder = 'stable' | 'bounded-sort';
+
 /** What "deleted for everyone" (a revoke) does to the stored message. */
 export type RevokeEffect =
   /** NOWEB deletes the row (#1895): later offset pages shift by one. */
@@ -59,6 +73,8 @@ export interface EngineProfile {
    * particular order within the page; deterministic per request.
    */
   shufflesPage: boolean;
+  /** The order of rows sharing a second across requests (see TieOrder); a property of the store. */
+  tieOrder: TieOrder;
   chatOrder: ChatOrder;
   /** NOWEB leaves chats without a `conversationTimestamp` (no message yet) out of the chat list. */
   omitsChatsWithoutTimestamp: boolean;
@@ -98,6 +114,8 @@ const COMMON = {
   nullTimestampShare: 0,
   ackErrorAsNull: false,
   unknownLidShare: 0.1,
+  // SQLite, the stores' default; tests pick `bounded-sort` for a server on PostgreSQL or MongoDB storage.
+  tieOrder: 'stable',
 } as const;
 
 export const ENGINE_PROFILES: Readonly<Record<Engine, Readonly<EngineProfile>>> = Object.freeze({
@@ -142,6 +160,7 @@ export const ENGINE_PROFILES: Readonly<Record<Engine, Readonly<EngineProfile>>> 
 const HIDDEN_ROWS: readonly HiddenRows[] = ['never-stored', 'dropped-after-paging', 'dropped-before-paging'];
 const CHAT_ORDERS: readonly ChatOrder[] = ['conversationTimestamp-desc', 'id-asc', 'web-activity'];
 const REVOKE_EFFECTS: readonly RevokeEffect[] = ['delete-row', 'protocol-row', 'revoked-placeholder'];
+const TIE_ORDERS: readonly TieOrder[] = ['stable', 'bounded-sort'];
 
 /** The engine's profile with `overrides` applied (undefined values ignored); throws naming bad knobs. */
 export function resolveProfile(engine: Engine, overrides: Partial<EngineProfile> = {}): EngineProfile {
@@ -158,6 +177,8 @@ export function resolveProfile(engine: Engine, overrides: Partial<EngineProfile>
     problems.push(`profile.chatOrder must be one of ${CHAT_ORDERS.join(', ')}`);
   if (!REVOKE_EFFECTS.includes(p.revoke))
     problems.push(`profile.revoke must be one of ${REVOKE_EFFECTS.join(', ')}`);
+  if (!TIE_ORDERS.includes(p.tieOrder))
+    problems.push(`profile.tieOrder must be one of ${TIE_ORDERS.join(', ')}`);
   if (!Array.isArray(p.failingChats) || p.failingChats.some((c) => typeof c !== 'string')) {
     problems.push('profile.failingChats must be a list of chat ids');
   }

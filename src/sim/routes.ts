@@ -7,7 +7,15 @@
 import { toCus, type Dataset, type SimChat, type SimMessage } from './dataset.js';
 import { versionInfo, type EngineProfile, type LidBook } from './engines.js';
 import { mulberry32, shuffle } from './random.js';
-import { chatsById, filterRange, mergedSlice, pagedRows, timeRange, type RowRange } from './lookup.js';
+import {
+  chatsById,
+  filterRange,
+  mergedSlice,
+  pagedRows,
+  timeRange,
+  type MergedRow,
+  type RowRange,
+} from './lookup.js';
 import { canonicalId, engineChat, engineMessage, listedChatId, type EngineMessage } from './shapes.js';
 
 export { ENGINES, type Engine } from './engines.js';
@@ -351,9 +359,12 @@ export function listMessages(
   // unless the engine honours asc. Only the asked page is materialised.
   const total = own.end - own.start + (other ? other.end - other.start : 0);
   const ascending = profile.honoursAsc && isAscending(query);
-  const from = ascending ? offset : total - offset - limit;
-  const page = mergedSlice(own, other, from, from + limit);
-  if (!ascending) page.reverse();
+  const page =
+    profile.tieOrder === 'bounded-sort'
+      ? boundedSortPage(own, other, total, offset, limit, ascending, () =>
+          hashText(`${session.dataset.options.seed}|${chat.id}|${gteS}|${lteS}|${fromMe}|${ascending}`),
+        )
+      : servedSlice(own, other, total, offset, offset + limit, ascending);
   // GOWS counts hidden rows in limit/offset and drops them afterwards: the short-page trap.
   let rows: Row[] = [];
   for (const { message, fromSecond } of page) {
@@ -371,6 +382,60 @@ export function listMessages(
     gteGiven: gteS !== undefined,
   };
   return { status: 200, body: rows.map((row) => engineMessage(session, row.chat, row.message, shape)) };
+}
+
+/** Served positions `[start, end)` (newest first unless `ascending`) of the merge of `a` and `b`. */
+function servedSlice(
+  a: RowRange,
+  b: RowRange | undefined,
+  total: number,
+  start: number,
+  end: number,
+  ascending: boolean,
+): MergedRow[] {
+  if (ascending) return mergedSlice(a, b, start, end);
+  const rows = mergedSlice(a, b, total - end, total - start);
+  return rows.reverse();
+}
+
+/**
+ * Rows of one second on each side of a request's bound whose order that bound decides (`bounded-sort`).
+ * PostgreSQL's top-N sort keeps the first `offset + limit` rows; of a second that straddles that bound,
+ * which rows fall inside depends on the bound. Two on each side: a page boundary inside a dense second
+ * then misses one row on average (PostgreSQL missed 3 at 9 boundaries in the measurement of TieOrder).
+ */
+const BOUND_DISORDER_ROWS = 2;
+
+/**
+ * The page `[offset, offset + limit)` of a store that sorts by timestamp alone with a bounded sort (see
+ * TieOrder): the served order, except that the rows of the second straddling the bound, within
+ * BOUND_DISORDER_ROWS of it, are shuffled by a seed of the request and the bound. The same request
+ * always gets the same page; a second's rows are never served out of timestamp order.
+ */
+function boundedSortPage(
+  a: RowRange,
+  b: RowRange | undefined,
+  total: number,
+  offset: number,
+  limit: number,
+  ascending: boolean,
+  requestSeed: () => number,
+): MergedRow[] {
+  const bound = offset + limit;
+  const rows = servedSlice(a, b, total, offset, Math.min(total, bound + BOUND_DISORDER_ROWS), ascending);
+  if (limit > 0 && rows.length > limit) {
+    const second = rows[limit - 1]!.message.timestampS;
+    let first = limit - 1;
+    while (first > Math.max(0, limit - BOUND_DISORDER_ROWS) && rows[first - 1]!.message.timestampS === second)
+      first--;
+    let last = limit;
+    while (last < rows.length && rows[last]!.message.timestampS === second) last++;
+    if (last > limit) {
+      const mixed = shuffle(mulberry32(hashText(`${requestSeed()}|${bound}`)), rows.slice(first, last));
+      rows.splice(first, mixed.length, ...mixed);
+    }
+  }
+  return rows.slice(0, limit);
 }
 
 export function hashText(text: string): number {

@@ -58,7 +58,7 @@ import {
 import { engineMessage, meId, messageChatId, servedPersonId } from './shapes.js';
 
 export type { Engine, MeInfo, SessionStatus } from './routes.js';
-export type { ChatOrder, EngineProfile, HiddenRows, LidMapping, RevokeEffect } from './engines.js';
+export type { ChatOrder, EngineProfile, HiddenRows, LidMapping, RevokeEffect, TieOrder } from './engines.js';
 export { ENGINE_PROFILES, SIM_WAHA_VERSION } from './engines.js';
 export type { EngineMessage } from './shapes.js';
 export type { BodyFailure, BodyFaultKind, FaultRoute, ScriptedFailure, StatusFailure } from './faults.js';

@@ -162,10 +162,34 @@ export class ChatPagingError extends WahaResponseError {}
 /** The least time the one-request WEBJS chat list is given (whatever --request-timeout says). */
 export const CHAT_LIST_TIMEOUT_MS = 10 * 60_000;
 
-/** Passes over one dense second that may each find something new before the chat is failed as unstable. */
+/** Passes over one dense second (see readSecond) before the chat is failed as unreadable. */
 export const MAX_SECOND_PASSES = 6;
 /** Times a chat may step back because rows vanished faster than pages overlap, before it is failed. */
 const MAX_STEP_BACKS = 50;
+
+/**
+ * The `nth` page size of passes over one dense second: the chat's page size first, then smaller by an
+ * eighth of it each time, so the page bounds of two passes fall on different rows (a store ordering the
+ * second per bound hides rows next to a bound; see readSecond).
+ */
+export function secondPageSize(pageSize: number, nth: number): number {
+  return Math.max(1, pageSize - (nth - 1) * Math.max(1, Math.round(pageSize / 8)));
+}
+
+/**
+ * Whether some run of the latest passes (each the set of ids one exact pass served) holds exactly `count`
+ * distinct ids: every row of a second that kept `count` rows. Runs that start earlier hold more, so the
+ * search stops at the first run past `count` (a row deleted since would be in it).
+ */
+function unionReaches(passes: Array<Set<string>>, count: number): boolean {
+  const union = new Set<string>(passes[passes.length - 1]);
+  for (let i = passes.length - 2; i >= 0; i--) {
+    for (const id of passes[i]!) union.add(id);
+    if (union.size === count) return true;
+    if (union.size > count) return false;
+  }
+  return false;
+}
 
 export function createWahaClient(options: WahaClientOptions): WahaClient {
   const displayUrl = redactUrl(options.baseUrl);
@@ -405,7 +429,12 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     };
     const extraEmptyPages = opts.pageEnd === 'empty' ? Math.max(0, (opts.emptyPagesToEnd ?? 1) - 1) : 0;
     let requests = 0;
-    const fetchPage = async (lteS: number, offset: number, gteS = floor.fromS): Promise<MessageRecord[]> => {
+    const fetchPage = async (
+      lteS: number,
+      offset: number,
+      gteS = floor.fromS,
+      limit = L,
+    ): Promise<MessageRecord[]> => {
       if (++requests > maxPagesPerChat) {
         throw new WahaResponseError(
           `${endpoint} kept sending pages past ${maxPagesPerChat} requests`,
@@ -413,7 +442,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         );
       }
       const query = {
-        limit: L,
+        limit,
         offset,
         downloadMedia: false,
         sortBy: 'timestamp',
@@ -423,9 +452,9 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         merge: opts.merge ?? true,
       };
       const rows = parseMessages(await get(path, query, what, opts.signal), endpoint, context);
-      if (rows.length > L) {
+      if (rows.length > limit) {
         throw new WahaResponseError(
-          `${endpoint} sent ${rows.length} messages for limit ${L}`,
+          `${endpoint} sent ${rows.length} messages for limit ${limit}`,
           'The server ignores limit; check the WAHA version.',
         );
       }
@@ -552,11 +581,19 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
 
   /**
    * One second that holds at least a full page: many messages share it and nothing orders them, so it is
-   * read by offset inside `gte = lte = second`, whole, again and again until a whole pass brings nothing
-   * new. A message that exists all along is missed by a pass only if the second changed during it.
+   * read by offset inside `gte = lte = second`, whole, pass after pass (after a pass that served a row
+   * twice, with a smaller page: `secondPageSize`). Two things can hide a message from a pass:
+   * - the second changes during it (a deletion pulls rows up past the reader);
+   * - the store orders the second's rows differently per request (WAHA sorts by timestamp alone; on
+   *   PostgreSQL or MongoDB storage a page's bound decides which rows of the second it straddles fall
+   *   inside): some rows come twice and as many never, the same on every pass of one page size.
+   * A pass that is exact (every page full until a short one, nothing after it) counts the second. The
+   * second is read when a pass brings nothing new and served no row twice (no sign of either), or when
+   * the last exact passes that counted the same number of rows served, between them, exactly that many
+   * distinct rows (every row of an unchanged second). Otherwise, after MAX_SECOND_PASSES, the chat fails.
    */
   async function* readSecond(
-    fetchPage: (lteS: number, offset: number, gteS?: number) => Promise<MessageRecord[]>,
+    fetchPage: (lteS: number, offset: number, gteS?: number, limit?: number) => Promise<MessageRecord[]>,
     take: (rows: MessageRecord[]) => MessageRecord[],
     secondS: number,
     L: number,
@@ -564,34 +601,60 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     extraEmptyPages: number,
     endpoint: string,
   ): AsyncGenerator<MessagePage> {
+    /** The ids served by each of the last exact passes that counted the same rows, oldest first. */
+    let exact: { count: number; passes: Array<Set<string>> } | null = null;
+    // A pass that served no row twice gives no reason to move the bounds: the next keeps its page size.
+    let sizes = 1;
     for (let pass = 1; pass <= MAX_SECOND_PASSES; pass++) {
+      const size = secondPageSize(L, sizes);
       let brought = 0;
       let previousIds = '';
       let emptyInARow = 0;
-      for (let offset = 0; ; offset += L) {
-        const served = await fetchPage(secondS, offset, secondS);
+      const served = new Set<string>();
+      let count = 0;
+      let twice = 0;
+      let shortSeen = false;
+      let isExact = true;
+      for (let offset = 0; ; offset += size) {
+        const page = await fetchPage(secondS, offset, secondS, size);
         // A server ignoring lte sends newer rows too: they belong to seconds already read.
-        const rows = served.filter((m) => m.timestampS === null || m.timestampS === secondS);
-        const ids = served.map((m) => m.id).join('\n');
-        if (served.length === L && ids === previousIds) {
+        const rows = page.filter((m) => m.timestampS === null || m.timestampS === secondS);
+        const ids = page.map((m) => m.id).join('\n');
+        if (page.length === size && ids === previousIds) {
           throw new WahaResponseError(
-            `${endpoint} answered offsets ${offset - L} and ${offset} with the same messages: it seems to ignore offset`,
+            `${endpoint} answered offsets ${offset - size} and ${offset} with the same messages: it seems to ignore offset`,
             'Check the WAHA version, and that nothing between this tool and WAHA rewrites the query string.',
           );
         }
         previousIds = ids;
+        // Rows outside the second, or rows after a short page (hidden rows shortened it): not a count.
+        if (rows.length < page.length || (shortSeen && page.length > 0)) isExact = false;
+        if (page.length < size) shortSeen = true;
+        for (const m of rows) {
+          count++;
+          if (served.has(m.id)) twice++;
+          else served.add(m.id);
+        }
         const fresh = take(rows);
         brought += fresh.length;
         if (fresh.length > 0) yield { messages: fresh, resumeAtS: secondS, last: false };
         // GOWS: a page of hidden rows comes back empty inside the second too; --empty-pages reads past it.
-        emptyInARow = served.length === 0 ? emptyInARow + 1 : 0;
-        if (emptyInARow > extraEmptyPages || (pageEnd === 'short' && served.length < L)) break;
+        emptyInARow = page.length === 0 ? emptyInARow + 1 : 0;
+        if (emptyInARow > extraEmptyPages || (pageEnd === 'short' && page.length < size)) break;
       }
-      if (brought === 0) return;
+      if (brought === 0 && twice === 0) return;
+      if (twice > 0) sizes++;
+      if (!isExact) {
+        exact = null;
+        continue;
+      }
+      if (exact === null || exact.count !== count) exact = { count, passes: [] };
+      exact.passes.push(served);
+      if (exact.passes.length >= 2 && unionReaches(exact.passes, count)) return;
     }
     throw new ChatPagingError(
-      `${endpoint}: the messages of second ${secondS} (${new Date(secondS * 1000).toISOString()}) kept changing over ${MAX_SECOND_PASSES} full reads`,
-      'Messages are being added or deleted in that second faster than it can be read; run again later.',
+      `${endpoint}: the messages of second ${secondS} (${new Date(secondS * 1000).toISOString()}) could not be read completely in ${MAX_SECOND_PASSES} full reads`,
+      'Messages were being added or deleted in that second while it was read, or WAHA orders the messages of one second differently from one request to the next (PostgreSQL or MongoDB storage): run again later; if it repeats, that second cannot be read by this WAHA.',
     );
   }
 
