@@ -282,6 +282,30 @@ describe('message shapes', () => {
     });
   });
 
+  it('NOWEB 2026.6.2 (#2139): my own messages carry the second of the request; filters use the stored time', async () => {
+    await withSim(start('NOWEB', { ownTimestampsAtRequest: true }), async (sim) => {
+      const stored = new Map(visibleMessages(GROUP).map((m) => [m.waId, m.timestampS]));
+      const oldestS = Math.min(...stored.values());
+      const beforeS = Math.floor(Date.now() / 1000);
+      const served = (
+        await get(sim, messagesPath(GROUP.id, { limit: 100, 'filter.timestamp.lte': oldestS + 86_400 }))
+      ).body;
+      const afterS = Math.floor(Date.now() / 1000);
+      const mine = served.filter((m) => m.fromMe === true);
+      const others = served.filter((m) => m.fromMe === false);
+      expect(mine.length).toBeGreaterThan(0);
+      expect(others.length).toBeGreaterThan(0);
+      for (const m of mine) {
+        expect(m.timestamp).toBeGreaterThanOrEqual(beforeS);
+        expect(m.timestamp).toBeLessThanOrEqual(afterS);
+        expect((m._data as Json).messageTimestamp).toBe(m.timestamp);
+        // Selected by the stored time, which the filter's lte holds.
+        expect(stored.get(waIdOf(m))).toBeLessThanOrEqual(oldestS + 86_400);
+      }
+      for (const m of others) expect(m.timestamp).toBe(stored.get(waIdOf(m)));
+    });
+  });
+
   it('GOWS: from is the chat, to the sender in groups and null in direct chats; whatsmeow _data', async () => {
     await withSim(start('GOWS'), async (sim) => {
       const group = (await get(sim, messagesPath(GROUP.id, { limit: 100 }))).body;

@@ -87,6 +87,12 @@ export interface EngineProfile {
   /** #2164 (some WEBJS versions): `filter.timestamp.lte` is ignored. */
   ignoresLte: boolean;
   /**
+   * #2139 (NOWEB 2026.6.2): your own messages are served with the second of the request as `timestamp`
+   * and `_data.messageTimestamp`; the filters and the order still use the stored time. Their real time
+   * cannot be read from such a server.
+   */
+  ownTimestampsAtRequest: boolean;
+  /**
    * 2026.3.1+: the `merge` query parameter (default true) joins a person's `@lid` and `@c.us` histories;
    * false: the parameter is ignored and only the asked chat is served.
    */
@@ -110,6 +116,7 @@ const COMMON = {
   supportsMerge: true,
   failingChats: Object.freeze([]) as readonly string[],
   ignoresLte: false,
+  ownTimestampsAtRequest: false,
   dropsTimestampWithGte: false,
   nullTimestampShare: 0,
   ackErrorAsNull: false,

@@ -4,7 +4,7 @@
  * the session's state.
  */
 
-import { toCus, type Dataset, type SimChat, type SimMessage } from './dataset.js';
+import { toCus, type Dataset, type SimChat, type SimMessage, type WaMessage } from './dataset.js';
 import { versionInfo, type EngineProfile, type LidBook } from './engines.js';
 import { mulberry32, shuffle } from './random.js';
 import {
@@ -381,7 +381,16 @@ export function listMessages(
       : {}),
     gteGiven: gteS !== undefined,
   };
-  return { status: 200, body: rows.map((row) => engineMessage(session, row.chat, row.message, shape)) };
+  const served = rows.map((row) => engineMessage(session, row.chat, row.message, shape));
+  if (profile.ownTimestampsAtRequest && profile.engine === 'NOWEB') {
+    // #2139: the request's second in place of the stored one, for your own messages only.
+    const nowS = Math.floor(Date.now() / 1000);
+    for (let i = 0; i < served.length; i++) {
+      const m = served[i] as WaMessage;
+      if (m.fromMe) served[i] = { ...m, timestamp: nowS, _data: { ...m._data, messageTimestamp: nowS } };
+    }
+  }
+  return { status: 200, body: served };
 }
 
 /** Served positions `[start, end)` (newest first unless `ascending`) of the merge of `a` and `b`. */

@@ -196,6 +196,11 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
   const http = createWahaHttp(options);
   const maxPagesPerChat = options.maxPagesPerChat ?? 100_000;
   const paging: PagingStats = { denseSeconds: 0, lteIgnored: 0, stepBacks: 0 };
+  /**
+   * Whether messages newer than `lte` are stored at the time they are served with (see confirmLteIgnored):
+   * asked once per client, by the first chat that meets one; the chats meeting one meanwhile wait for it.
+   */
+  let lteVerdict: Promise<WahaResponseError | null> | null = null;
   const memory: PagingMemory = { peakIdsPerChat: 0 };
   const enc = encodeURIComponent;
 
@@ -511,6 +516,40 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     };
     const ignoresLte = (rows: MessageRecord[], lteS: number): boolean =>
       rows.some((m) => m.timestampS !== null && m.timestampS > lteS);
+    /**
+     * A page for `lte` held messages newer than it: the server ignores `lte` (some WEBJS, #2164), or the
+     * times it sends are not the ones it filters on (NOWEB 2026.6.2 sends your own messages with the time of
+     * the request, #2139), and then those messages would be dropped as outside the window. Asked once per
+     * client: the newest few of them must come back for `gte` = their own time. If none does, the run
+     * stops: their real time cannot be read from this server.
+     */
+    const confirmLteIgnored = async (rows: MessageRecord[], lteS: number): Promise<void> => {
+      paging.lteIgnored++;
+      const check = async (): Promise<WahaResponseError | null> => {
+        const newer = rows
+          .filter((m) => m.timestampS !== null && m.timestampS > lteS)
+          .sort((a, b) => b.timestampS! - a.timestampS!)
+          .slice(0, Math.min(3, L));
+        const fromS = newer[newer.length - 1]!.timestampS!;
+        const again = new Set((await fetchPage(newer[0]!.timestampS!, 0, fromS)).map((m) => m.id));
+        if (newer.some((m) => again.has(m.id))) return null;
+        const m = newer[0]!;
+        return new WahaResponseError(
+          `${endpoint} sent message ${m.id} with timestamp ${m.timestampS} for filter.timestamp.lte=${lteS}, and not for filter.timestamp.gte=${fromS}: the times it sends are not the ones it stores`,
+          'WAHA NOWEB 2026.6.2 sends the time of the request as the time of your own messages (#2139), so their real time cannot be read: upgrade WAHA and run again.',
+        );
+      };
+      const verdict = (lteVerdict ??= check());
+      let refusal: WahaResponseError | null;
+      try {
+        refusal = await verdict;
+      } catch (error) {
+        // The check itself failed (WAHA unavailable): the next chat to meet such a message asks again.
+        if (lteVerdict === verdict) lteVerdict = null;
+        throw error;
+      }
+      if (refusal !== null) throw refusal;
+    };
 
     if (cursor < floor.fromS) {
       yield { messages: [], resumeAtS: cursor, last: true };
@@ -519,7 +558,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     for (;;) {
       let rows = await fetchPage(cursor, 0);
       if (ignoresLte(rows, cursor)) {
-        paging.lteIgnored++;
+        await confirmLteIgnored(rows, cursor);
         yield* byOffset(rows);
         return;
       }
@@ -529,7 +568,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         if (rows.some((m) => !recent.has(m.id))) break;
         const more = await fetchPage(cursor, probe * L);
         if (ignoresLte(more, cursor)) {
-          paging.lteIgnored++;
+          await confirmLteIgnored(more, cursor);
           yield* byOffset(rows);
           return;
         }
