@@ -155,4 +155,24 @@ describe('planIncremental', () => {
     );
     expect(plan).toEqual({ windows: new Map(), quiet: ['ahead@c.us'], chatsNew: 0 });
   });
+
+  it("reads a person's still-failed other id whole: the mark may come from the id that completed", () => {
+    // One person read under two listed ids (a WAHA that does not merge them): the lid completed and
+    // marked the stored chat; the number's part failed and was never read.
+    const person = (id: string) => ({ ...chat(id, 9_000), chatId: '5511900000001@c.us' });
+    const marks = new Map([
+      ['5511900000001@c.us', { fromS: 1_000, toS: 8_000 }],
+      ['other@c.us', { fromS: 1_000, toS: 8_000 }],
+    ]);
+    const chats = [person('111@lid'), person('5511900000001@c.us'), chat('other@c.us', 9_000)];
+    const failed = new Set(['5511900000001@c.us', 'other@c.us']);
+    const plan = planIncremental(chats, marks, runWindow, 500, failed);
+    expect(plan.chatsNew).toBe(1);
+    // The failed id has the run's window (no entry); the other form and a failed chat read under one id
+    // alone continue from the mark.
+    expect(Object.fromEntries(plan.windows)).toEqual({
+      '111@lid': { fromS: 7_500, toS: 10_000 },
+      'other@c.us': { fromS: 7_500, toS: 10_000 },
+    });
+  });
 });

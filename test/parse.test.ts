@@ -1,5 +1,5 @@
 import { WahaResponseError } from '../src/errors.js';
-import { canonicalId } from '../src/waha/ids.js';
+import { canonicalId, mergesPersonForms, otherPersonForms } from '../src/waha/ids.js';
 import { chatKind, parseChats, parseMessages, parseSession } from '../src/waha/parse.js';
 
 const endpoint = 'GET /api/default/chats/x/messages';
@@ -218,5 +218,39 @@ describe('stored chat ids', () => {
     expect(canonicalId('999@lid', lids)).toBe('999@lid');
     expect(canonicalId('120363022795578411@g.us', lids)).toBe('120363022795578411@g.us');
     expect(canonicalId('status@broadcast')).toBe('status@broadcast');
+  });
+});
+
+describe('a person under two ids on a WAHA that does not merge them', () => {
+  it('merging starts with 2026.3.1; a version not read counts as not merging', () => {
+    expect(mergesPersonForms('2026.3.1')).toBe(true);
+    expect(mergesPersonForms('2026.10.2')).toBe(true);
+    expect(mergesPersonForms('2026.4.1-sim')).toBe(true);
+    expect(mergesPersonForms('2026.2.1')).toBe(false);
+    expect(mergesPersonForms('2025.12.9')).toBe(false);
+    expect(mergesPersonForms('2026.1')).toBe(false);
+    expect(mergesPersonForms('latest')).toBe(false);
+    expect(mergesPersonForms(null)).toBe(false);
+  });
+
+  it("adds each person's other form that the listing lacks, once, under the same stored id", () => {
+    const lids = new Map([
+      ['111@lid', '5511900000001@c.us'],
+      ['222@lid', '5511900000002@s.whatsapp.net'],
+      ['333@lid', '5511900000003@c.us'],
+    ]);
+    const chat = (id: string) => ({ id, chatId: canonicalId(id, lids), name: id });
+    const listed = [
+      chat('111@lid'), // GOWS: people by lid; the number's part is listed by no id
+      chat('5511900000002@s.whatsapp.net'), // NOWEB: by number; its lid is not listed
+      chat('333@lid'), // both forms listed: nothing to add
+      chat('5511900000003@s.whatsapp.net'),
+      chat('444@lid'), // no number known: no other form
+      chat('120363022795578411@g.us'),
+    ];
+    expect(otherPersonForms(listed, lids)).toEqual([
+      { id: '5511900000001@c.us', chatId: '5511900000001@c.us', name: '111@lid' },
+      { id: '222@lid', chatId: '5511900000002@c.us', name: '5511900000002@s.whatsapp.net' },
+    ]);
   });
 });

@@ -24,7 +24,7 @@ import type {
   MessageSource,
 } from '../strategies/types.js';
 import { resolvePageEnd, type ChatListOptions, type PageEndRule, type WahaClient } from '../waha/client.js';
-import type { LidMap } from '../waha/ids.js';
+import { mergesPersonForms, otherPersonForms, type LidMap } from '../waha/ids.js';
 import { withLids, type SessionInfo, type VersionInfo } from '../waha/parse.js';
 import type { Progress, Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
@@ -95,7 +95,11 @@ export interface ImportDeps {
   syncMarks?: (session: string) => Promise<Map<string, TimeWindow>>;
   runLog: RunLog;
   /** Where chats that could not be imported are recorded; absent: only the summary names them. */
-  failedChats?: { record(failure: ChatFailure, runId: number | null): Promise<void> };
+  failedChats?: {
+    record(failure: ChatFailure, runId: number | null): Promise<void>;
+    /** The chats still failed (ids as listed); incremental plans read them against the marks. */
+    list?(session: string): Promise<Array<{ chatId: string }>>;
+  };
   reporter: Reporter;
   signal: AbortSignal;
   now?: () => number;
@@ -208,22 +212,31 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.pageEnd = pageEnd;
 
     reporter.step(plan.chats ? 'Asking WAHA which hidden numbers it knows' : 'Listing chats');
-    const { lids, chats: listed } = await lidsAndChats(
+    const {
+      lids,
+      chats: listed,
+      otherForms,
+    } = await lidsAndChats(
       waha,
       plan.session,
       plan.chats ? undefined : { pageSize: plan.chatPageSize, engine },
       signal,
+      version,
     );
     const chats = plan.chats ?? listed!;
     summary.chats = chats.length;
-    reporter.stepDone(`${formatCount(chats.length)} chats ${plan.chats ? 'to import' : 'listed'}`);
+    reporter.stepDone(
+      `${formatCount(chats.length)} chats ${plan.chats ? 'to import' : 'listed'}` +
+        otherFormsNote(otherForms, version),
+    );
 
     const windows = new Map<string, TimeWindow>();
     const quiet = new Set<string>();
     if (plan.incremental) {
       if (!deps.syncMarks) throw new Error('an incremental import needs the sync marks');
       const marks = await deps.syncMarks(plan.session);
-      const planned = planIncremental(chats, marks, plan.window, plan.incremental.overlapS);
+      const failed = new Set((await deps.failedChats?.list?.(plan.session))?.map((f) => f.chatId));
+      const planned = planIncremental(chats, marks, plan.window, plan.incremental.overlapS, failed);
       for (const [chatId, window] of planned.windows) windows.set(chatId, window);
       for (const chatId of planned.quiet) quiet.add(chatId);
       summary.incremental = {
@@ -534,18 +547,37 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
 /**
  * The session's lid map and (given listing options) its chats, asked at once: the chats' stored ids
  * (hidden-number `@lid` ids become the phone number's wherever WAHA knows it) are made once both are in.
+ * On a WAHA that does not merge a person's `@lid` and phone-number histories (before 2026.3.1, or a
+ * version it does not state), each person's other form is read too where the listing lacks it
+ * (`otherForms` of them, appended to `chats`).
  */
 export async function lidsAndChats(
   waha: WahaClient,
   session: string,
   listing: Omit<ChatListOptions, 'lids'> | undefined,
   signal: AbortSignal,
-): Promise<{ lids: { map: LidMap; available: boolean }; chats: ChatRecord[] | undefined }> {
+  version: VersionInfo | null,
+): Promise<{
+  lids: { map: LidMap; available: boolean };
+  chats: ChatRecord[] | undefined;
+  otherForms: number;
+}> {
   const [lids, listed] = await Promise.all([
     waha.lids(session, signal),
     listing ? waha.listChats(session, listing, signal) : undefined,
   ]);
-  return { lids, chats: listed?.map((chat) => withLids(chat, lids.map)) };
+  const chats = listed?.map((chat) => withLids(chat, lids.map));
+  const others = chats && !mergesPersonForms(version?.version) ? otherPersonForms(chats, lids.map) : [];
+  return { lids, chats: chats && [...chats, ...others], otherForms: others.length };
+}
+
+/** Says how many listed chats are a person's other form, read because this WAHA does not merge them. */
+export function otherFormsNote(otherForms: number, version: VersionInfo | null): string {
+  if (otherForms === 0) return '';
+  return (
+    `, ${formatCount(otherForms)} of them a person's other id (@lid or number), read too: ` +
+    `WAHA ${version?.version ?? 'of unknown version'} does not merge the two (2026.3.1+ does)`
+  );
 }
 
 /** Asks WAHA its version and whether the session is WORKING (throws a WahaRefusedError when it is not). */
@@ -580,18 +612,25 @@ export async function checkSession(
  * the overlap (late messages and messages sharing the last second are fetched again and written
  * idempotently); a chat without one is new and takes the run's full window. A chat whose last activity,
  * as WAHA lists it, is older than the start of its window holds nothing to fetch: it is quiet.
+ * The mark is the stored chat's, and one person can be read under two listed ids (a WAHA that does not
+ * merge `@lid` and number): one of them completing marks the chat while the other may have failed. So a
+ * listed id still failed (`failedListed`) whose stored chat another listed id shares takes the full window.
  */
 export function planIncremental(
   chats: readonly ChatRecord[],
   marks: ReadonlyMap<string, TimeWindow>,
   runWindow: TimeWindow,
   overlapS: number,
+  failedListed: ReadonlySet<string> = new Set(),
 ): { windows: Map<string, TimeWindow>; quiet: string[]; chatsNew: number } {
   const windows = new Map<string, TimeWindow>();
   const quiet: string[] = [];
   let chatsNew = 0;
+  const listings = new Map<string, number>();
+  for (const chat of chats) listings.set(chat.chatId, (listings.get(chat.chatId) ?? 0) + 1);
   for (const chat of chats) {
-    const mark = marks.get(chat.chatId);
+    const shared = listings.get(chat.chatId)! > 1;
+    const mark = shared && failedListed.has(chat.id) ? undefined : marks.get(chat.chatId);
     if (!mark) {
       chatsNew++;
       continue;

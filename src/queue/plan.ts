@@ -4,7 +4,7 @@ import type { WindowRequest } from '../checkpoint/checkpoint.js';
 import type { Sql } from '../db/connect.js';
 import type { ChatKind, ChatRecord, TimeWindow } from '../domain.js';
 import { WahaRefusedError } from '../errors.js';
-import { checkSession, lidsAndChats } from '../import/runner.js';
+import { checkSession, lidsAndChats, otherFormsNote } from '../import/runner.js';
 import { formatCount, formatWindow } from '../import/summary.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StrategyName } from '../strategies/types.js';
@@ -207,14 +207,15 @@ export async function planImport(
       const { version, session: info } = await checkSession(waha, session, reporter, signal);
       const engine = info.engine ?? version?.engine ?? null;
       reporter.step(`Listing the chats of "${session}"`);
-      const { chats: listed } = await lidsAndChats(
+      const { chats: listed, otherForms } = await lidsAndChats(
         waha,
         session,
         { pageSize: request.chatPageSize, engine },
         signal,
+        version,
       );
       const chats = listed!;
-      reporter.stepDone(`${formatCount(chats.length)} chats listed`);
+      reporter.stepDone(`${formatCount(chats.length)} chats listed` + otherFormsNote(otherForms, version));
       planned.push(await storePlan(context, request, { wahaUrl, session, window, chats, trigger }));
     }
   }

@@ -48,3 +48,48 @@ function stripDevice(id: string): string {
 export function phoneDigits(id: string): string {
   return splitJid(phoneFormId(id)).user.replace(/\D/g, '');
 }
+
+/**
+ * Whether WAHA serves a person's `@lid` and phone-number histories as one (`merge`, 2026.3.1+). A
+ * version it does not state, or in a form not read here, counts as not merging: reading both forms costs
+ * requests, reading one can miss half a person's history.
+ */
+export function mergesPersonForms(version: string | null | undefined): boolean {
+  const match = /^(\d{4})\.(\d{1,2})\.(\d{1,3})(?:\D|$)/.exec(version ?? '');
+  if (!match) return false;
+  const [year, month, patch] = match.slice(1).map(Number) as [number, number, number];
+  return year * 10_000 + month * 100 + patch >= 2026_03_01;
+}
+
+/**
+ * A server that does not merge a person's two histories (before 2026.3.1) serves each under its own id:
+ * GOWS lists people by `@lid`, so the part stored under the phone number (history from before 2026.1.3)
+ * is listed by no id of its own. For every person chat whose other form the lid endpoints know and the
+ * listing does not hold, this returns that other form to read too (`chatId` the same, `id` the other
+ * form); the writer keeps one row per message whichever form brought it.
+ */
+export function otherPersonForms<T extends { id: string; chatId: string }>(
+  chats: readonly T[],
+  lids: LidMap,
+): T[] {
+  const lidOfPhone = new Map<string, string>();
+  for (const [lid, phone] of lids) lidOfPhone.set(phoneFormId(phone), lid);
+  const listedForms = new Set<string>();
+  const formKey = (chatId: string, id: string): string =>
+    `${chatId}\0${splitJid(stripDevice(phoneFormId(id))).server}`;
+  for (const chat of chats) listedForms.add(formKey(chat.chatId, chat.id));
+  const others: T[] = [];
+  for (const chat of chats) {
+    const listed = stripDevice(phoneFormId(chat.id));
+    const server = splitJid(listed).server;
+    const other =
+      server === 'lid' ? lids.get(listed) : server === PHONE_SERVER ? lidOfPhone.get(listed) : undefined;
+    if (other === undefined) continue;
+    const otherId = phoneFormId(other);
+    const key = formKey(chat.chatId, otherId);
+    if (listedForms.has(key)) continue;
+    listedForms.add(key);
+    others.push({ ...chat, id: otherId });
+  }
+  return others;
+}
