@@ -147,14 +147,12 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
     // A job tried again (its worker died, was too slow, or failed) skips the chats the database already
     // holds complete for this window and fetches the others again (written idempotently). A first attempt
     // fetches every chat, as `run` does: a new plan also refreshes edits and acks of what is stored.
-    const marks =
-      data.incremental || job.retryCount === 0
-        ? new Map<string, TimeWindow>()
-        : await store.syncMarks(data.session);
-    const storedOf = new Map(chats.map((chat) => [chat.id, chat.chatId]));
+    const retried = !data.incremental && job.retryCount > 0;
+    const marks = retried ? await store.syncMarks(data.session) : new Map<string, TimeWindow>();
+    const failed = retried ? await store.failedChats.list(data.session) : [];
     const cursor: ResumeCursor = {
       id: undefined,
-      isCompleted: (chatId) => covers(marks.get(storedOf.get(chatId) ?? chatId), data.window),
+      isCompleted: completeBeforeRetry(chats, marks, failed, data.window),
       resumeAt: () => undefined,
       recordCommit: async () => undefined,
       complete: async () => undefined,
@@ -199,7 +197,10 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
           syncMarks: store.syncMarks,
           runLog,
           // Recorded without a run id: a job is not a row of import_runs.
-          failedChats: { record: (failure) => store.failedChats.record(failure, null) },
+          failedChats: {
+            record: (failure) => store.failedChats.record(failure, null),
+            list: (session) => store.failedChats.list(session),
+          },
           reporter: jobReporter(reporter, label),
           signal: jobAbort.signal,
           checkpoint: cursor,
@@ -456,6 +457,24 @@ async function unitJobsLeft(store: WorkerStore, schema: string): Promise<boolean
 
 function covers(mark: TimeWindow | undefined, window: TimeWindow): boolean {
   return mark !== undefined && mark.fromS <= window.fromS && mark.toS >= window.toS;
+}
+
+/**
+ * Which chats (by listed id) a job tried again may skip: those whose stored chat the database holds
+ * complete for the job's window. Not a listed id still failed: the mark is the stored chat's, which one
+ * listed id completing sets while another id of the same person (a WAHA that does not merge `@lid` and
+ * number) failed and was never read.
+ */
+export function completeBeforeRetry(
+  chats: ReadonlyArray<{ id: string; chatId: string }>,
+  marks: ReadonlyMap<string, TimeWindow>,
+  failed: ReadonlyArray<{ chatId: string }>,
+  window: TimeWindow,
+): (listedId: string) => boolean {
+  const storedOf = new Map(chats.map((chat) => [chat.id, chat.chatId]));
+  const stillFailed = new Set(failed.map((f) => f.chatId));
+  return (listedId) =>
+    !stillFailed.has(listedId) && covers(marks.get(storedOf.get(listedId) ?? listedId), window);
 }
 
 /** The runner's reporter inside a job: its warnings, prefixed; its steps and progress stay quiet. */
