@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WahaResponseError } from '../src/errors.js';
-import { startSimulator } from '../src/sim/index.js';
 import { importOnce } from './support/contract.js';
 import { useTestDatabase } from './support/db.js';
+import { simulatorPerTest } from './support/waha.js';
 
 /**
  * A message whose engine gives no time anywhere (neither `timestamp` nor any `_data` field) is neither a
@@ -114,6 +114,7 @@ describe('times WAHA sends that are not the ones it stores', () => {
   // could not be told from a true one).
   const window = { fromS: 1_700_000_000, toS: Math.floor(Date.now() / 1000) - 60 };
   const datasetOptions = { chats: 6, messages: 300, anchorS: window.toS - 3_600, days: 10, seed: 4 };
+  const startSimulator = simulatorPerTest();
 
   it('NOWEB 2026.6.2 (#2139), your own messages at the time of the request: the run stops, naming it', async () => {
     const sim = await startSimulator({
@@ -121,27 +122,23 @@ describe('times WAHA sends that are not the ones it stores', () => {
       profile: { ownTimestampsAtRequest: true },
       sessions: [{ name: 'default', datasetOptions }],
     });
-    try {
-      const fromMe = sim.groundTruth('default', window).expected.filter((m) => m.fromMe);
-      expect(fromMe.length).toBeGreaterThan(20);
-      const outcome = await importOnce({
-        sql: db.sql,
-        schema: db.schema,
-        sim,
-        strategy: 'streaming',
-        window,
-        pageSize: 100,
-      });
-      // Not a success without the messages you sent (each would have been dropped as newer than the window).
-      expect(outcome.summary.status).toBe('failed');
-      expect(outcome.error).toBeInstanceOf(WahaResponseError);
-      expect((outcome.error as WahaResponseError).message).toMatch(
-        /sent message true_\S+ with timestamp \d+ for filter\.timestamp\.lte=\d+, and not for filter\.timestamp\.gte=\d+: the times it sends are not the ones it stores/,
-      );
-      expect((outcome.error as WahaResponseError).hint).toMatch(/#2139/);
-    } finally {
-      await sim.close();
-    }
+    const fromMe = sim.groundTruth('default', window).expected.filter((m) => m.fromMe);
+    expect(fromMe.length).toBeGreaterThan(20);
+    const outcome = await importOnce({
+      sql: db.sql,
+      schema: db.schema,
+      sim,
+      strategy: 'streaming',
+      window,
+      pageSize: 100,
+    });
+    // Not a success without the messages you sent (each would have been dropped as newer than the window).
+    expect(outcome.summary.status).toBe('failed');
+    expect(outcome.error).toBeInstanceOf(WahaResponseError);
+    expect((outcome.error as WahaResponseError).message).toMatch(
+      /sent message true_\S+ with timestamp \d+ for filter\.timestamp\.lte=\d+, and not for filter\.timestamp\.gte=\d+: the times it sends are not the ones it stores/,
+    );
+    expect((outcome.error as WahaResponseError).hint).toMatch(/#2139/);
   });
 
   it('a WEBJS ignoring lte (#2164) sends true times: checked once, then every message is stored', async () => {
@@ -150,29 +147,25 @@ describe('times WAHA sends that are not the ones it stores', () => {
       profile: { ignoresLte: true },
       sessions: [{ name: 'default', datasetOptions }],
     });
-    try {
-      const truth = sim.groundTruth('default', window).expected;
-      let checks = 0;
-      sim.onRequest((request) => {
-        if (request.route === 'messages' && request.query['filter.timestamp.gte'] !== String(window.fromS))
-          checks++;
-      });
-      const outcome = await importOnce({
-        sql: db.sql,
-        schema: db.schema,
-        sim,
-        strategy: 'parallel',
-        window,
-        pageSize: 20,
-      });
-      expect(outcome.error).toBeUndefined();
-      expect(outcome.summary.status).toBe('succeeded');
-      const [row] = await db.sql<Array<{ count: number }>>`
-        select count(*)::int as count from ${db.sql(db.schema)}.messages`;
-      expect(row?.count).toBe(truth.length);
-      expect(checks).toBe(1);
-    } finally {
-      await sim.close();
-    }
+    const truth = sim.groundTruth('default', window).expected;
+    let checks = 0;
+    sim.onRequest((request) => {
+      if (request.route === 'messages' && request.query['filter.timestamp.gte'] !== String(window.fromS))
+        checks++;
+    });
+    const outcome = await importOnce({
+      sql: db.sql,
+      schema: db.schema,
+      sim,
+      strategy: 'parallel',
+      window,
+      pageSize: 20,
+    });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.summary.status).toBe('succeeded');
+    const [row] = await db.sql<Array<{ count: number }>>`
+      select count(*)::int as count from ${db.sql(db.schema)}.messages`;
+    expect(row?.count).toBe(truth.length);
+    expect(checks).toBe(1);
   });
 });

@@ -367,6 +367,31 @@ describe('WAHA client against a server that ignores offset', () => {
     );
   });
 
+  it('a server ignoring lte and offset alike is caught by its second page with nothing new, not read until the cap', async () => {
+    // Paging by offset is the fallback for a server that ignores lte (some WEBJS); answered the same page
+    // at every offset, it went on until the per-chat cap of 100,000 requests.
+    const { sim, client } = await start({ ignoreOffset: ['messages'], profile: { ignoresLte: true } });
+    const chats = await client.listChats('default', { pageSize: 100, engine: 'NOWEB' });
+    const big = chats.find(
+      (c) => sim.groundTruth('default', ALL_TIME).messages.filter((m) => m.from === c.chatId).length > 500,
+    )!;
+    const before = sim.stats().byRoute.messages ?? 0;
+    const pages = client.chatMessages('default', big, {
+      window: ALL_TIME,
+      pageSize: 50,
+      pageEnd: 'empty',
+      meId: null,
+    });
+    await expect(
+      (async () => {
+        for await (const page of pages) void page;
+      })(),
+    ).rejects.toThrow(
+      /GET \/api\/default\/chats\/[^ ]+\/messages answered offsets up to \d+ with messages it had already sent: it seems to ignore offset/,
+    );
+    expect((sim.stats().byRoute.messages ?? 0) - before).toBeLessThan(10);
+  });
+
   it('stops a chat listing that never ends', async () => {
     const { sim, client } = await start({ ignoreOffset: ['chats'] });
     await expect(client.listChats('default', { pageSize: 4, engine: 'NOWEB' })).rejects.toThrow(

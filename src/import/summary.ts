@@ -1,4 +1,5 @@
 import type { TimeWindow } from '../domain.js';
+import type { PagingStats } from '../waha/client.js';
 
 export interface ImportSummary {
   session: string;
@@ -22,7 +23,7 @@ export interface ImportSummary {
   /** Messages stored without a time: neither WAHA's `timestamp` nor the engine's `_data` held one. */
   messagesWithoutTimestamp: number;
   /** What paging cost beyond plain pages (src/waha/client.ts PagingStats); null before the import. */
-  paging: { denseSeconds: number; lteIgnored: number; stepBacks: number } | null;
+  paging: PagingStats | null;
   /**
    * Time slicing (src/import/slices.ts), when it was on: the most slices per chat, the slices split off,
    * the chats read in more than one, and the slices that brought nothing (a request spent for nothing).

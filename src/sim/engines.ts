@@ -87,6 +87,15 @@ export interface EngineProfile {
   /** #2164 (some WEBJS versions): `filter.timestamp.lte` is ignored. */
   ignoresLte: boolean;
   /**
+   * WEBJS getMessages (#1885, #1805): the page is taken from the messages loaded in the browser, which
+   * grow by a chunk of earlier ones (WEBJS_LOAD_CHUNK) while fewer than offset + limit pass the filter;
+   * after a load it reads `.t` of the oldest that passed, so a filter that leaves none of what is loaded
+   * (a chat whose messages all predate `gte`, with more than the loaded ones) answers 500 (TypeError
+   * "reading 't'"). Each such request leaves one more chunk loaded: a chat answers so until its whole
+   * history is loaded.
+   */
+  crashesOnEmptyLoad: boolean;
+  /**
    * #2139 (NOWEB 2026.6.2): your own messages are served with the second of the request as `timestamp`
    * and `_data.messageTimestamp`; the filters and the order still use the stored time. Their real time
    * cannot be read from such a server.
@@ -116,6 +125,7 @@ const COMMON = {
   supportsMerge: true,
   failingChats: Object.freeze([]) as readonly string[],
   ignoresLte: false,
+  crashesOnEmptyLoad: false,
   ownTimestampsAtRequest: false,
   dropsTimestampWithGte: false,
   nullTimestampShare: 0,
@@ -159,6 +169,7 @@ export const ENGINE_PROFILES: Readonly<Record<Engine, Readonly<EngineProfile>>> 
     chatOrder: 'web-activity',
     omitsChatsWithoutTimestamp: false,
     dropsTimestampWithGte: true,
+    crashesOnEmptyLoad: true,
     implementsLids: false,
     revoke: 'revoked-placeholder',
   }),

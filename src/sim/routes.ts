@@ -48,6 +48,12 @@ export interface SimSession {
    * (higher first); the others keep their initial last-activity order behind them.
    */
   activity: Map<SimChat, number>;
+  /**
+   * WEBJS (`crashesOnEmptyLoad`): how many of each chat's oldest visible messages the browser has not
+   * loaded yet (all but WEBJS_INITIALLY_LOADED until a request loads more). Counted from the oldest, so a
+   * message arriving while the server runs is loaded, as WhatsApp Web receives it.
+   */
+  unloaded?: Map<SimChat, number>;
 }
 
 export interface Reply {
@@ -347,10 +353,21 @@ export function listMessages(
   if (!chat) return { status: 200, body: [] };
 
   const partner = merge ? mergePartner(session, chat) : undefined;
+  // WEBJS serves from what the browser has loaded, the newest `loaded` messages (all of them, unless the
+  // request had no gte). How WAHA merges a person's two WEBJS chats is not modelled: a merged request
+  // pages over both whole.
+  const loaded =
+    profile.crashesOnEmptyLoad && partner === undefined
+      ? loadForRequest(session, chat, { gteS, lteS, fromMe, offset, limit })
+      : Infinity;
+  if (loaded === null) return engineTypeError(session, context);
+
   // The rows the engine pages over (GOWS counts hidden rows too), selected by timestamp only.
   const withHidden = profile.hiddenRows === 'dropped-after-paging';
   const selected = (c: SimChat): RowRange => {
-    const range = timeRange(pagedRows(c, withHidden), gteS, lteS);
+    const rows = pagedRows(c, withHidden);
+    const range = timeRange(rows, gteS, lteS);
+    if (c === chat && loaded < rows.length) range.start = Math.max(range.start, rows.length - loaded);
     return fromMe === undefined ? range : filterRange(range, (m) => m.fromMe === fromMe);
   };
   const own = selected(chat);
@@ -391,6 +408,47 @@ export function listMessages(
     }
   }
   return { status: 200, body: served };
+}
+
+/** Messages WhatsApp Web has loaded for a chat before any request (the newest, shown in its list). */
+export const WEBJS_INITIALLY_LOADED = 1;
+/** Earlier messages one `loadEarlierMsgs` brings into the browser. */
+export const WEBJS_LOAD_CHUNK = 50;
+
+/**
+ * WEBJS getMessages as WAHA runs it in the browser (see `crashesOnEmptyLoad`): while fewer than
+ * offset + limit loaded messages pass the filter and earlier ones remain, a chunk more is loaded; if
+ * then none passes, reading the oldest one's `.t` throws. Without `gte` it stops after one load. The
+ * loaded count persists in the session, as in the browser. Returns how many newest messages are loaded
+ * for the page, or null when the request fails so.
+ */
+function loadForRequest(
+  session: SimSession,
+  chat: SimChat,
+  q: { gteS?: number; lteS?: number; fromMe?: boolean; offset: number; limit: number },
+): number | null {
+  const rows = pagedRows(chat, false);
+  const unloaded = (session.unloaded ??= new Map());
+  const before = unloaded.get(chat) ?? Math.max(0, rows.length - WEBJS_INITIALLY_LOADED);
+  let count = rows.length - Math.min(before, rows.length);
+  const passing = (): number => {
+    const range = timeRange(rows, q.gteS, q.lteS);
+    const inLoaded = { ...range, start: Math.max(range.start, rows.length - count) };
+    if (inLoaded.start >= inLoaded.end) return 0;
+    return q.fromMe === undefined
+      ? inLoaded.end - inLoaded.start
+      : filterRange(inLoaded, (m) => m.fromMe === q.fromMe).end;
+  };
+  try {
+    while (passing() < q.offset + q.limit && count < rows.length) {
+      count = Math.min(rows.length, count + WEBJS_LOAD_CHUNK);
+      if (passing() === 0) return null;
+      if (q.gteS === undefined) break;
+    }
+    return count;
+  } finally {
+    unloaded.set(chat, rows.length - count);
+  }
 }
 
 /** Served positions `[start, end)` (newest first unless `ascending`) of the merge of `a` and `b`. */

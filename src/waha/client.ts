@@ -1,7 +1,14 @@
 import type { ChatRecord, MessageRecord, TimeWindow } from '../domain.js';
 import { WahaRefusedError, WahaResponseError } from '../errors.js';
 import { redactUrl } from '../util/redact.js';
-import { createWahaHttp, HttpRefusal, refusalToError, type HttpOptions, type HttpStats } from './http.js';
+import {
+  createWahaHttp,
+  HttpRefusal,
+  isEmptyLoadCrash,
+  refusalToError,
+  type HttpOptions,
+  type HttpStats,
+} from './http.js';
 import { type LidMap } from './ids.js';
 import {
   parseChats,
@@ -88,6 +95,8 @@ export interface PagingStats {
   lteIgnored: number;
   /** Pages read again because more messages vanished between two requests than the pages overlap. */
   stepBacks: number;
+  /** Requests WEBJS failed for an empty window (#1885) that its newest message showed empty. */
+  emptyWindows: number;
 }
 
 /** What paging holds in memory, for tests and the bench: it must not grow with the history. */
@@ -127,6 +136,14 @@ export interface WahaClientOptions extends HttpOptions {
  * two requests; two in a row cannot, short of a server that answers every offset with the same page.
  */
 export const MAX_STALE_PAGES = 2;
+
+/** A WEBJS answer refused as an empty load (see answerOrEmptyWindow). */
+const EMPTY_LOAD = Symbol('empty load');
+/**
+ * Requests for the newest message at or before `lte` that may fail as an empty load in a row (each loads
+ * 50 more messages into WEBJS's browser: 5,000 in all) before the request is tried as any failed one.
+ */
+const MAX_EMPTY_LOADS = 100;
 
 /** Lid pages asked at once after the first came back full. */
 const LID_PAGES_AHEAD = 4;
@@ -195,7 +212,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
   const displayUrl = redactUrl(options.baseUrl);
   const http = createWahaHttp(options);
   const maxPagesPerChat = options.maxPagesPerChat ?? 100_000;
-  const paging: PagingStats = { denseSeconds: 0, lteIgnored: 0, stepBacks: 0 };
+  const paging: PagingStats = { denseSeconds: 0, lteIgnored: 0, stepBacks: 0, emptyWindows: 0 };
   /**
    * Whether messages newer than `lte` are stored at the time they are served with (see confirmLteIgnored):
    * asked once per client, by the first chat that meets one; the chats meeting one meanwhile wait for it.
@@ -434,18 +451,63 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     };
     const extraEmptyPages = opts.pageEnd === 'empty' ? Math.max(0, (opts.emptyPagesToEnd ?? 1) - 1) : 0;
     let requests = 0;
-    const fetchPage = async (
-      lteS: number,
-      offset: number,
-      gteS = floor.fromS,
-      limit = L,
-    ): Promise<MessageRecord[]> => {
+    /**
+     * WEBJS answers 500 when none of the messages loaded in its browser pass the filter (#1885): a chat whose
+     * messages all predate the window, with more than the few loaded, did so on every try (each try loads a
+     * chunk more), six retries a chat, and five such chats in a row stopped the run; so did a chat whose
+     * loaded messages are all newer than `lte` (a resumed run, a WAHA restarted), for as many tries as
+     * chunks lie between. Such an answer is not retried. Instead the newest message at or before `lte` is
+     * asked for, without `gte` (each such request loads one chunk more, and fails the same way while all
+     * that is loaded is newer than `lte`; MAX_EMPTY_LOADS of them at most): none at all, or one older than
+     * `gte`, and the window is empty for this chat (the loaded messages are the newest ones); one inside
+     * it, and the loaded messages now reach the window: the request is asked again as any other.
+     */
+    const answerOrEmptyWindow = async (
+      query: Record<string, string | number | boolean>,
+      gteS: number,
+    ): Promise<unknown> => {
+      const once = async (asked: Record<string, string | number | boolean>): Promise<unknown> => {
+        try {
+          return await http.getJson(path, asked, opts.signal, undefined, isEmptyLoadCrash);
+        } catch (error) {
+          if (!(error instanceof HttpRefusal)) throw error;
+          if (!isEmptyLoadCrash(error.status, error.body)) throw refusalToError(error, what, displayUrl);
+          return EMPTY_LOAD;
+        }
+      };
+      const first = await once(query);
+      if (first !== EMPTY_LOAD) return first;
+      const { ['filter.timestamp.gte']: _gte, ...withoutGte } = query;
+      for (let loads = 1; loads <= MAX_EMPTY_LOADS; loads++) {
+        countRequest();
+        const answer = await once({ ...withoutGte, offset: 0, limit: 1 });
+        if (answer === EMPTY_LOAD) continue;
+        const newestS = parseMessages(answer, endpoint, context)[0]?.timestampS;
+        if (newestS === undefined || (newestS !== null && newestS < gteS)) {
+          paging.emptyWindows++;
+          return [];
+        }
+        break;
+      }
+      // Inside the window, or still failing after MAX_EMPTY_LOADS loads: the request as any other.
+      countRequest();
+      return get(path, query, what, opts.signal);
+    };
+    const countRequest = (): void => {
       if (++requests > maxPagesPerChat) {
         throw new WahaResponseError(
           `${endpoint} kept sending pages past ${maxPagesPerChat} requests`,
           'The server seems to ignore offset or the time filter; check the WAHA version.',
         );
       }
+    };
+    const fetchPage = async (
+      lteS: number,
+      offset: number,
+      gteS = floor.fromS,
+      limit = L,
+    ): Promise<MessageRecord[]> => {
+      countRequest();
       const query = {
         limit,
         offset,
@@ -456,7 +518,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         'filter.timestamp.lte': lteS,
         merge: opts.merge ?? true,
       };
-      const rows = parseMessages(await get(path, query, what, opts.signal), endpoint, context);
+      const rows = parseMessages(await answerOrEmptyWindow(query, gteS), endpoint, context);
       if (rows.length > limit) {
         throw new WahaResponseError(
           `${endpoint} sent ${rows.length} messages for limit ${limit}`,
@@ -512,7 +574,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         memory.peakIdsPerChat = Math.max(memory.peakIdsPerChat, recent.size + sentByOffset.size);
         return fresh;
       };
-      return pageByOffset(fetchPage, takeByOffset, opts, floor, toS, firstRows);
+      return pageByOffset(fetchPage, takeByOffset, opts, floor, toS, firstRows, endpoint);
     };
     const ignoresLte = (rows: MessageRecord[], lteS: number): boolean =>
       rows.some((m) => m.timestampS !== null && m.timestampS > lteS);
@@ -710,14 +772,24 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
     floor: { fromS: number },
     toS: number,
     firstRows: MessageRecord[],
+    endpoint: string,
   ): AsyncGenerator<MessagePage> {
     const L = opts.pageSize;
     const overlap = Math.max(1, Math.floor(L / 4));
     const read = new Set<string>();
+    const stale = stalePages();
     let stepBacks = 0;
     let rows = firstRows;
     let offset = 0;
     for (;;) {
+      // Pages overlap by a quarter: pages in a row with nothing unread come only from a server answering
+      // every offset alike (a proxy dropping the query), which would otherwise be read forever.
+      if (stale(rows.map((m) => m.id)) >= MAX_STALE_PAGES) {
+        throw new WahaResponseError(
+          `${endpoint} answered offsets up to ${offset} with messages it had already sent: it seems to ignore offset`,
+          'Check the WAHA version, and that nothing between this tool and WAHA rewrites the query string.',
+        );
+      }
       if (offset > 0 && rows.length > 0 && !rows.some((m) => read.has(m.id))) {
         if (++stepBacks > MAX_STEP_BACKS) {
           throw new ChatPagingError(

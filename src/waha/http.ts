@@ -85,6 +85,8 @@ export interface WahaHttp {
     query: Record<string, string | number | boolean>,
     signal?: AbortSignal,
     timeoutMs?: number,
+    /** Failed answers (status, parsed body) thrown at once as HttpRefusal instead of tried again. */
+    refuse?: (status: number, body: unknown) => boolean,
   ): Promise<unknown>;
   /**
    * As getJson, for a body expected to be a list of big items: an array comes as JsonElements, parsed
@@ -115,7 +117,8 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
   }
 
   /**
-   * Sends the request, following at most MAX_REDIRECTS redirects within WAHA's origin. A redirect to
+   * Sends the request, following at most MAX_REDIRECTS redirects within WAHA's origin, each with the query
+   * asked for: a Location without a query gets it, one with another query is refused. A redirect to
    * another origin (another host or port, or http <-> https) is refused: the API key would go with it.
    */
   async function send(path: string, url: URL, signal: AbortSignal): Promise<Answer> {
@@ -130,6 +133,15 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
           `GET ${readablePath(path)} was redirected (HTTP ${response.status}) from ${redactUrl(url.origin)} to another origin, ${redactUrl(next.origin)}; the request was not followed, so the API key was not sent there`,
           `If WAHA really is served there, set --waha-url to ${redactUrl(next.origin)}; otherwise check what answers at ${redactUrl(options.baseUrl)}.`,
           response.status,
+        );
+      }
+      // Something in front of WAHA (a proxy adding a slash) may redirect without the query: WAHA would then
+      // answer with its defaults (10 messages, no time filter), which look like a chat's last page.
+      if (next.search === '') next.search = url.search;
+      else if (!keepsQuery(url, next)) {
+        throw new WahaResponseError(
+          `GET ${readablePath(path)} was redirected (HTTP ${response.status}) to another query, ${redactUrl(next.href)}; the request was not followed, since WAHA would not answer what was asked`,
+          'Check what stands between this tool and WAHA (a proxy rewriting URLs), or set --waha-url to WAHA itself.',
         );
       }
       if (hops >= MAX_REDIRECTS) {
@@ -185,6 +197,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     signal?: AbortSignal,
     timeoutMs: number = options.requestTimeoutMs,
     split = false,
+    refuse?: (status: number, body: unknown) => boolean,
   ): Promise<unknown> {
     const endpoint = `GET ${readablePath(path)}`;
     for (let retryNumber = 0; ; retryNumber++) {
@@ -198,7 +211,7 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
         if (elements !== null) return elements;
         const text = body.toString('utf8');
         if (outcome === 'ok') return parseJson(text, body, endpoint);
-        if (outcome === 'refuse')
+        if (outcome === 'refuse' || refuse?.(status, safeParse(text)))
           throw new HttpRefusal(status, safeParse(text), endpoint, Boolean(options.apiKey));
         if (outcome === 'malformed') {
           throw new WahaResponseError(
@@ -232,7 +245,8 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
 
   return {
     stats,
-    getJson: (path, query, signal, timeoutMs) => getJson(path, query, signal, timeoutMs),
+    getJson: (path, query, signal, timeoutMs, refuse) =>
+      getJson(path, query, signal, timeoutMs, false, refuse),
     getJsonElements: (path, query, signal, timeoutMs) => getJson(path, query, signal, timeoutMs, true),
   };
 }
@@ -346,6 +360,18 @@ async function readCapped(response: Answer, limitBytes: number, endpoint: string
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, total);
+}
+
+/**
+ * WEBJS's 500 for a messages request whose filter leaves nothing of the messages loaded in the browser
+ * (#1885, #1805): WAHA reads `.t` of the oldest message that passed, and there is none.
+ */
+export function isEmptyLoadCrash(status: number, body: unknown): boolean {
+  if (status !== 500 || !body || typeof body !== 'object') return false;
+  const exception = (body as { exception?: unknown }).exception;
+  if (!exception || typeof exception !== 'object') return false;
+  const { name, message } = exception as { name?: unknown; message?: unknown };
+  return name === 'TypeError' && message === "Cannot read properties of undefined (reading 't')";
 }
 
 /** WAHA's unhandled-error body names the engine's exception: worth showing, a chat's 500 is often one bug. */
@@ -499,6 +525,16 @@ function describeBody(body: unknown): string {
 }
 
 /** Paths carry encoded chat ids (`%40` for `@`); messages show them as people write them. */
+/** Every parameter of `asked`'s query comes with the same values in `next`'s (more may come). */
+function keepsQuery(asked: URL, next: URL): boolean {
+  for (const key of new Set(asked.searchParams.keys())) {
+    const want = asked.searchParams.getAll(key);
+    const got = next.searchParams.getAll(key);
+    if (want.length !== got.length || want.some((value, i) => value !== got[i])) return false;
+  }
+  return true;
+}
+
 function readablePath(path: string): string {
   try {
     return decodeURIComponent(path);
