@@ -524,7 +524,6 @@ function describeBody(body: unknown): string {
   return typeof body === 'string' && body ? `: ${body.slice(0, 200)}` : '';
 }
 
-/** Paths carry encoded chat ids (`%40` for `@`); messages show them as people write them. */
 /** Every parameter of `asked`'s query comes with the same values in `next`'s (more may come). */
 function keepsQuery(asked: URL, next: URL): boolean {
   for (const key of new Set(asked.searchParams.keys())) {
@@ -535,6 +534,7 @@ function keepsQuery(asked: URL, next: URL): boolean {
   return true;
 }
 
+/** Paths carry encoded chat ids (`%40` for `@`); messages show them as people write them. */
 function readablePath(path: string): string {
   try {
     return decodeURIComponent(path);
