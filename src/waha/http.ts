@@ -211,8 +211,11 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
         if (elements !== null) return elements;
         const text = body.toString('utf8');
         if (outcome === 'ok') return parseJson(text, body, endpoint);
-        if (outcome === 'refuse' || refuse?.(status, safeParse(text)))
-          throw new HttpRefusal(status, safeParse(text), endpoint, Boolean(options.apiKey));
+        if (outcome === 'refuse' || refuse !== undefined) {
+          const parsed = safeParse(text);
+          if (outcome === 'refuse' || refuse?.(status, parsed))
+            throw new HttpRefusal(status, parsed, endpoint, Boolean(options.apiKey));
+        }
         if (outcome === 'malformed') {
           throw new WahaResponseError(
             `${endpoint} answered HTTP ${status}, which WAHA does not send`,
@@ -367,25 +370,28 @@ async function readCapped(response: Answer, limitBytes: number, endpoint: string
  * (#1885, #1805): WAHA reads `.t` of the oldest message that passed, and there is none.
  */
 export function isEmptyLoadCrash(status: number, body: unknown): boolean {
-  if (status !== 500 || !body || typeof body !== 'object') return false;
-  const exception = (body as { exception?: unknown }).exception;
-  if (!exception || typeof exception !== 'object') return false;
-  const { name, message } = exception as { name?: unknown; message?: unknown };
-  return name === 'TypeError' && message === "Cannot read properties of undefined (reading 't')";
+  const exception = engineException(body);
+  return (
+    status === 500 &&
+    exception?.name === 'TypeError' &&
+    exception.message === "Cannot read properties of undefined (reading 't')"
+  );
+}
+
+/** The engine's exception WAHA's unhandled-error body names (`{exception: {name, message}}`), if any. */
+function engineException(body: unknown): { name?: unknown; message?: unknown } | undefined {
+  const exception =
+    body && typeof body === 'object' ? (body as { exception?: unknown }).exception : undefined;
+  return exception && typeof exception === 'object'
+    ? (exception as { name?: unknown; message?: unknown })
+    : undefined;
 }
 
 /** WAHA's unhandled-error body names the engine's exception: worth showing, a chat's 500 is often one bug. */
 function engineFailure(text: string): string {
-  const body = safeParse(text);
-  const exception =
-    body && typeof body === 'object' ? (body as { exception?: unknown }).exception : undefined;
-  if (exception && typeof exception === 'object') {
-    const { name, message } = exception as { name?: unknown; message?: unknown };
-    if (typeof message === 'string') {
-      return ` (${typeof name === 'string' ? `${name}: ` : ''}${message.slice(0, 200)})`;
-    }
-  }
-  return '';
+  const { name, message } = engineException(safeParse(text)) ?? {};
+  if (typeof message !== 'string') return '';
+  return ` (${typeof name === 'string' ? `${name}: ` : ''}${message.slice(0, 200)})`;
 }
 
 /** The body parsed; an array's text and bytes are kept beside it (see json-source.ts) for the messages' `raw`. */
