@@ -610,7 +610,7 @@ describe('failing chats', () => {
           statusCode: 500,
           timestamp: expect.any(String),
           exception: {
-            message: "Cannot read properties of undefined (reading 't')",
+            message: "Cannot read properties of undefined (reading 'waitForChatLoading')",
             name: 'TypeError',
             stack: expect.stringContaining('TypeError'),
           },

@@ -110,7 +110,10 @@ export interface EngineProfile {
   implementsLids: boolean;
   /** Share of people whose lid the lids endpoints cannot map to a phone number (pn null). */
   unknownLidShare: number;
-  /** Chats whose every messages request answers 500 (WEBJS #1885 `reading 't'` TypeError). */
+  /**
+   * Chats whose every messages request answers 500: WEBJS's TypeError reading `waitForChatLoading` of a
+   * chat not opened in the session (#2005, #2013, #2020), whatever the engine imitated.
+   */
   failingChats: readonly string[];
   revoke: RevokeEffect;
 }

@@ -300,9 +300,17 @@ export function mergePartner(session: SimSession, chat: SimChat): SimChat | unde
     ?.find((c) => c !== chat);
 }
 
-/** WAHA's catch-all exception filter answering an engine's TypeError (WEBJS #1885). */
-export function engineTypeError(session: SimSession, context: MessagesContext): Reply {
-  const message = "Cannot read properties of undefined (reading 't')";
+/**
+ * The properties WEBJS reads of undefined in getMessages: `t` of the oldest message passing the filter
+ * when none did (#1885, see `crashesOnEmptyLoad`), and `waitForChatLoading` of the loading state of a
+ * chat WhatsApp Web has not opened in the session (#2005, #2013, #2020), on every try until the session
+ * is restarted: what a failing chat (`failingChats`) answers.
+ */
+export type WebjsCrash = 't' | 'waitForChatLoading';
+
+/** WAHA's catch-all exception filter answering an engine's TypeError. */
+export function engineTypeError(session: SimSession, context: MessagesContext, reading: WebjsCrash): Reply {
+  const message = `Cannot read properties of undefined (reading '${reading}')`;
   return {
     status: 500,
     body: {
@@ -348,7 +356,7 @@ export function listMessages(
 
   const chat = resolveChat(session, chatId);
   if (profile.failingChats.includes(chatId) || (chat && profile.failingChats.includes(chat.id))) {
-    return engineTypeError(session, context);
+    return engineTypeError(session, context, 'waitForChatLoading');
   }
   if (!chat) return { status: 200, body: [] };
 
@@ -360,7 +368,7 @@ export function listMessages(
     profile.crashesOnEmptyLoad && partner === undefined
       ? loadForRequest(session, chat, { gteS, lteS, fromMe, offset, limit })
       : Infinity;
-  if (loaded === null) return engineTypeError(session, context);
+  if (loaded === null) return engineTypeError(session, context, 't');
 
   // The rows the engine pages over (GOWS counts hidden rows too), selected by timestamp only.
   const withHidden = profile.hiddenRows === 'dropped-after-paging';
