@@ -12,6 +12,7 @@ import {
   openDatabase,
   validateSchemaName,
 } from '../src/db/index.js';
+import { CopyEndedError } from '../src/db/copy-in.js';
 import { runOtherIdForms, STAGE_TABLE_DDL } from '../src/db/writer.js';
 import { useTestDatabase, testDatabaseUrl } from './support/db.js';
 
@@ -625,6 +626,87 @@ async function storedIds(): Promise<string[]> {
     (r) => r.id,
   );
 }
+
+describe('a COPY PostgreSQL refuses', () => {
+  beforeEach(async () => {
+    await migrate(db.sql, db.schema);
+  });
+
+  /**
+   * A writer on one connection whose staging table refuses, as a disk full would, the row whose id holds
+   * BOOM (a trigger on the connection's own staging table, made before the writer's first batch).
+   */
+  async function refusingWriter(): Promise<{ pool: postgres.Sql; allow: () => Promise<void> }> {
+    const pool = postgres(testDatabaseUrl(), { max: 1, onnotice: () => {} });
+    await pool.unsafe(STAGE_TABLE_DDL);
+    await pool.unsafe(`
+      create function "${db.schema}".refuse_boom() returns trigger language plpgsql as $$
+        begin
+          if new.id like '%BOOM%' then
+            raise exception 'could not extend file (simulated)' using errcode = '53100';
+          end if;
+          return new;
+        end $$`);
+    await pool.unsafe(
+      `create trigger refuse_boom before insert on pg_temp.waha_import_stage for each row execute function "${db.schema}".refuse_boom()`,
+    );
+    return {
+      pool,
+      allow: async () => {
+        await pool.unsafe('drop trigger refuse_boom on pg_temp.waha_import_stage');
+      },
+    };
+  }
+
+  test('after its last row was sent: the batch fails by name instead of waiting for ever, nothing is written', async () => {
+    const { pool, allow } = await refusingWriter();
+    try {
+      const writer = createBatchWriter(pool, db.schema);
+      const rows = range(10).map((n) => message(n));
+      // The last row: everything is sent before PostgreSQL meets it (postgres.js dropped that answer).
+      rows[9] = message(9, { id: `${rows[9]!.id}BOOM` });
+      const error = await writer.writeBatch({ chats: [chat(1)], messages: rows }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CopyEndedError);
+      expect((error as Error).message).toMatch(
+        /^PostgreSQL refused the COPY of a batch of 10 messages after all of it was sent/,
+      );
+      expect(writer.transactions).toBe(0);
+      expect(await countRows('messages')).toBe(0);
+      expect(await countRows('chats')).toBe(0);
+      // The connection is fine: the same batch goes in once the cause is gone.
+      await allow();
+      expect(await writer.writeBatch({ chats: [chat(1)], messages: rows })).toEqual({
+        inserted: 10,
+        updated: 0,
+        unchanged: 0,
+        cleaned: 0,
+      });
+    } finally {
+      await pool.end({ timeout: 5 });
+    }
+  });
+
+  test('while its rows are still being sent: the batch fails, nothing is written, the connection stays usable', async () => {
+    const { pool, allow } = await refusingWriter();
+    try {
+      const writer = createBatchWriter(pool, db.schema);
+      const long = 'x'.repeat(4_000);
+      const rows = range(5_000).map((n) => message(n, { body: `${n} ${long}` }));
+      rows[0] = message(0, { id: `${rows[0]!.id}BOOM` });
+      const error = await writer.writeBatch({ chats: [], messages: rows }).catch((e: unknown) => e);
+      // PostgreSQL's own error when it came while the stream was open; ours when after.
+      if (!(error instanceof CopyEndedError)) {
+        expect((error as { code?: string }).code).toBe('53100');
+        expect((error as Error).message).toBe('could not extend file (simulated)');
+      }
+      expect(await countRows('messages')).toBe(0);
+      await allow();
+      expect((await writer.writeBatch({ chats: [], messages: rows })).inserted).toBe(5_000);
+    } finally {
+      await pool.end({ timeout: 5 });
+    }
+  });
+});
 
 describe('the same message under @c.us and @lid ids', () => {
   beforeEach(async () => {

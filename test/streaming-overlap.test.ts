@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Batch, BatchOrder, BatchWriter, ChatRecord, MessageRecord } from '../src/domain.js';
 import { openDatabase, type Database } from '../src/db/connect.js';
+import { COPY_TAKEN_CHECK } from '../src/db/copy-in.js';
 import { createBatchWriter, migrate } from '../src/db/index.js';
 import { runImport, type ImportOutcome } from '../src/import/runner.js';
 import type { Reporter } from '../src/report/reporter.js';
@@ -268,8 +269,9 @@ it('a batch refused at its commit, the next one past its statements: it rolls ba
  * The refused-batch case for an import in another process (`run`, a queue worker), connected to
  * PostgreSQL as its own application_name. `work` gets the URL to give it, a scratch directory, and
  * `whileHeld`, which runs the process while the test holds the refused batch, until that batch is held
- * and the next one is either staged and waiting (idle in its transaction after its COPY, which tells it
- * from a queue's own sessions) or, were the order lost on the way to the writer, committed past it.
+ * and the next one is either staged and waiting (idle in its transaction after its COPY and the check
+ * queued behind it, which tells it from a queue's own sessions) or, were the order lost on the way to the
+ * writer, committed past it.
  * Afterwards nothing of the refused chat may be stored, and every other chat whole.
  */
 async function refusedInAnotherProcess(
@@ -294,7 +296,7 @@ async function refusedInAnotherProcess(
           where locktype = 'advisory' and objid = ${LOCK_KEY} and not granted) as held,
         (select count(*)::int from pg_stat_activity
           where application_name = ${name} and state = 'idle in transaction'
-            and query ilike 'copy%') as waiting,
+            and query = ${COPY_TAKEN_CHECK}) as waiting,
         (select count(*)::int from ${sql(schema)}.messages where chat_id = ${big.id}) as committed`;
     return row!.held === 1 && (row!.waiting === 1 || row!.committed > 0);
   };

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Database } from './connect.js';
+import { copyIn } from './copy-in.js';
 import { validateSchemaName } from './schema.js';
 import { MESSAGE_COLUMNS } from './writer.js';
 import { median } from '../util/median.js';
@@ -61,8 +62,15 @@ export async function measureCopyLimit(
       await sql.unsafe(`drop table if exists ${target}`);
       await sql.unsafe(`create table ${target} (like ${source} including all)`);
       const startedAt = performance.now();
-      const into = await sql.unsafe(`copy ${target} (${columns}) from stdin`).writable();
-      await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), into);
+      // In a transaction, so that a COPY refused after its last row cannot go unnoticed (see copyIn).
+      await sql.begin((tx) =>
+        copyIn(
+          tx,
+          `copy ${target} (${columns}) from stdin`,
+          fs.createReadStream(file, { highWaterMark: 1 << 20 }),
+          'the rows of the write limit',
+        ),
+      );
       runsMs.push(performance.now() - startedAt);
       const [counted] = await sql.unsafe<Array<{ rows: string }>>(`select count(*) as rows from ${target}`);
       rows = Number(counted!.rows);

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { TransactionSql } from 'postgres';
 import { BinaryCopyWriter } from './copy-binary.js';
+import { copyIn } from './copy-in.js';
 import type {
   Batch,
   BatchOrder,
@@ -437,9 +437,10 @@ async function upsertSyncMarks(tx: TransactionSql, schema: string, marks: SyncMa
  * The session-local table a batch's messages are copied into before one INSERT ... SELECT moves them into
  * `messages`. Created on first use on each connection and kept for its life (creating one per batch
  * costs catalog writes every time); emptied at every commit, and a rolled-back batch's rows were never
- * visible. No constraint and `raw` as text, so the COPY itself cannot refuse a row: a COPY that fails
- * part-way leaves postgres.js waiting for an answer that never comes, while a refusal by the INSERT
- * (a constraint, JSON PostgreSQL cannot hold) is an ordinary statement error naming its cause.
+ * visible. No constraint and `raw` as text, so the COPY refuses no row for what it holds: a refusal by
+ * the INSERT (a constraint, JSON PostgreSQL cannot hold) is an ordinary statement error naming its
+ * cause, while postgres.js may not report a COPY's. The COPY can still end in the server's own error
+ * (cancelled, past statement_timeout, a disk full): copyIn makes that an error of the batch, not a hang.
  */
 const STAGE = 'pg_temp.waha_import_stage';
 export const STAGE_TABLE_DDL = `
@@ -475,8 +476,8 @@ async function stageMessages(tx: TransactionSql, messages: KeyedMessage[]): Prom
   const ddl = tx.unsafe(STAGE_TABLE_DDL).execute();
   ddl.catch(() => {});
   const staged: Staged = { cleaned: 0, lidForms: false, plainForms: false };
-  const copy = await tx.unsafe(COPY_STAGE).writable();
-  await pipeline(Readable.from(binaryCopyChunks(messages, staged), { objectMode: false }), copy);
+  const rows = Readable.from(binaryCopyChunks(messages, staged), { objectMode: false });
+  await copyIn(tx, COPY_STAGE, rows, `a batch of ${messages.length} messages`);
   await ddl;
   return staged;
 }
