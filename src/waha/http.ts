@@ -211,11 +211,10 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
         if (elements !== null) return elements;
         const text = body.toString('utf8');
         if (outcome === 'ok') return parseJson(text, body, endpoint);
-        if (outcome === 'refuse' || refuse !== undefined) {
-          const parsed = safeParse(text);
-          if (outcome === 'refuse' || refuse?.(status, parsed))
-            throw new HttpRefusal(status, parsed, endpoint, Boolean(options.apiKey));
-        }
+        // Parsed once, and only when it may be refused.
+        const parsed = outcome === 'refuse' || refuse ? safeParse(text) : undefined;
+        if (outcome === 'refuse' || refuse?.(status, parsed))
+          throw new HttpRefusal(status, parsed, endpoint, Boolean(options.apiKey));
         if (outcome === 'malformed') {
           throw new WahaResponseError(
             `${endpoint} answered HTTP ${status}, which WAHA does not send`,
