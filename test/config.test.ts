@@ -144,6 +144,21 @@ describe('run configuration', () => {
     );
   });
 
+  it('refuses a window that ends after now: the chats would be recorded as read up to it', () => {
+    const problems = problemsOf(() => resolve({ since: '2026-11-01', until: '2026-12-31' }));
+    expect(problems).toEqual([
+      '--until 2026-12-31T00:00:00Z is later than now (2026-11-25T12:00:00Z): messages that have not been ' +
+        'sent yet cannot be imported, and each chat would be recorded as complete up to it, so incremental ' +
+        'runs would skip what arrives until then; leave it out to import up to now',
+    ]);
+    const cwd = tempDir({ '.importrc': JSON.stringify({ until: String(NOW_S + 1) }) });
+    expect(problemsOf(() => resolve({}, {}, cwd))[0]).toMatch(
+      /\.importrc key "until" 2026-11-25T12:00:01Z is later than now/,
+    );
+    // Now itself is the default end, and allowed.
+    expect(resolve({ until: String(NOW_S) }).window.toS).toBe(NOW_S);
+  });
+
   it('starts a window reaching back before 1970 at 0: WAHA answers a negative timestamp.gte with 400', () => {
     expect(resolve({ days: '36500' }).window).toEqual({ fromS: 0, toS: NOW_MS / 1000 });
     expect(resolve({ since: '1960-01-01', until: '2026-10-01' }).window.fromS).toBe(0);

@@ -143,7 +143,7 @@ describe('validateSchemaName', () => {
 
 describe('migrate', () => {
   test('creates the schema and its tables once, then has nothing left to do', async () => {
-    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4, 5, 6, 7] });
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4, 5, 6, 7, 8] });
     expect(await migrate(db.sql, db.schema)).toEqual({ applied: [] });
 
     const tables = await db.sql<Array<{ table_name: string }>>`
@@ -163,7 +163,7 @@ describe('migrate', () => {
       'schema_migrations',
     ]);
     const versions = await db.sql`select version, name from ${db.sql(db.schema)}.schema_migrations`;
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     const indexes = await db.sql<Array<{ indexname: string }>>`
       select indexname from pg_indexes where schemaname = ${db.schema} and tablename = 'messages' order by 1`;
     expect(indexes.map((i) => i.indexname)).toEqual([
@@ -176,7 +176,7 @@ describe('migrate', () => {
 
   test('two processes migrating at once: one applies, the other waits and finds it done', async () => {
     const results = await Promise.all([migrate(db.sql, db.schema), migrate(db.sql, db.schema)]);
-    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4, 5, 6, 7]]);
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4, 5, 6, 7, 8]]);
   });
 
   test('refuses a schema newer than it knows', async () => {
@@ -248,6 +248,26 @@ describe('what lets a run check a checkpoint against the database', () => {
     expect(await loadCheckpointProgress(db.sql, db.schema, 'cp-old')).toEqual({
       transactions: 42,
       messages: 4101,
+    });
+  });
+
+  test('migration 8 cuts every chat_sync span at the moment it was written: an --until still to come claimed more', async () => {
+    await migrate(db.sql, db.schema);
+    await db.sql`delete from ${db.sql(db.schema)}.schema_migrations where version = 8`;
+    const writtenS = Math.floor(Date.now() / 1000) - 86_400;
+    const farS = Date.parse('2030-01-01T00:00:00Z') / 1000;
+    // As runs before it wrote them: `--since ... --until 2030-01-01` a day ago (read up to a day ago),
+    // `--days 30 --until 2030-01-01` (a window wholly to come: nothing read), and an honest span.
+    await db.sql`
+      insert into ${db.sql(db.schema)}.chat_sync (session, chat_id, synced_from_s, synced_to_s, updated_at)
+      values ('default', 'beyond', ${writtenS - 40 * 86_400}, ${farS}, to_timestamp(${writtenS})),
+             ('default', 'nothing-read', ${farS - 30 * 86_400}, ${farS}, to_timestamp(${writtenS})),
+             ('default', 'honest', ${writtenS - 40 * 86_400}, ${writtenS - 5}, to_timestamp(${writtenS}))`;
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [8] });
+    const marks = await loadSyncMarks(db.sql, db.schema, 'default');
+    expect(Object.fromEntries(marks)).toEqual({
+      beyond: { fromS: writtenS - 40 * 86_400, toS: writtenS },
+      honest: { fromS: writtenS - 40 * 86_400, toS: writtenS - 5 },
     });
   });
 

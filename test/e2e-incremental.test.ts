@@ -36,9 +36,12 @@ describe('run --incremental', () => {
       runArgs(url, db.schema, ['--incremental', '--since', String(SINCE_S), '--concurrency', '8', ...extra]);
 
     const first = await startSimulator({ sessions: [{ name: 'default', dataset: before }] });
+    // The first run ends a few seconds back, so the second run's window (up to its own start) ends after
+    // it even when both runs fall in one second; an --until still to come is refused.
+    const firstUntilS = Math.floor(Date.now() / 1000) - 5;
     let firstToS: number;
     try {
-      const result = await runCli(args(first.url));
+      const result = await runCli(args(first.url, ['--until', String(firstUntilS)]));
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       const { summary } = jsonSummary(result.stdout);
@@ -69,8 +72,7 @@ describe('run --incremental', () => {
       // is what catches it.
       second.addMessages('default', late.id, 1, firstToS - 600);
 
-      // The second run's window must end after the first's, even when both runs fall in one second.
-      const result = await runCli(args(second.url, ['--until', String(Math.max(nowS, firstToS) + 1)]));
+      const result = await runCli(args(second.url));
       expect(result.code).toBe(0);
       const { summary } = jsonSummary(result.stdout);
       const window = summary.window as unknown as { fromS: number; toS: number };
@@ -104,6 +106,28 @@ describe('run --incremental', () => {
       expect(movedOn.sort()).toEqual([...activeIds, newChatId].sort());
     } finally {
       await second.close();
+    }
+  });
+
+  it('refuses an --until still to come before it reads or records anything', async () => {
+    // Before, `--until 2030-01-01` read up to now and recorded every chat as complete up to 2030: the
+    // incremental runs after it found every chat quiet and imported nothing new until then.
+    const sim = await startSimulator({ sessions: [{ name: 'default', dataset: DATASET }] });
+    try {
+      const untilS = Math.floor(Date.now() / 1000) + 3600;
+      const result = await runCli(
+        runArgs(sim.url, db.schema, ['--incremental', '--since', String(SINCE_S), '--until', String(untilS)]),
+      );
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(
+        `--until ${new Date(untilS * 1000).toISOString().replace('.000Z', 'Z')} is later than now`,
+      );
+      expect(sim.stats().requests).toBe(0);
+      const tables = await db.sql<Array<{ name: string | null }>>`
+        select to_regclass(${db.schema + '.chat_sync'})::text as name`;
+      expect(tables).toEqual([{ name: null }]);
+    } finally {
+      await sim.close();
     }
   });
 

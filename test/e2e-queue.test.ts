@@ -15,7 +15,7 @@ import { expectDatabaseMatches } from './support/truth.js';
 const db = useTestDatabase({ maxConnections: 6 });
 const API_KEY = 'queue-secret-key-42';
 const DATASET = generateDataset({ chats: 90, messages: 1500, bigChats: [420], seed: 23 });
-const WINDOW = ['--since', '2000-01-01', '--until', '2100-01-01'];
+const WINDOW = ['--since', '2000-01-01', '--until', String(DATASET.options.anchorS!)];
 
 let sim: Simulator;
 beforeAll(async () => {

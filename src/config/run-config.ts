@@ -166,7 +166,7 @@ export const RUN_OPTIONS: ReadonlyArray<OptionSpec<unknown>> = [
   {
     key: 'until',
     flag: '--until <when>',
-    description: 'end of the window, inclusive (default: the moment the run starts)',
+    description: 'end of the window, inclusive; not later than now (default: the moment the run starts)',
     parse: instant,
   },
   {
@@ -534,7 +534,18 @@ export function resolveRunConfig(
   readSecretFiles(values, problems, sources.cwd);
   const get = <T>(key: string): T => values[key]!.value as T;
 
-  const untilS = get<number | undefined>('until') ?? Math.floor(sources.nowMs / 1000);
+  const nowS = Math.floor(sources.nowMs / 1000);
+  const untilS = get<number | undefined>('until') ?? nowS;
+  // A chat read to its end is recorded as complete up to the window's end (chat_sync), and incremental
+  // runs start there: an end still to come would mark as read what arrives until then.
+  if (untilS > nowS) {
+    const iso = (s: number): string => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
+    problems.push(
+      `${values.until!.source} ${iso(untilS)} is later than now (${iso(nowS)}): messages that have not been ` +
+        'sent yet cannot be imported, and each chat would be recorded as complete up to it, so incremental ' +
+        'runs would skip what arrives until then; leave it out to import up to now',
+    );
+  }
   const sinceS = get<number | undefined>('since');
   if (sinceS !== undefined && values.days!.source !== 'default') {
     problems.push(

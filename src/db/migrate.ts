@@ -246,6 +246,21 @@ const MIGRATIONS: readonly Migration[] = [
       await tx`alter table ${tx(schema)}.checkpoint_progress add primary key (checkpoint_id, slot)`;
     },
   },
+  {
+    version: 8,
+    name: 'chat_sync: no span claimed past the moment it was written',
+    async up(tx, schema) {
+      // Until 2026-12-03 a run given an --until still to come recorded its chats as complete up to it,
+      // and incremental runs skipped them until that time. Nothing can have been read after the row was
+      // last written (updated_at): a span is cut there, and one that starts later claims nothing.
+      await tx`
+        delete from ${tx(schema)}.chat_sync
+        where synced_from_s > floor(extract(epoch from updated_at))`;
+      await tx`
+        update ${tx(schema)}.chat_sync set synced_to_s = floor(extract(epoch from updated_at))::bigint
+        where synced_to_s > floor(extract(epoch from updated_at))`;
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
