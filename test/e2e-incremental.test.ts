@@ -38,7 +38,7 @@ describe('run --incremental', () => {
     const first = await startSimulator({ sessions: [{ name: 'default', dataset: before }] });
     // The first run ends a few seconds back, so the second run's window (up to its own start) ends after
     // it even when both runs fall in one second; an --until still to come is refused.
-    const firstUntilS = Math.floor(Date.now() / 1000) - 5;
+    const firstUntilS = Math.floor(Date.now() / 1000) - 10;
     let firstToS: number;
     try {
       const result = await runCli(args(first.url, ['--until', String(firstUntilS)]));
@@ -65,9 +65,10 @@ describe('run --incremental', () => {
     try {
       const busy = DATASET.chats.filter((chat) => chat.id !== newChatId && chat.messages.length > 0);
       const [talking, replying, late] = [busy[0]!, busy[1]!, busy[2]!];
-      const nowS = Math.floor(Date.now() / 1000);
-      second.addMessages('default', talking.id, 3, nowS - 2);
-      second.addMessages('default', replying.id, 2, nowS - 1);
+      // After the first run's end, and seconds before the second run asks: a message dated at the second
+      // of its request would be asked for again (see Engines, #2139).
+      second.addMessages('default', talking.id, 3, firstToS + 1);
+      second.addMessages('default', replying.id, 2, firstToS + 2);
       // Arrives after the first run although its timestamp is older than that run's end: the overlap
       // is what catches it.
       second.addMessages('default', late.id, 1, firstToS - 600);

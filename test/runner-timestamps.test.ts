@@ -1,8 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WahaResponseError } from '../src/errors.js';
+import { generateDataset, type Dataset } from '../src/sim/index.js';
 import { importOnce } from './support/contract.js';
 import { useTestDatabase } from './support/db.js';
+import { expectDatabaseMatches } from './support/truth.js';
 import { simulatorPerTest } from './support/waha.js';
 
 /**
@@ -110,8 +112,8 @@ it('stores a message with no time at all, counts it, and imports everything else
 });
 
 describe('times WAHA sends that are not the ones it stores', () => {
-  // Ends a minute ago: a time of the request is then always after it (one in the window's last second
-  // could not be told from a true one).
+  // Ends a minute ago: a time of the request is then after it (newer than `lte`) on every page; the
+  // window's last seconds are the tests of `openWindow` below.
   const window = { fromS: 1_700_000_000, toS: Math.floor(Date.now() / 1000) - 60 };
   const datasetOptions = { chats: 6, messages: 300, anchorS: window.toS - 3_600, days: 10, seed: 4 };
   const startSimulator = simulatorPerTest();
@@ -139,6 +141,79 @@ describe('times WAHA sends that are not the ones it stores', () => {
       /sent message true_\S+ with timestamp \d+ for filter\.timestamp\.lte=\d+, and not for filter\.timestamp\.gte=\d+: the times it sends are not the ones it stores/,
     );
     expect((outcome.error as WahaResponseError).hint).toMatch(/#2139/);
+  });
+
+  // A window whose end has not passed when its chats are asked for: what a run meets in its first seconds
+  // (its window ends when it starts), here for every request, so the test does not race the clock.
+  /**
+   * Chats of one page each whose oldest message is not yours and that hold some of yours: no later page
+   * can show the server's times (it asks `lte` = that oldest second, which holds none of yours).
+   */
+  const blindChats = (): Dataset => {
+    const dataset = generateDataset({ ...datasetOptions, messages: 60 });
+    const chats = dataset.chats.filter((chat) => {
+      const shown = chat.messages.filter((m) => !m.hidden);
+      return shown.length > 0 && shown.length < 100 && !shown[0]!.fromMe && shown.some((m) => m.fromMe);
+    });
+    return { ...dataset, chats };
+  };
+  const openWindow = () => ({ fromS: window.fromS, toS: Math.floor(Date.now() / 1000) + 60 });
+
+  it('#2139 on pages asked for before the window ends: the time of the request is inside it, and still caught', async () => {
+    const sim = await startSimulator({
+      engine: 'NOWEB',
+      profile: { ownTimestampsAtRequest: true },
+      sessions: [{ name: 'default', dataset: blindChats() }],
+    });
+    expect(sim.groundTruth('default').messages.filter((m) => m.fromMe).length).toBeGreaterThan(3);
+    const outcome = await importOnce({
+      sql: db.sql,
+      schema: db.schema,
+      sim,
+      strategy: 'streaming',
+      window: openWindow(),
+      pageSize: 100,
+    });
+    // Before, such chats read in the window's last second stored your messages at that second, and the run
+    // succeeded.
+    expect(outcome.summary.status).toBe('failed');
+    expect(outcome.error).toBeInstanceOf(WahaResponseError);
+    expect((outcome.error as WahaResponseError).message).toMatch(
+      /sent message true_\S+ with timestamp \d+ on a page asked for at \d+, and not for filter\.timestamp\.gte=\d+: the times it sends are not the ones it stores/,
+    );
+    expect((outcome.error as WahaResponseError).hint).toMatch(/#2139/);
+    const [row] = await db.sql<Array<{ count: number }>>`
+      select count(*)::int as count from ${db.sql(db.schema)}.messages where from_me`;
+    expect(row?.count).toBe(0);
+  });
+
+  it('a message dated after its page was asked for, on a WAHA with true times (its clock ahead): checked once, stored at its time', async () => {
+    const sim = await startSimulator({ engine: 'NOWEB', sessions: [{ name: 'default', datasetOptions }] });
+    const chats = generateDataset(datasetOptions).chats.slice(0, 2);
+    // Half a minute ahead: at or after the second of any request of this test, however slow the machine.
+    const aheadS = Math.floor(Date.now() / 1000) + 30;
+    for (const chat of chats) sim.addMessages('default', chat.id, 1, aheadS);
+    const range = openWindow();
+    let checks = 0;
+    sim.onRequest((request) => {
+      // The check asks from the message's own time (time slices of the longest chat start elsewhere).
+      if (request.route === 'messages' && request.query['filter.timestamp.gte'] === String(aheadS)) checks++;
+    });
+    const outcome = await importOnce({
+      sql: db.sql,
+      schema: db.schema,
+      sim,
+      strategy: 'streaming',
+      window: range,
+      pageSize: 100,
+    });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.summary.status).toBe('succeeded');
+    expect(checks).toBe(1);
+    await expectDatabaseMatches(db.sql, db.schema, 'default', sim.groundTruth('default', range).messages);
+    const [row] = await db.sql<Array<{ count: number }>>`
+      select count(*)::int as count from ${db.sql(db.schema)}.messages where timestamp_s = ${aheadS}`;
+    expect(row?.count).toBe(2);
   });
 
   it('a WEBJS ignoring lte (#2164) sends true times: checked once, then every message is stored', async () => {

@@ -145,6 +145,13 @@ const EMPTY_LOAD = Symbol('empty load');
  */
 const MAX_EMPTY_LOADS = 100;
 
+/**
+ * Seconds before the second a page was asked in (the importer's clock) from which a message on it counts
+ * as dated at the request itself (see confirmTimesStored): the rounding of two clocks, and a WAHA clock
+ * that far behind.
+ */
+export const REQUEST_TIME_SLACK_S = 2;
+
 /** Lid pages asked at once after the first came back full. */
 const LID_PAGES_AHEAD = 4;
 
@@ -214,10 +221,11 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
   const maxPagesPerChat = options.maxPagesPerChat ?? 100_000;
   const paging: PagingStats = { denseSeconds: 0, lteIgnored: 0, stepBacks: 0, emptyWindows: 0 };
   /**
-   * Whether messages newer than `lte` are stored at the time they are served with (see confirmLteIgnored):
-   * asked once per client, by the first chat that meets one; the chats meeting one meanwhile wait for it.
+   * Whether messages are stored at the time they are served with, asked of messages newer than `lte`
+   * (see confirmLteIgnored) and of messages dated at the second they were asked in (confirmTimesStored):
+   * each asked once per client, by the first chat that meets one; the chats meeting one meanwhile wait.
    */
-  let lteVerdict: Promise<WahaResponseError | null> | null = null;
+  const storedTimes = new Map<'newer than lte' | 'at the request', Promise<WahaResponseError | null>>();
   const memory: PagingMemory = { peakIdsPerChat: 0 };
   const enc = encodeURIComponent;
 
@@ -501,6 +509,8 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         );
       }
     };
+    /** The second (the importer's clock) the last page was asked in. */
+    let askedS = 0;
     const fetchPage = async (
       lteS: number,
       offset: number,
@@ -508,6 +518,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       limit = L,
     ): Promise<MessageRecord[]> => {
       countRequest();
+      askedS = Math.floor(Date.now() / 1000);
       const query = {
         limit,
         offset,
@@ -585,32 +596,68 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
      * client: the newest few of them must come back for `gte` = their own time. If none does, the run
      * stops: their real time cannot be read from this server.
      */
-    const confirmLteIgnored = async (rows: MessageRecord[], lteS: number): Promise<void> => {
-      paging.lteIgnored++;
-      const check = async (): Promise<WahaResponseError | null> => {
-        const newer = rows
-          .filter((m) => m.timestampS !== null && m.timestampS > lteS)
-          .sort((a, b) => b.timestampS! - a.timestampS!)
-          .slice(0, Math.min(3, L));
-        const fromS = newer[newer.length - 1]!.timestampS!;
-        const again = new Set((await fetchPage(newer[0]!.timestampS!, 0, fromS)).map((m) => m.id));
-        if (newer.some((m) => again.has(m.id))) return null;
-        const m = newer[0]!;
-        return new WahaResponseError(
-          `${endpoint} sent message ${m.id} with timestamp ${m.timestampS} for filter.timestamp.lte=${lteS}, and not for filter.timestamp.gte=${fromS}: the times it sends are not the ones it stores`,
-          'WAHA NOWEB 2026.6.2 sends the time of the request as the time of your own messages (#2139), so their real time cannot be read: upgrade WAHA and run again.',
-        );
-      };
-      const verdict = (lteVerdict ??= check());
+    /**
+     * Asks the newest few of `suspects` again with `gte` = their own time: a server whose times are the
+     * ones it stores sends at least one of them again; one that sends another time (#2139) sends none.
+     */
+    const storedTimesCheck = async (
+      suspects: MessageRecord[],
+      sentFor: string,
+    ): Promise<WahaResponseError | null> => {
+      const newer = suspects.sort((a, b) => b.timestampS! - a.timestampS!).slice(0, Math.min(3, L));
+      const fromS = newer[newer.length - 1]!.timestampS!;
+      const again = new Set((await fetchPage(newer[0]!.timestampS!, 0, fromS)).map((m) => m.id));
+      if (newer.some((m) => again.has(m.id))) return null;
+      const m = newer[0]!;
+      return new WahaResponseError(
+        `${endpoint} sent message ${m.id} with timestamp ${m.timestampS} ${sentFor}, and not for filter.timestamp.gte=${fromS}: the times it sends are not the ones it stores`,
+        'WAHA NOWEB 2026.6.2 sends the time of the request as the time of your own messages (#2139), so their real time cannot be read: upgrade WAHA and run again.',
+      );
+    };
+    /** Awaits a verdict asked once per client; a check that failed (WAHA unavailable) is asked again. */
+    const awaitVerdict = async (
+      question: 'newer than lte' | 'at the request',
+      ask: () => Promise<WahaResponseError | null>,
+    ): Promise<void> => {
+      const verdict = storedTimes.get(question) ?? ask();
+      storedTimes.set(question, verdict);
       let refusal: WahaResponseError | null;
       try {
         refusal = await verdict;
       } catch (error) {
         // The check itself failed (WAHA unavailable): the next chat to meet such a message asks again.
-        if (lteVerdict === verdict) lteVerdict = null;
+        if (storedTimes.get(question) === verdict) storedTimes.delete(question);
         throw error;
       }
       if (refusal !== null) throw refusal;
+    };
+    const confirmLteIgnored = async (rows: MessageRecord[], lteS: number): Promise<void> => {
+      paging.lteIgnored++;
+      await awaitVerdict('newer than lte', () =>
+        storedTimesCheck(
+          rows.filter((m) => m.timestampS !== null && m.timestampS > lteS),
+          `for filter.timestamp.lte=${lteS}`,
+        ),
+      );
+    };
+    /**
+     * A page whose `lte` is not before the second it was asked in (the chat's newest page, asked in the
+     * window's last seconds: a window ending when the run starts) cannot show a server dating messages at
+     * the request (#2139) by a time newer than `lte`: such a time is inside the window, and would be
+     * stored as the message's. So a message dated at the second of its request, or REQUEST_TIME_SLACK_S
+     * before, is asked again the same way, once per client (a true one, just arrived, comes back).
+     */
+    const confirmTimesStored = async (rows: MessageRecord[], lteS: number): Promise<void> => {
+      const pageAskedS = askedS;
+      const fromS = pageAskedS - REQUEST_TIME_SLACK_S;
+      if (lteS < fromS) return;
+      const suspects = rows.filter(
+        (m) => m.timestampS !== null && m.timestampS >= fromS && m.timestampS <= lteS,
+      );
+      if (suspects.length === 0) return;
+      await awaitVerdict('at the request', () =>
+        storedTimesCheck(suspects, `on a page asked for at ${pageAskedS}`),
+      );
     };
 
     if (cursor < floor.fromS) {
@@ -624,6 +671,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         yield* byOffset(rows);
         return;
       }
+      await confirmTimesStored(rows, cursor);
       let capacity = L;
       // Nothing new on a page that is not full: the chat is over, unless (GOWS) hidden rows filled it.
       for (let probe = 1; probe <= extraEmptyPages && rows.length < capacity; probe++) {
@@ -634,6 +682,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
           yield* byOffset(rows);
           return;
         }
+        await confirmTimesStored(more, cursor);
         rows = rows.concat(more);
         capacity += L;
       }
