@@ -1149,6 +1149,25 @@ describe('sync marks', () => {
     );
   });
 
+  test("end no later than the transaction's start on the database's clock: a window planned ahead claims no more", async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const beforeS = Math.floor(Date.now() / 1000) - 1;
+    const aheadS = beforeS + 3 * 3600;
+    // A window ending three hours ahead (the planning machine's clock), and one wholly ahead.
+    await writer.writeBatch({
+      chats: [],
+      messages: [],
+      synced: [mark('ahead@c.us', beforeS - 86_400, aheadS), mark('nothing@c.us', aheadS - 60, aheadS)],
+    });
+    const afterS = Math.floor(Date.now() / 1000) + 1;
+    const marks = await loadSyncMarks(db.sql, db.schema, 'default');
+    expect([...marks.keys()]).toEqual(['ahead@c.us']);
+    const { fromS, toS } = marks.get('ahead@c.us')!;
+    expect(fromS).toBe(beforeS - 86_400);
+    expect(toS).toBeGreaterThanOrEqual(beforeS);
+    expect(toS).toBeLessThanOrEqual(afterS);
+  });
+
   test('are written in the batch transaction: a batch that fails records no mark', async () => {
     const writer = createBatchWriter(db.sql, db.schema);
     await db.sql`alter table ${db.sql(db.schema)}.messages add constraint no_poison check (body <> 'poison')`;

@@ -416,14 +416,20 @@ function uniqueSyncMarks(marks: SyncMark[]): SyncMark[] {
  * makes the next incremental run fetch across it.
  */
 async function upsertSyncMarks(tx: TransactionSql, schema: string, marks: SyncMark[]): Promise<void> {
-  const rows = marks.map((mark) => ({
-    session: cleanText(mark.session),
-    chat_id: cleanText(mark.chatId),
-    synced_from_s: mark.fromS,
-    synced_to_s: mark.toS,
-  }));
+  // A span ends no later than this transaction's start, on the database's clock: every page of the batch
+  // was read before it, so nothing later was read, whatever the window said (a window's end comes from
+  // the clock of the machine that planned it, which may run ahead). A span that would start after that
+  // claims nothing and is not written.
   await tx`
-    insert into ${tx(schema)}.chat_sync ${tx(rows, 'session', 'chat_id', 'synced_from_s', 'synced_to_s')}
+    insert into ${tx(schema)}.chat_sync (session, chat_id, synced_from_s, synced_to_s)
+    select session, chat_id, from_s, least(to_s, floor(extract(epoch from now()))::bigint)
+    from unnest(
+      ${marks.map((m) => cleanText(m.session))}::text[],
+      ${marks.map((m) => cleanText(m.chatId))}::text[],
+      ${marks.map((m) => m.fromS)}::bigint[],
+      ${marks.map((m) => m.toS)}::bigint[]
+    ) as v(session, chat_id, from_s, to_s)
+    where from_s <= floor(extract(epoch from now()))
     on conflict (session, chat_id) do update set
       synced_from_s = least(chat_sync.synced_from_s, excluded.synced_from_s),
       synced_to_s = greatest(chat_sync.synced_to_s, excluded.synced_to_s),
