@@ -100,6 +100,42 @@ describe('checkpoint', () => {
     ).toBeUndefined();
   });
 
+  it('of a run that ended partial: resumed by the same request, started over by another, refused again once resumed', async () => {
+    const file = tempFile();
+    const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false });
+    checkpoint.bind(DATABASE);
+    await checkpoint.recordCommit({ chatsCompleted: ['a@c.us'], chatsInProgress: [], messages: 1 });
+    await checkpoint.endPartial();
+    expect(readCheckpoint(file)).toMatchObject({ status: 'running', endedPartial: true });
+    // Another request: only failed chats are left, and it reads them; not refused.
+    const other = Checkpoint.open(file, { ...KEY, windowRequest: { days: 7 } }, { fresh: false });
+    expect(other.resumed).toBeUndefined();
+    expect(other.restarted?.reason).toBe(
+      'it ended with chats that could not be imported, and this run asks for another window (--days 7, page size 100), which reads them',
+    );
+    // The same request resumes it; once resumed (and killed), it is under way again: another is refused.
+    const same = Checkpoint.open(file, KEY, { fresh: false });
+    expect(same.resumed).toMatchObject({ completedChats: 1 });
+    same.checkpoint.bind(DATABASE);
+    await same.checkpoint.recordCommit({
+      chatsCompleted: [],
+      chatsInProgress: [{ chatId: 'b@c.us', resumeAt: KEY.window.toS - 60 }],
+      messages: 1,
+    });
+    await same.checkpoint.flush();
+    expect(readCheckpoint(file)!.endedPartial).toBeUndefined();
+    expect(() => Checkpoint.open(file, { ...KEY, windowRequest: { days: 7 } }, { fresh: false })).toThrow(
+      /belongs to an unfinished run of another window/,
+    );
+  });
+
+  it('a partial end with nothing committed leaves no file', async () => {
+    const file = tempFile();
+    const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false });
+    await checkpoint.endPartial();
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
   it('ignores an unfinished checkpoint that committed nothing', () => {
     const file = tempFile();
     fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -90,6 +90,12 @@ export interface CheckpointData {
   waha: WahaIdentity | null;
   /** Where the commits went; bound before the first commit. Null only in a file of version 1 or 2. */
   database: DatabaseIdentity | null;
+  /**
+   * The run read every chat, and some failed (status `partial`): what is left is those chats, which
+   * every later run reads anyway, so a run asking for another window starts over instead of being
+   * refused. Absent (or false) while a run is under way, and in files written before 2026-12-03.
+   */
+  endedPartial?: boolean;
 }
 
 export interface CheckpointKey {
@@ -197,6 +203,7 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
       (typeof record.waha === 'object' &&
         typeof record.waha.url === 'string' &&
         typeof record.waha.session === 'string')) &&
+    (record.endedPartial === undefined || typeof record.endedPartial === 'boolean') &&
     (record.database === null ||
       (typeof record.database === 'object' &&
         typeof record.database.instance === 'string' &&
@@ -310,7 +317,21 @@ export class Checkpoint {
           restarted: { reason, startedAt: existing.startedAt },
         };
       }
-      if (!sameRequest(existing.windowRequest, key.windowRequest) || existing.pageSize !== key.pageSize) {
+      const sameWindow =
+        sameRequest(existing.windowRequest, key.windowRequest) && existing.pageSize === key.pageSize;
+      if (!sameWindow && existing.endedPartial === true) {
+        // Only failed chats are left, and this run reads them (an incremental one from their last import).
+        return {
+          ...Checkpoint.open(file, key, { ...options, fresh: true }),
+          restarted: {
+            reason:
+              `it ended with chats that could not be imported, and this run asks for another window ` +
+              `(${describeRequest(key.windowRequest)}, page size ${key.pageSize}), which reads them`,
+            startedAt: existing.startedAt,
+          },
+        };
+      }
+      if (!sameWindow) {
         throw new CheckpointError(
           `the checkpoint ${file} belongs to an unfinished run of another window or page size ` +
             `(${describeRequest(existing.windowRequest)}, page size ${existing.pageSize}; ` +
@@ -318,6 +339,8 @@ export class Checkpoint {
           'Run again with the same window to finish it, or with --fresh to discard it (re-importing is idempotent).',
         );
       }
+      // Under way again: until it ends, what is left is no longer only failed chats.
+      delete existing.endedPartial;
       const checkpoint = new Checkpoint(file, existing, minIntervalMs);
       return {
         checkpoint,
@@ -405,6 +428,11 @@ export class Checkpoint {
     return this.completed.has(chatId);
   }
 
+  /** The chats completed in this checkpoint's window (by its run and the runs that resumed it). */
+  completedChats(): ReadonlySet<string> {
+    return this.completed;
+  }
+
   /**
    * Where a chat continues: its time cursor or spans, or undefined to start from the window's end. A
    * cursor or span outside the window (a forged or foreign file) is ignored: the chat starts over, which
@@ -444,6 +472,14 @@ export class Checkpoint {
     this.data.status = 'complete';
     this.data.inProgress = {};
     await this.save(true);
+  }
+
+  /** The run read every chat and some failed: they are what is left (see `endedPartial`). */
+  async endPartial(): Promise<void> {
+    this.data.endedPartial = true;
+    // Like every other state, written once something was committed: otherwise there is nothing to keep.
+    if (this.data.transactions > 0) this.dirty = true;
+    await this.flush();
   }
 
   /** Brings the file up to date now (before exit, after a failure or Ctrl-C). */

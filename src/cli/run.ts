@@ -18,7 +18,8 @@ import {
 } from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
 import { errorMessage, EXIT, InterruptedError, KnownError, WahaRefusedError } from '../errors.js';
-import { checkSession, runImport } from '../import/runner.js';
+import { checkSession, runImport, type ImportPlan } from '../import/runner.js';
+import type { TimeWindow } from '../domain.js';
 import type { SessionInfo, VersionInfo } from '../waha/parse.js';
 import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
 import { availableStrategies, strategyNamed } from '../strategies/registry.js';
@@ -38,6 +39,13 @@ const RUN_EXIT_MEANING: Record<number, string> = {
   [EXIT.chatsFailed]: 'finished, but some chats could not be imported (the next run retries them)',
   [EXIT.interrupted]: 'interrupted (Ctrl-C); run again to continue',
 };
+
+/**
+ * After a resumed run, the chats it completed are read again from this many seconds before its window's
+ * end (a full run; an incremental one has its --overlap): a message that reached WAHA late, with an older
+ * time, is caught as the nightly full run would.
+ */
+const CONTINUE_OVERLAP_S = 3600;
 
 export function registerRun(program: Command, setExit: (code: number) => void): void {
   const command = program
@@ -328,37 +336,67 @@ async function importSession(
           `--fresh starts over.`,
       );
     }
-    const outcome = await runImport(
-      {
-        waha,
-        writer: store.writer,
-        syncMarks: store.syncMarks,
-        runLog: store.runLog,
-        failedChats: store.failedChats,
-        reporter,
-        signal,
-        checkpoint: opened.checkpoint,
-      },
-      {
-        session: job.session,
-        window: opened.window,
-        strategy: strategyNamed(config.strategy),
-        strategyOptions: {
-          concurrency: shared.concurrency,
-          chunkSize: config.chunk,
-          batchSize: config.batchSize,
-          flushMs: config.flushMs,
+    const pass = (window: TimeWindow, continuing?: ImportPlan['continuing']) =>
+      runImport(
+        {
+          waha,
+          writer: store.writer,
+          syncMarks: store.syncMarks,
+          runLog: store.runLog,
+          failedChats: store.failedChats,
+          reporter,
+          signal,
+          checkpoint: opened.checkpoint,
         },
-        pageSize: config.pageSize,
-        pageEnd: config.pageEnd,
-        emptyPagesToEnd: config.emptyPages,
-        maxSlices: config.maxSlices,
-        chatPageSize: config.chatPageSize,
-        incremental: config.incremental,
-        recordedOptions: recordedOptions(config),
-        ...(job.checked ? { checked: job.checked } : {}),
-      },
-    );
+        {
+          session: job.session,
+          window,
+          strategy: strategyNamed(config.strategy),
+          strategyOptions: {
+            concurrency: shared.concurrency,
+            chunkSize: config.chunk,
+            batchSize: config.batchSize,
+            flushMs: config.flushMs,
+          },
+          pageSize: config.pageSize,
+          pageEnd: config.pageEnd,
+          emptyPagesToEnd: config.emptyPages,
+          maxSlices: config.maxSlices,
+          chatPageSize: config.chatPageSize,
+          incremental: config.incremental,
+          recordedOptions: recordedOptions(config),
+          ...(continuing ? { continuing } : {}),
+          ...(job.checked ? { checked: job.checked } : {}),
+        },
+      );
+    let outcome = await pass(opened.window);
+    // A resumed run read its own, earlier window: the time since then (a --days or --incremental
+    // window moves) is read now, or the nights of a cron job that keeps resuming (a chat WAHA always
+    // fails leaves the run partial) would never read anything newer again.
+    if (
+      opened.resumed &&
+      outcome.error === undefined &&
+      outcome.summary.status !== 'running' &&
+      !signal.aborted &&
+      config.window.toS > opened.window.toS
+    ) {
+      const resumedWindow = opened.window;
+      const done = opened.checkpoint.completedChats();
+      reporter.sessionSummary(outcome.summary);
+      reporter.info(
+        `The resumed run's window ended at ${new Date(resumedWindow.toS * 1000).toISOString()}; ` +
+          `importing the window asked for now, ${formatWindow(config.window)}` +
+          (config.incremental
+            ? ''
+            : ` (the ${formatCount(done.size)} chats it completed from ${CONTINUE_OVERLAP_S / 60} minutes before its end)`),
+      );
+      opened = Checkpoint.open(job.checkpointFile!, job.checkpointKey!, { fresh: true });
+      opened.checkpoint.bind(identity);
+      outcome = await pass(config.window, {
+        chats: new Set(done),
+        endS: resumedWindow.toS - CONTINUE_OVERLAP_S,
+      });
+    }
     return {
       ...(outcome.error === undefined ? {} : { error: outcome.error }),
       summary: outcome.summary.status === 'running' ? undefined : outcome.summary,

@@ -58,6 +58,12 @@ export interface ImportPlan {
    * seconds; chats with no such record (new ones, or a first run) use `window`.
    */
   incremental?: { overlapS: number };
+  /**
+   * A full (not incremental) run straight after a resumed one, which completed `chats` over an earlier
+   * window ending at `endS`: those chats are read only from `endS` (their earlier part is in the
+   * database); every other chat (one that failed, or a new one) is read over the whole window.
+   */
+  continuing?: { chats: ReadonlySet<string>; endS: number };
   /** Recorded in the runs table; must hold no secrets. */
   recordedOptions: Record<string, unknown>;
   /**
@@ -83,6 +89,8 @@ export interface ResumeCursor {
     messages: number;
   }): Promise<void>;
   complete(): Promise<void>;
+  /** The run read every chat and some failed; absent: `flush` is called instead. */
+  endPartial?(): Promise<void>;
   flush(): Promise<void>;
 }
 
@@ -250,6 +258,12 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
           : `Incremental: ${formatCount(chats.length - planned.quiet.length - planned.chatsNew)} chats continue from their last import, ` +
               `${formatCount(planned.chatsNew)} are new, ${formatCount(planned.quiet.length)} had no activity since`,
       );
+    }
+    if (plan.continuing && !plan.incremental) {
+      const fromS = Math.max(plan.window.fromS, plan.continuing.endS);
+      for (const chat of chats) {
+        if (plan.continuing.chats.has(chat.id)) windows.set(chat.id, { fromS, toS: plan.window.toS });
+      }
     }
     const windowOf = (chatId: string): TimeWindow => windows.get(chatId) ?? plan.window;
 
@@ -484,8 +498,10 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.slicing = budget ? { maxSlices, ...budget.stats } : null;
     budget?.dispose();
     if (failed.size > 0) {
-      // The checkpoint stays open: the next run with the same window retries exactly these chats.
-      await cursor?.flush();
+      // The checkpoint stays open: the next run with the same window retries exactly these chats (and a
+      // run asking for another window, which reads them too, starts over instead of being refused).
+      if (cursor?.endPartial) await cursor.endPartial();
+      else await cursor?.flush();
       summary.status = 'partial';
     } else {
       await cursor?.complete();

@@ -1,0 +1,155 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generateDataset, startOfUtcDayS, startSimulator, type Simulator } from '../src/sim/index.js';
+import { jsonSummary, runArgs, runCli } from './support/cli.js';
+import { useTestDatabase } from './support/db.js';
+import { expectDatabaseMatches } from './support/truth.js';
+
+/**
+ * A cron job asks for a moving window (`--days`, `--incremental`) and may resume a run left unfinished:
+ * killed, or partial because WAHA fails one chat on every try (WEBJS #2005). The resumed run reads its
+ * own, earlier window; the time since then must be read in the same run, or every night that resumes
+ * reads nothing new while the run reports what it reported the night before.
+ */
+
+const db = useTestDatabase();
+// Anchored a day back: the generated history is older than any overlap, whatever the hour.
+const DATASET = generateDataset({ chats: 10, messages: 300, seed: 9, anchorS: startOfUtcDayS() - 86_400 });
+const FAILING = DATASET.chats[1]!.id;
+const OTHER = DATASET.chats.find((chat, i) => i !== 1 && chat.messages.length > 0)!.id;
+let sim: Simulator;
+
+beforeEach(async () => {
+  // WAHA answers 500 on every request for one chat's messages (WEBJS's waitForChatLoading, #2005).
+  sim = await startSimulator({
+    profile: { failingChats: [FAILING] },
+    sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+  });
+});
+afterEach(() => sim.close());
+
+function args(checkpoint: string, extra: string[]): string[] {
+  return runArgs(sim.url, db.schema, ['--checkpoint', checkpoint, '--max-retries', '1', ...extra]);
+}
+
+function tempCheckpoint(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waha-import-window-')), 'checkpoint.json');
+}
+
+/** Waits until the clock has left `second`: a window asked for after this ends later. */
+async function clockPast(second: number): Promise<void> {
+  while (Math.floor(Date.now() / 1000) <= second) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+async function partialNight(checkpoint: string, extra: string[]): Promise<{ fromS: number; toS: number }> {
+  const night = await runCli(args(checkpoint, extra));
+  expect(night.code).toBe(5);
+  const { summary } = jsonSummary(night.stdout);
+  expect(summary.status).toBe('partial');
+  expect(summary.chatsFailed).toBe(1);
+  return summary.window as unknown as { fromS: number; toS: number };
+}
+
+async function storedAt(seconds: number[]): Promise<number> {
+  const [{ n }] = await db.sql<[{ n: number }]>`
+    select count(*)::int as n from ${db.sql(db.schema)}.messages where timestamp_s = any(${seconds})`;
+  return n;
+}
+
+describe('a resumed run reads the window asked for now as well', () => {
+  it('--incremental, a chat failing every night: what arrived since the first night is imported', async () => {
+    const checkpoint = tempCheckpoint();
+    const first = await partialNight(checkpoint, ['--incremental']);
+    await clockPast(first.toS);
+    sim.addMessages('default', OTHER, 3, first.toS + 1);
+
+    const night = await runCli(args(checkpoint, ['--incremental']));
+    expect(night.code).toBe(5);
+    expect(await storedAt([first.toS + 1])).toBe(3);
+    expect(night.stdout).toContain('Resuming the run started');
+    expect(night.stdout).toContain("The resumed run's window ended at");
+    const { summary } = jsonSummary(night.stdout);
+    const window = summary.window as unknown as { fromS: number; toS: number };
+    expect(window.toS).toBeGreaterThan(first.toS);
+    expect(summary.chatsFailed).toBe(1);
+    expect(await storedAt([first.toS + 1])).toBe(3);
+    await expectDatabaseMatches(
+      db.sql,
+      db.schema,
+      'default',
+      sim.groundTruth('default', { fromS: first.fromS, toS: window.toS }),
+    );
+
+    // The night after starts from the run that read up to now, not from the first night's window.
+    await clockPast(window.toS);
+    sim.addMessages('default', OTHER, 2, window.toS + 1);
+    const next = await runCli(args(checkpoint, ['--incremental']));
+    expect(next.code).toBe(5);
+    expect(await storedAt([window.toS + 1])).toBe(2);
+  });
+
+  it('--days: the chats the resumed run had completed are read from before its end, the failed one whole', async () => {
+    const checkpoint = tempCheckpoint();
+    const first = await partialNight(checkpoint, ['--days', '30']);
+    await clockPast(first.toS);
+    sim.addMessages('default', OTHER, 3, first.toS + 1);
+    // Reached WAHA after the first night with an older time: inside the resumed window's last hour.
+    sim.addMessages('default', OTHER, 1, first.toS - 600);
+
+    const night = await runCli(args(checkpoint, ['--days', '30']));
+    expect(night.code).toBe(5);
+    expect(await storedAt([first.toS + 1, first.toS - 600])).toBe(4);
+    expect(night.stdout).toContain("The resumed run's window ended at");
+    const { summary } = jsonSummary(night.stdout);
+    const window = summary.window as unknown as { fromS: number; toS: number };
+    expect(window.toS).toBeGreaterThan(first.toS);
+    expect(await storedAt([first.toS + 1, first.toS - 600])).toBe(4);
+    const truth = sim.groundTruth('default', { fromS: first.fromS, toS: window.toS });
+    await expectDatabaseMatches(db.sql, db.schema, 'default', truth);
+    // Only the last hour of the resumed window and what followed it were read again.
+    const recent = truth.messages.filter((m) => m.timestamp >= first.toS - 3600);
+    expect(summary.messagesFetched).toBe(recent.length);
+    expect(recent.length).toBeLessThan(truth.messages.length / 10);
+  });
+
+  it("a run of another request is not held by a partial run's checkpoint: it starts over and reads the failed chat", async () => {
+    // The README's cron: --incremental on weekdays, --days 8 on Sunday, one checkpoint file.
+    const checkpoint = tempCheckpoint();
+    const first = await partialNight(checkpoint, ['--days', '8']);
+    // Something new, so the weekday run commits (and its checkpoint replaces Sunday's).
+    await clockPast(first.toS);
+    sim.addMessages('default', OTHER, 1, first.toS + 1);
+    const weekday = await runCli(args(checkpoint, ['--incremental']));
+    expect(weekday.code).toBe(5);
+    expect(weekday.stdout).toContain('Not resuming the run started');
+    expect(weekday.stdout).toContain('it ended with chats that could not be imported');
+    const { summary } = jsonSummary(weekday.stdout);
+    expect(summary.status).toBe('partial');
+    // Listed as WAHA lists it (NOWEB: @s.whatsapp.net).
+    expect(summary.failedChats).toEqual([
+      expect.objectContaining({
+        chatId: expect.stringContaining(FAILING.split('@')[0]!),
+        reason: 'waha-failing',
+      }),
+    ]);
+    // And back: Sunday's run is not held by the weekday's partial run either.
+    const sunday = await runCli(args(checkpoint, ['--days', '8']));
+    expect(sunday.code).toBe(5);
+    expect(sunday.stdout).toContain('Not resuming the run started');
+    expect(await storedAt([first.toS + 1])).toBe(1);
+  });
+
+  it('an --until that does not move: the resumed run is the whole run', async () => {
+    const checkpoint = tempCheckpoint();
+    const untilS = startOfUtcDayS();
+    const window = ['--since', String(untilS - 30 * 86_400), '--until', String(untilS)];
+    await partialNight(checkpoint, window);
+    const night = await runCli(args(checkpoint, window));
+    expect(night.code).toBe(5);
+    expect(night.stdout).toContain('Resuming the run started');
+    expect(night.stdout).not.toContain("The resumed run's window ended at");
+    // Only the failed chat was asked for again: one request for its messages.
+    expect(jsonSummary(night.stdout).summary.messagesFetched).toBe(0);
+  });
+});
