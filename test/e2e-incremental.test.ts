@@ -110,6 +110,44 @@ describe('run --incremental', () => {
     }
   });
 
+  it("records chats as read up to the time on WAHA when its clock runs behind this machine's", async () => {
+    // The same as this machine and its database running two hours ahead of WAHA and WhatsApp.
+    const sim = await startSimulator({
+      clockOffsetS: -7200,
+      sessions: [{ name: 'default', dataset: DATASET }],
+    });
+    try {
+      const args = runArgs(sim.url, db.schema, [
+        '--incremental',
+        '--since',
+        String(SINCE_S),
+        '--concurrency',
+        '8',
+      ]);
+      const first = await runCli(args);
+      expect(first.code).toBe(0);
+      const wahaNowS = Math.floor(Date.now() / 1000) - 7200;
+      const [{ newest }] = await db.sql<[{ newest: string }]>`
+        select max(synced_to_s)::text as newest from ${db.sql(db.schema)}.chat_sync`;
+      expect(Number(newest)).toBeLessThanOrEqual(wahaNowS);
+      // Messages reaching WAHA after that run, dated by it: before, every chat was recorded as read up to
+      // this machine's time, two hours on, and the next run found every chat quiet.
+      const chat = DATASET.chats.find((c) => visibleMessages(c).length > 0)!;
+      sim.addMessages('default', chat.id, 2, wahaNowS - 1);
+      const second = await runCli(args);
+      expect(second.code).toBe(0);
+      expect(jsonSummary(second.stdout).summary).toMatchObject({ inserted: 2 });
+      const [{ stored }] = await db.sql<[{ stored: number }]>`
+        select count(*)::int as stored from ${db.sql(db.schema)}.messages where timestamp_s = ${wahaNowS - 1}`;
+      expect(stored).toBe(2);
+      expect(first.stdout).toMatch(
+        /WAHA's clock \(the Date of its answers\) is 120 min( \d+ s)? behind this machine's/,
+      );
+    } finally {
+      await sim.close();
+    }
+  });
+
   it('refuses an --until still to come before it reads or records anything', async () => {
     // Before, `--until 2030-01-01` read up to now and recorded every chat as complete up to 2030: the
     // incremental runs after it found every chat quiet and imported nothing new until then.

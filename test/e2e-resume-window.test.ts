@@ -151,5 +151,10 @@ describe('a resumed run reads the window asked for now as well', () => {
     expect(night.stdout).not.toContain("The resumed run's window ended at");
     // Only the failed chat was asked for again: one request for its messages.
     expect(jsonSummary(night.stdout).summary.messagesFetched).toBe(0);
+    // As a person reads it: finished, not failed.
+    const plain = await runCli(args(checkpoint, window).filter((arg) => arg !== '--json'));
+    expect(plain.code).toBe(5);
+    expect(plain.stdout).toContain('Import finished, but some chats could not be imported');
+    expect(plain.stdout).not.toContain('Import failed');
   });
 });

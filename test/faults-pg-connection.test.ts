@@ -1,7 +1,11 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../src/db/index.js';
+import { DEFAULT_TIMEOUTS, watchAnswers } from '../src/db/connect.js';
+import { startBoss, UNIT_QUEUE } from '../src/queue/boss.js';
 import { generateDataset, startSimulator, type Simulator, type WaMessage } from '../src/sim/index.js';
 import { jsonSummary, runCli, type CliResult } from './support/cli.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
@@ -244,6 +248,55 @@ it('connections black-holed mid-transaction: no hang, exit 1 "did not answer" af
   const again = await run(testDatabaseUrl(), db.schema, checkpoint);
   expect(again.code).toBe(0);
   await expectDatabaseMatches(db.sql, db.schema, 'default', TRUTH());
+});
+
+it('the answer watchdog keeps watching a connection after it found it idle once', async () => {
+  // A server that answers the first message with ReadyForQuery and then nothing: a connection that sat
+  // idle (the import lock's, between two checks) before its route was black-holed.
+  const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+  const server = net.createServer((socket) => socket.once('data', () => socket.write(ready)));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  client.on('error', () => undefined);
+  let fault: (Error & { code?: string }) | undefined;
+  try {
+    await once(client, 'connect');
+    watchAnswers(client, 100, (error) => (fault = error));
+    client.write('first');
+    await once(client, 'data');
+    // Idle past the deadline: the watchdog fires and lets it be.
+    await once(client, 'timeout');
+    expect(fault).toBeUndefined();
+    // Then a statement the server never answers: the next firing must give the connection up.
+    client.write('second');
+    await once(client, 'timeout');
+    expect(fault?.code).toBe('ANSWER_TIMEOUT');
+    expect(client.destroyed).toBe(true);
+  } finally {
+    client.destroy();
+    server.close();
+  }
+});
+
+it("pg-boss's own pool gives a black-holed statement up at the deadline, as ours does", async () => {
+  // Before, pg-boss's pool had no timeout at all: `worker` waited on its next job for ever.
+  const boss = await startBoss(
+    {
+      url: proxy.url(testDatabaseUrl()),
+      schema: db.schema,
+      max: 1,
+      timeouts: { ...DEFAULT_TIMEOUTS, statementS: 1 },
+    },
+    () => undefined,
+  );
+  try {
+    proxy.blackholeAll();
+    await expect(boss.getQueue(UNIT_QUEUE)).rejects.toThrow(/Query read timeout/);
+  } finally {
+    // Its connection stays black-holed (the proxy closes it at the end): not waited for.
+    void boss.stop({ graceful: false, wait: false, close: true }).catch(() => undefined);
+  }
 });
 
 describe('a server-wide idle_session_timeout', () => {

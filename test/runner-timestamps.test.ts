@@ -159,10 +159,12 @@ describe('times WAHA sends that are not the ones it stores', () => {
   };
   const openWindow = () => ({ fromS: window.fromS, toS: Math.floor(Date.now() / 1000) + 60 });
 
-  it('#2139 on pages asked for before the window ends: the time of the request is inside it, and still caught', async () => {
+  /** Imports blindChats() from a #2139 WAHA (its clock `clockOffsetS` from ours): it must fail, storing none of yours. */
+  const expectBlindCaught = async (clockOffsetS: number): Promise<void> => {
     const sim = await startSimulator({
       engine: 'NOWEB',
       profile: { ownTimestampsAtRequest: true },
+      clockOffsetS,
       sessions: [{ name: 'default', dataset: blindChats() }],
     });
     expect(sim.groundTruth('default').messages.filter((m) => m.fromMe).length).toBeGreaterThan(3);
@@ -174,8 +176,6 @@ describe('times WAHA sends that are not the ones it stores', () => {
       window: openWindow(),
       pageSize: 100,
     });
-    // Before, such chats read in the window's last second stored your messages at that second, and the run
-    // succeeded.
     expect(outcome.summary.status).toBe('failed');
     expect(outcome.error).toBeInstanceOf(WahaResponseError);
     expect((outcome.error as WahaResponseError).message).toMatch(
@@ -185,6 +185,18 @@ describe('times WAHA sends that are not the ones it stores', () => {
     const [row] = await db.sql<Array<{ count: number }>>`
       select count(*)::int as count from ${db.sql(db.schema)}.messages where from_me`;
     expect(row?.count).toBe(0);
+  };
+
+  it('#2139 on pages asked for before the window ends: the time of the request is inside it, and still caught', async () => {
+    // Before, such chats read in the window's last second stored your messages at that second, and the run
+    // succeeded.
+    await expectBlindCaught(0);
+  });
+
+  it("#2139 on a WAHA whose clock runs a minute behind this machine's: the time of the request is WAHA's, and still caught", async () => {
+    // Before, the second of the request was this machine's, a minute after the one WAHA dated them at: the
+    // run succeeded with your messages stored at the time of the request.
+    await expectBlindCaught(-60);
   });
 
   it('a message dated after its page was asked for, on a WAHA with true times (its clock ahead): checked once, stored at its time', async () => {

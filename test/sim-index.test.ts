@@ -30,6 +30,7 @@ const ANCHOR_S = startOfUtcDayS(Date.UTC(2026, 10, 30, 12));
 const CONTEXT: MessagesContext = {
   maxPageSize: 100,
   baseUrl: 'http://127.0.0.1:1',
+  nowMs: () => Date.now(),
   request: { path: '/', method: 'GET', query: {} },
 };
 

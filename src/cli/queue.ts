@@ -4,7 +4,7 @@ import cronParser from 'cron-parser';
 import { resolveCommandOptions, resolveRunConfig, type RunConfig } from '../config/run-config.js';
 import { ENQUEUE_FLAGS, ENQUEUE_SPECS, SCHEDULE_OPTIONS, WORKER_OPTIONS } from '../config/queue-config.js';
 import type { ConcurrencyController } from '../concurrency/limiter.js';
-import type { DatabaseTimeouts } from '../db/connect.js';
+import { DEFAULT_TIMEOUTS, type DatabaseTimeouts } from '../db/connect.js';
 import { errorMessage, EXIT, KnownError, UsageError } from '../errors.js';
 import { formatCount } from '../import/summary.js';
 import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
@@ -120,7 +120,13 @@ async function openQueue(
   let boss: PgBoss;
   try {
     boss = await startBoss(
-      { url: store.url, schema: config.schema, idleS: store.poolIdleS, ...bossOptions },
+      {
+        url: store.url,
+        schema: config.schema,
+        idleS: store.poolIdleS,
+        timeouts: { ...DEFAULT_TIMEOUTS, ...config.dbTimeouts },
+        ...bossOptions,
+      },
       (error) => reporter.warn(`job queue: ${errorMessage(error)}`),
     );
   } catch (error) {

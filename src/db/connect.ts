@@ -298,7 +298,7 @@ function noDelaySocket(
  * quarter of an hour to say so. Reads and writes both count as activity (Node's socket timeout), so a
  * long COPY being sent, or rows arriving, never trip it.
  */
-function watchAnswers(socket: net.Socket, timeoutMs: number, onFault: (fault: Error) => void): void {
+export function watchAnswers(socket: net.Socket, timeoutMs: number, onFault: (fault: Error) => void): void {
   let idle = false;
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
   socket.write = ((...args: unknown[]) => {
@@ -309,7 +309,10 @@ function watchAnswers(socket: net.Socket, timeoutMs: number, onFault: (fault: Er
     const n = chunk.length;
     idle = n >= 6 && chunk[n - 6] === 0x5a && chunk.readUInt32BE(n - 5) === 5;
   });
-  socket.setTimeout(timeoutMs, () => {
+  // A listener of its own, not setTimeout's callback: that one is called once, and the timer fires again
+  // after every new activity; the first firing on an idle connection would leave it unwatched for good.
+  socket.setTimeout(timeoutMs);
+  socket.on('timeout', () => {
     if (idle || socket.destroyed) return;
     const fault = Object.assign(
       new Error(`PostgreSQL did not answer for ${Math.round(timeoutMs / 1000)} s`),

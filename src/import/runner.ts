@@ -28,7 +28,13 @@ import { mergesPersonForms, otherPersonForms, type LidMap } from '../waha/ids.js
 import { withLids, type SessionInfo, type VersionInfo } from '../waha/parse.js';
 import type { Progress, Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
-import { formatCount, startingSummary, type ConcurrencySummary, type ImportSummary } from './summary.js';
+import {
+  formatCount,
+  formatDuration,
+  startingSummary,
+  type ConcurrencySummary,
+  type ImportSummary,
+} from './summary.js';
 import { currentLimit, type ConcurrencyController, type ConcurrencyLimit } from '../concurrency/limiter.js';
 import type { ResumePoint } from './resume-point.js';
 import { SliceBudget, slicedPages } from './slices.js';
@@ -218,6 +224,16 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     summary.engine = engine;
     const pageEnd = resolvePageEnd(plan.pageEnd, engine ?? undefined);
     summary.pageEnd = pageEnd;
+    const skewS = Math.round(waha.clockSkewMs() / 1000);
+    if (Math.abs(skewS) >= CLOCK_WARNING_S) {
+      reporter.warn(
+        `WAHA's clock (the Date of its answers) is ${formatDuration(Math.abs(skewS) * 1000)} ${skewS < 0 ? 'behind' : 'ahead of'} this machine's: ` +
+          (skewS < 0
+            ? 'chats are recorded as read up to the time on WAHA, not beyond it. '
+            : 'the time on WAHA is used to check the times it sends. ') +
+          'Set both clocks right (NTP): times are compared with the ones WhatsApp gives the messages.',
+      );
+    }
 
     reporter.step(plan.chats ? 'Asking WAHA which hidden numbers it knows' : 'Listing chats');
     const {
@@ -347,14 +363,18 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
 
     const byId = new Map(chats.map((chat) => [chat.id, chat]));
     const commitOne = async (unit: CommitUnit, order?: BatchOrder): Promise<WriteResult> => {
+      // Every page of the batch was read before now on WAHA's clock: a span ends no later (a machine
+      // whose clock runs ahead of WAHA's, its database's with it, would mark seconds WAHA had not reached).
+      const wahaNowS = Math.floor((now() + waha.clockSkewMs()) / 1000);
       const result = await deps.writer.writeBatch(
         {
           ...unit.batch,
-          synced: unit.chatsCompleted.map((listedId) => ({
-            session: plan.session,
-            chatId: byId.get(listedId)?.chatId ?? listedId,
-            ...windowOf(listedId),
-          })),
+          synced: unit.chatsCompleted.flatMap((listedId) => {
+            const { fromS, toS } = windowOf(listedId);
+            const endS = Math.min(toS, wahaNowS);
+            const chatId = byId.get(listedId)?.chatId ?? listedId;
+            return endS < fromS ? [] : [{ session: plan.session, chatId, fromS, toS: endS }];
+          }),
           completedListed: unit.chatsCompleted.map((chatId) => ({ session: plan.session, chatId })),
           ...(deps.checkpoint?.id === undefined
             ? {}
@@ -632,6 +652,9 @@ export async function checkSession(
  * merge `@lid` and number): one of them completing marks the chat while the other may have failed. So a
  * listed id still failed (`failedListed`) whose stored chat another listed id shares takes the full window.
  */
+/** WAHA's clock this far from this machine's is worth a warning. */
+const CLOCK_WARNING_S = 60;
+
 export function planIncremental(
   chats: readonly ChatRecord[],
   marks: ReadonlyMap<string, TimeWindow>,

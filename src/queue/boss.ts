@@ -1,5 +1,5 @@
 import PgBoss from 'pg-boss';
-import type { Sql } from '../db/connect.js';
+import { answerDeadlineMs, DEFAULT_TIMEOUTS, type DatabaseTimeouts, type Sql } from '../db/connect.js';
 import { DatabaseError } from '../errors.js';
 
 /**
@@ -41,6 +41,12 @@ export interface BossOptions {
    * that it closes them before a server idle_session_timeout ends one as it is taken (Store.poolIdleS).
    */
   idleS?: number;
+  /**
+   * The database timeouts of the process (--db-connect-timeout and friends; default DEFAULT_TIMEOUTS),
+   * applied to pg-boss's own pool as to ours: without them a statement on a black-holed connection
+   * waited for ever, and a worker with it.
+   */
+  timeouts?: DatabaseTimeouts;
 }
 
 /** Seconds between two maintenance passes of a worker: the expiry of a dead worker's job is found this late at most. */
@@ -48,7 +54,20 @@ export const MAINTENANCE_INTERVAL_S = 10;
 
 /** Starts pg-boss (creating or migrating its schema) and turns its errors into warnings. */
 export async function startBoss(options: BossOptions, onError: (error: Error) => void): Promise<PgBoss> {
+  const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
+  // node-postgres's pool, under pg-boss (which hands it these; its typings omit them): 0 turns each off,
+  // as in postgres.js. A statement not answered by its deadline (the server-side timeout plus a margin)
+  // fails instead of holding its connection, and the worker waiting on it, for ever.
+  const pool: Record<string, number | boolean> = {
+    connectionTimeoutMillis: timeouts.connectS * 1000,
+    ...(timeouts.statementS > 0
+      ? { statement_timeout: timeouts.statementS * 1000, query_timeout: answerDeadlineMs(timeouts) }
+      : {}),
+    keepAlive: timeouts.keepaliveS > 0,
+    keepAliveInitialDelayMillis: timeouts.keepaliveS * 1000,
+  };
   const boss = new PgBoss({
+    ...pool,
     connectionString: options.url,
     schema: bossSchema(options.schema),
     application_name: 'waha-import (queue)',

@@ -205,7 +205,9 @@ function summaryText(summary: ImportSummary, colour: ChalkInstance): string {
       ? colour.green('Import finished')
       : summary.status === 'interrupted'
         ? colour.yellow('Import interrupted')
-        : colour.red('Import failed');
+        : summary.status === 'partial'
+          ? colour.yellow('Import finished, but some chats could not be imported')
+          : colour.red('Import failed');
   return [title, ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`)].join('\n');
 }
 

@@ -235,6 +235,8 @@ export interface MessagesContext {
   maxPageSize: number;
   /** Base for the media URLs WAHA would hand out when asked to download media. */
   baseUrl: string;
+  /** WAHA's clock (see SimulatorOptions.clockOffsetS). */
+  nowMs: () => number;
   /** The request as WAHA's error filter reports it. */
   request: { path: string; method: string; query: Record<string, string> };
 }
@@ -409,7 +411,7 @@ export function listMessages(
   const served = rows.map((row) => engineMessage(session, row.chat, row.message, shape));
   if (profile.ownTimestampsAtRequest && profile.engine === 'NOWEB') {
     // #2139: the request's second in place of the stored one, for your own messages only.
-    const nowS = Math.floor(Date.now() / 1000);
+    const nowS = Math.floor(context.nowMs() / 1000);
     for (let i = 0; i < served.length; i++) {
       const m = served[i] as WaMessage;
       if (m.fromMe) served[i] = { ...m, timestamp: nowS, _data: { ...m._data, messageTimestamp: nowS } };

@@ -138,6 +138,11 @@ export interface SimulatorOptions {
   notWorkingDelayMs: number;
   /** A hostile server: these routes answer every page as if `offset` were 0. Default []. */
   ignoreOffset: readonly FaultRoute[];
+  /**
+   * Seconds WAHA's host clock runs ahead of this machine's (negative: behind). Its `Date` header, and the
+   * time it dates anything at (#2139's request time), read that clock. Default 0.
+   */
+  clockOffsetS: number;
 }
 
 export const DEFAULT_SIMULATOR_OPTIONS: Readonly<SimulatorOptions> = Object.freeze<SimulatorOptions>({
@@ -160,6 +165,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: Readonly<SimulatorOptions> = Object.free
   maxPageSize: 100,
   notWorkingDelayMs: 0,
   ignoreOffset: Object.freeze([]) as readonly FaultRoute[],
+  clockOffsetS: 0,
 });
 
 export type StatsRoute = 'version' | 'sessions' | 'chats' | 'messages' | 'lids' | 'other';
@@ -313,6 +319,7 @@ export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {})
   if (o.errorRate + o.rateLimitRate + o.timeoutRate > 1) {
     problems.push('errorRate + rateLimitRate + timeoutRate must not exceed 1');
   }
+  if (!Number.isInteger(o.clockOffsetS)) problems.push('clockOffsetS must be an integer');
   if (o.sessions.length === 0) problems.push('sessions must not be empty');
   if (!Array.isArray(o.ignoreOffset) || o.ignoreOffset.some((r) => r !== 'chats' && r !== 'messages')) {
     problems.push('ignoreOffset must list only "chats" and "messages"');
@@ -431,6 +438,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     peakQueued: gate.peakQueued,
   });
 
+  const serverNowMs = (): number => Date.now() + o.clockOffsetS * 1000;
   const send = (res: ServerResponse, reply: Reply, counted = true): void => {
     if (res.headersSent || res.destroyed) return;
     const isText = typeof reply.body === 'string';
@@ -600,6 +608,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       listMessages(session, route.chatId ?? '', url.searchParams, {
         maxPageSize: o.maxPageSize,
         baseUrl,
+        nowMs: serverNowMs,
         request: { path: url.pathname, method: req.method ?? 'GET', query },
       }),
     );
@@ -621,6 +630,8 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Node would send this machine's time; WAHA's host may keep another.
+    res.setHeader('date', new Date(serverNowMs()).toUTCString());
     const url = new URL(req.url ?? '/', 'http://simulator');
     if (url.pathname === '/__sim/stats') return send(res, { status: 200, body: stats() }, false);
 

@@ -123,6 +123,11 @@ export interface WahaClient {
   lids(session: string, signal?: AbortSignal): Promise<{ map: LidMap; available: boolean }>;
   listChats(session: string, options: ChatListOptions, signal?: AbortSignal): Promise<ChatRecord[]>;
   chatMessages(session: string, chat: ChatRecord, options: ChatPagingOptions): AsyncGenerator<MessagePage>;
+  /**
+   * How far WAHA's clock runs from this machine's (ms, positive: ahead), by the `Date` of its last
+   * answer; 0 while they agree within CLOCK_TOLERANCE_MS or WAHA sent no date.
+   */
+  clockSkewMs(): number;
 }
 
 export interface WahaClientOptions extends HttpOptions {
@@ -146,9 +151,9 @@ const EMPTY_LOAD = Symbol('empty load');
 const MAX_EMPTY_LOADS = 100;
 
 /**
- * Seconds before the second a page was asked in (the importer's clock) from which a message on it counts
- * as dated at the request itself (see confirmTimesStored): the rounding of two clocks, and a WAHA clock
- * that far behind.
+ * Seconds before the second a page was asked in (on WAHA's clock as its `Date` shows it, this machine's
+ * when they agree within CLOCK_TOLERANCE_MS) from which a message on it counts as dated at the request
+ * itself (see confirmTimesStored): the rounding of two clocks, and what the tolerance leaves.
  */
 export const REQUEST_TIME_SLACK_S = 2;
 
@@ -319,6 +324,7 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
 
   return {
     stats: http.stats,
+    clockSkewMs: () => http.clockSkewMs(),
     paging,
     memory,
     displayUrl,
@@ -518,7 +524,8 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
       limit = L,
     ): Promise<MessageRecord[]> => {
       countRequest();
-      askedS = Math.floor(Date.now() / 1000);
+      // On WAHA's clock: #2139 dates your messages at the request by it.
+      askedS = Math.floor((Date.now() + http.clockSkewMs()) / 1000);
       const query = {
         limit,
         offset,

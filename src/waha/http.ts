@@ -98,7 +98,15 @@ export interface WahaHttp {
     signal?: AbortSignal,
     timeoutMs?: number,
   ): Promise<JsonElements | unknown>;
+  /** How far WAHA's clock runs from this machine's, by its last answer's `Date` (see CLOCK_TOLERANCE_MS). */
+  clockSkewMs(): number;
 }
+
+/**
+ * Clocks closer than this are taken as one: a `Date` header is truncated to the second, and sent before
+ * the body crossed the network. Beyond it, WAHA's clock is the one that counts for what WAHA dates.
+ */
+export const CLOCK_TOLERANCE_MS = 2000;
 
 export function createWahaHttp(options: HttpOptions): WahaHttp {
   const policy = options.retry ?? DEFAULT_RETRY_POLICY;
@@ -107,6 +115,8 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
   if (options.apiKey) headers['x-api-key'] = options.apiKey;
   const get = createTransport(headers);
   const base = new URL(options.baseUrl);
+  /** WAHA's `Date` minus this machine's time when it arrived, from the last answer that had one. */
+  let dateOffsetMs: number | undefined;
 
   /** The base URL's path prefix and query (a proxy's ?token=) are kept; the request's query is added. */
   function urlFor(path: string, query: Record<string, string | number | boolean>): URL {
@@ -173,6 +183,8 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     try {
       stats.requests += 1;
       const response = await send(path, urlFor(path, query), controller.signal);
+      const serverDateMs = Date.parse(header(response.headers.date) ?? '');
+      if (Number.isFinite(serverDateMs)) dateOffsetMs = serverDateMs - Date.now();
       const body = await readCapped(response, options.maxResponseBytes, path);
       outcome = attemptOutcome(response.status);
       return { status: response.status, retryAfter: header(response.headers['retry-after']), body };
@@ -250,6 +262,8 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
     getJson: (path, query, signal, timeoutMs, refuse) =>
       getJson(path, query, signal, timeoutMs, false, refuse),
     getJsonElements: (path, query, signal, timeoutMs) => getJson(path, query, signal, timeoutMs, true),
+    clockSkewMs: () =>
+      dateOffsetMs !== undefined && Math.abs(dateOffsetMs) > CLOCK_TOLERANCE_MS ? dateOffsetMs : 0,
   };
 }
 
