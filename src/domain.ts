@@ -89,6 +89,12 @@ export interface SyncMark {
   session: string;
   /** The stored chat id, so a mark outlives a change of engine or of WAHA's id form. */
   chatId: string;
+  /**
+   * The id WAHA listed the chat under, when known: recorded beside the chat's mark (chat_sync_forms), for
+   * a chat listed under two ids (a person as @lid and as a number, histories not merged) is complete only
+   * for the ids that were read.
+   */
+  listedId?: string;
   fromS: number;
   toS: number;
 }

@@ -7,6 +7,7 @@ import {
   databaseChecksum,
   databaseIdentity,
   loadCheckpointProgress,
+  formKey,
   loadSyncMarks,
   migrate,
   openDatabase,
@@ -143,13 +144,14 @@ describe('validateSchemaName', () => {
 
 describe('migrate', () => {
   test('creates the schema and its tables once, then has nothing left to do', async () => {
-    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4, 5, 6, 7, 8] });
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4, 5, 6, 7, 8, 9] });
     expect(await migrate(db.sql, db.schema)).toEqual({ applied: [] });
 
     const tables = await db.sql<Array<{ table_name: string }>>`
       select table_name from information_schema.tables where table_schema = ${db.schema} order by table_name`;
     expect(tables.map((t) => t.table_name)).toEqual([
       'chat_sync',
+      'chat_sync_forms',
       'chats',
       'checkpoint_progress',
       'failed_chats',
@@ -163,7 +165,7 @@ describe('migrate', () => {
       'schema_migrations',
     ]);
     const versions = await db.sql`select version, name from ${db.sql(db.schema)}.schema_migrations`;
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const indexes = await db.sql<Array<{ indexname: string }>>`
       select indexname from pg_indexes where schemaname = ${db.schema} and tablename = 'messages' order by 1`;
     expect(indexes.map((i) => i.indexname)).toEqual([
@@ -176,7 +178,7 @@ describe('migrate', () => {
 
   test('two processes migrating at once: one applies, the other waits and finds it done', async () => {
     const results = await Promise.all([migrate(db.sql, db.schema), migrate(db.sql, db.schema)]);
-    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4, 5, 6, 7, 8]]);
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4, 5, 6, 7, 8, 9]]);
   });
 
   test('refuses a schema newer than it knows', async () => {
@@ -1146,6 +1148,31 @@ describe('sync marks', () => {
     );
     expect(await loadSyncMarks(db.sql, db.schema, 'other')).toEqual(
       new Map([['a@c.us', { fromS: 0, toS: 1 }]]),
+    );
+  });
+
+  test("are kept per listed id as well, under the same rules, beside the stored chat's", async () => {
+    const writer = createBatchWriter(db.sql, db.schema);
+    const person = '5511900000001@c.us';
+    const listed = (listedId: string, fromS: number, toS: number) => ({
+      ...mark(person, fromS, toS),
+      listedId,
+    });
+    await writer.writeBatch({ chats: [], messages: [], synced: [listed('111@lid', 100, 200)] });
+    await writer.writeBatch({
+      chats: [],
+      messages: [],
+      synced: [listed('111@lid', 150, 300), listed(person, 250, 300), listed(person, 200, 260)],
+    });
+    // Disjoint from the lid's span: not recorded for it.
+    await writer.writeBatch({ chats: [], messages: [], synced: [listed('111@lid', 400, 500)] });
+    const marks = await loadSyncMarks(db.sql, db.schema, 'default');
+    expect(marks.get(person)).toEqual({ fromS: 100, toS: 300 });
+    expect(marks.forms).toEqual(
+      new Map([
+        [formKey(person, '111@lid'), { fromS: 100, toS: 300 }],
+        [formKey(person, person), { fromS: 200, toS: 300 }],
+      ]),
     );
   });
 

@@ -1,3 +1,4 @@
+import { formKey } from '../src/db/sync.js';
 import { planIncremental } from '../src/import/runner.js';
 import {
   generateDataset,
@@ -219,23 +220,31 @@ describe('planIncremental', () => {
     expect(plan).toEqual({ windows: new Map(), quiet: ['ahead@c.us'], chatsNew: 0 });
   });
 
-  it("reads a person's still-failed other id whole: the mark may come from the id that completed", () => {
+  it("continues each id a person is listed under from that id's own span: one never read is read whole", () => {
     // One person read under two listed ids (a WAHA that does not merge them): the lid completed and
-    // marked the stored chat; the number's part failed and was never read.
+    // marked the stored chat; the number's part failed, or the run was killed before it, and was never
+    // read. Before, the number's id took the stored chat's mark unless it was still failed.
     const person = (id: string) => ({ ...chat(id, 9_000), chatId: '5511900000001@c.us' });
-    const marks = new Map([
-      ['5511900000001@c.us', { fromS: 1_000, toS: 8_000 }],
-      ['other@c.us', { fromS: 1_000, toS: 8_000 }],
-    ]);
+    const marks = Object.assign(
+      new Map([
+        ['5511900000001@c.us', { fromS: 1_000, toS: 8_000 }],
+        ['other@c.us', { fromS: 1_000, toS: 8_000 }],
+      ]),
+      { forms: new Map([[formKey('5511900000001@c.us', '111@lid'), { fromS: 1_000, toS: 8_000 }]]) },
+    );
     const chats = [person('111@lid'), person('5511900000001@c.us'), chat('other@c.us', 9_000)];
-    const failed = new Set(['5511900000001@c.us', 'other@c.us']);
-    const plan = planIncremental(chats, marks, runWindow, 500, failed);
-    expect(plan.chatsNew).toBe(1);
-    // The failed id has the run's window (no entry); the other form and a failed chat read under one id
-    // alone continue from the mark.
-    expect(Object.fromEntries(plan.windows)).toEqual({
-      '111@lid': { fromS: 7_500, toS: 10_000 },
-      'other@c.us': { fromS: 7_500, toS: 10_000 },
-    });
+    for (const failed of [new Set<string>(), new Set(['5511900000001@c.us', 'other@c.us'])]) {
+      const plan = planIncremental(chats, marks, runWindow, 500, failed);
+      expect(plan.chatsNew).toBe(1);
+      // The number's id has the run's window (no entry); the lid continues from its own span, and a chat
+      // listed under one id alone (failed or not) from the stored chat's.
+      expect(Object.fromEntries(plan.windows)).toEqual({
+        '111@lid': { fromS: 7_500, toS: 10_000 },
+        'other@c.us': { fromS: 7_500, toS: 10_000 },
+      });
+    }
+    // A failed id is read whole even with a span of its own (the failure may have come after it).
+    const failedLid = planIncremental(chats, marks, runWindow, 500, new Set(['111@lid']));
+    expect(failedLid.chatsNew).toBe(2);
   });
 });

@@ -88,6 +88,62 @@ describe('planImport', () => {
     expect(order).toHaveLength(6);
   });
 
+  it('plans the time a moving window gained while its plan is still pending: --days 1 fired again before the first plan ran', async () => {
+    await migrate(db.sql, db.schema);
+    boss = await startBoss({ url: testDatabaseUrl(), schema: db.schema }, () => undefined);
+    const sim = sims[0]!;
+    const waha = createWahaClient({ baseUrl: sim.url, requestTimeoutMs: 10_000, maxResponseBytes: 2 ** 26 });
+    const plan = (nowMs: number, windowRequest: PlanRequest['windowRequest']) =>
+      planImport(
+        {
+          sql: db.sql,
+          schema: db.schema,
+          boss: boss!,
+          wahaFor: () => waha,
+          reporter: SILENT_REPORTER,
+          signal: new AbortController().signal,
+          nowMs,
+        },
+        { ...REQUEST, wahaUrls: [sim.url], windowRequest },
+        'test',
+      );
+    const nowMs = Date.now();
+    const [first] = await plan(nowMs, { days: 1 });
+    expect(first).toMatchObject({ added: true, window: resolveWindow({ days: 1 }, nowMs) });
+    // The same request in the same second: nothing added.
+    expect((await plan(nowMs, { days: 1 }))[0]).toMatchObject({ added: false, planId: first!.planId });
+    // 20 hours on, the first plan's jobs still waiting (no worker ran): the time since is planned, from an
+    // hour before the first plan's end. Before, nothing was added: a firing a day on found the same, and
+    // the day between the two windows was read by no plan.
+    const firstToS = first!.window.toS;
+    const [later] = await plan(nowMs + 20 * 3_600_000, { days: 1 });
+    expect(later).toMatchObject({
+      added: true,
+      window: { fromS: firstToS - 3600, toS: firstToS + 20 * 3600 },
+    });
+    // Then a day on from that one, as asked: its window starts after the second plan's end, and is planned.
+    const [third] = await plan(nowMs + 44 * 3_600_000, { days: 1 });
+    expect(third).toMatchObject({
+      added: true,
+      window: { fromS: firstToS + 20 * 3600, toS: firstToS + 44 * 3600 },
+    });
+    const jobs = await db.sql<Array<{ from_s: string; to_s: string }>>`
+      select distinct data->'window'->>'fromS' as from_s, data->'window'->>'toS' as to_s
+      from ${db.sql(bossSchema(db.schema))}.job where name = ${UNIT_QUEUE} order by 1`;
+    expect(jobs).toEqual([
+      { from_s: String(first!.window.fromS), to_s: String(firstToS) },
+      { from_s: String(firstToS - 3600), to_s: String(firstToS + 20 * 3600) },
+      { from_s: String(firstToS + 20 * 3600), to_s: String(firstToS + 44 * 3600) },
+    ]);
+    // An incremental request pending: its next plan starts from the marks; nothing added.
+    const [incremental] = await plan(nowMs, { days: 1, incrementalOverlapS: 3600 });
+    expect(incremental!.added).toBe(true);
+    expect((await plan(nowMs + 86_400_000, { days: 1, incrementalOverlapS: 3600 }))[0]).toMatchObject({
+      added: false,
+      planId: incremental!.planId,
+    });
+  });
+
   it('keys a plan by what was asked, not when: --days 30 today and in a minute is the same plan', () => {
     const request = { ...REQUEST, windowRequest: { days: 30 } };
     expect(planKey(request, 'http://waha:3000', 'sales')).toBe(

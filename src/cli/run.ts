@@ -18,7 +18,7 @@ import {
 } from '../import/summary.js';
 import { resolveRunConfig, RUN_OPTIONS, type RunConfig } from '../config/run-config.js';
 import { errorMessage, EXIT, InterruptedError, KnownError, WahaRefusedError } from '../errors.js';
-import { checkSession, runImport, type ImportPlan } from '../import/runner.js';
+import { checkSession, CONTINUE_OVERLAP_S, runImport, type ImportPlan } from '../import/runner.js';
 import type { TimeWindow } from '../domain.js';
 import type { SessionInfo, VersionInfo } from '../waha/parse.js';
 import { chooseOutputMode, createReporter, isLiveTerminal, type Reporter } from '../report/reporter.js';
@@ -39,13 +39,6 @@ const RUN_EXIT_MEANING: Record<number, string> = {
   [EXIT.chatsFailed]: 'finished, but some chats could not be imported (the next run retries them)',
   [EXIT.interrupted]: 'interrupted (Ctrl-C); run again to continue',
 };
-
-/**
- * After a resumed run, the chats it completed are read again from this many seconds before its window's
- * end (a full run; an incremental one has its --overlap): a message that reached WAHA late, with an older
- * time, is caught as the nightly full run would.
- */
-const CONTINUE_OVERLAP_S = 3600;
 
 export function registerRun(program: Command, setExit: (code: number) => void): void {
   const command = program

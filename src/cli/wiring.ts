@@ -1,5 +1,5 @@
 import type { ConnectionConfig } from '../config/run-config.js';
-import type { BatchWriter, TimeWindow } from '../domain.js';
+import type { BatchWriter } from '../domain.js';
 import {
   acquireImportLock,
   createBatchWriter,
@@ -16,6 +16,7 @@ import {
   type AdvisoryLock,
   type CheckpointProgress,
   type DatabaseIdentity,
+  type SyncMarks,
 } from '../db/index.js';
 import { answerDeadlineMs, DEFAULT_TIMEOUTS, type DatabaseTimeouts, type Sql } from '../db/connect.js';
 import type { RunFinish } from '../db/runs.js';
@@ -76,7 +77,7 @@ export interface Store {
   migration: { applied: number[]; version: number };
   writer: BatchWriter;
   /** Per chat of a session, the span of time already complete in the database. */
-  syncMarks(session: string): Promise<Map<string, TimeWindow>>;
+  syncMarks(session: string): Promise<SyncMarks>;
   runLog: RunLog;
   failedChats: FailedChatStore;
   /** Takes the database-wide lock for one session's import in this schema (LockedError when held). */

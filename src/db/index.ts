@@ -15,7 +15,7 @@ export { databaseChecksum } from './checksum.js';
 export type { DatabaseChecksum } from './checksum.js';
 export { cleanJson, cleanText, isStorableText, REPLACEMENT_CHARACTER } from './text.js';
 export { acquireImportLock } from './lock.js';
-export { loadSyncMarks } from './sync.js';
+export { formKey, loadSyncMarks, type SyncMarks } from './sync.js';
 export type { AdvisoryLock } from './lock.js';
 export { databaseIdentity, loadCheckpointProgress } from './identity.js';
 export type { CheckpointProgress, DatabaseIdentity } from './identity.js';

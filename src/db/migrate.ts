@@ -261,6 +261,27 @@ const MIGRATIONS: readonly Migration[] = [
         where synced_to_s > floor(extract(epoch from updated_at))`;
     },
   },
+  {
+    version: 9,
+    name: 'chat_sync_forms: the span each id a chat is listed under was read for',
+    async up(tx, schema) {
+      // A person WAHA lists under two ids (@lid and a number, on a WAHA that does not merge their
+      // histories) is one stored chat, and one chat_sync row, but two histories: the row says nothing of
+      // an id that was never read. One row per stored chat and listed id, written with chat_sync. Empty at
+      // first: a chat listed under two ids is read whole once more by the next incremental run.
+      await tx`
+        create table ${tx(schema)}.chat_sync_forms (
+          session text not null,
+          chat_id text not null,
+          listed_id text not null,
+          synced_from_s bigint not null,
+          synced_to_s bigint not null,
+          updated_at timestamptz not null default now(),
+          primary key (session, chat_id, listed_id),
+          check (synced_from_s <= synced_to_s)
+        )`;
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

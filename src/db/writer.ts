@@ -185,6 +185,7 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
 
   async function writeBatch(batch: Batch, order?: BatchOrder): Promise<WriteResult> {
     const synced = uniqueSyncMarks(batch.synced ?? []);
+    const syncedForms = uniqueSyncMarks(batch.synced ?? [], true);
     const cleared = batch.completedListed ?? [];
     if (
       batch.chats.length === 0 &&
@@ -228,7 +229,8 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
           sent.add(upsertChats(tx, schema, rows));
         }
         // After the messages, in the same transaction: a chat is marked complete only with its messages.
-        if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, synced));
+        if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, 'chat_sync', synced));
+        if (syncedForms.length > 0) sent.add(upsertSyncMarks(tx, schema, 'chat_sync_forms', syncedForms));
         // A chat completed now is no longer a failed one: cleared with the commit that proves it.
         if (cleared.length > 0) {
           sent.add(tx`
@@ -394,49 +396,64 @@ function compareKeys(a: Keyed, b: Keyed): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** One mark per chat (the widest span given), in key order like every other row. */
-function uniqueSyncMarks(marks: SyncMark[]): SyncMark[] {
+/**
+ * One mark per key (the widest span given), in key order like every other row: per stored chat for
+ * `chat_sync`, per stored chat and listed id for `chat_sync_forms` (marks without a listed id left out).
+ */
+function uniqueSyncMarks(marks: SyncMark[], perListedId = false): SyncMark[] {
   const byKey = new Map<string, SyncMark>();
   for (const mark of marks) {
-    const key = `${mark.session.length}:${mark.session}${mark.chatId}`;
+    if (perListedId && mark.listedId === undefined) continue;
+    const key = JSON.stringify([mark.session, mark.chatId, perListedId ? mark.listedId : '']);
     const seen = byKey.get(key);
     byKey.set(
       key,
       seen ? { ...mark, fromS: Math.min(seen.fromS, mark.fromS), toS: Math.max(seen.toS, mark.toS) } : mark,
     );
   }
-  return [...byKey.values()].sort((a, b) =>
-    compareKeys({ session: a.session, id: a.chatId }, { session: b.session, id: b.chatId }),
+  const listed = (mark: SyncMark): string => (perListedId ? mark.listedId! : '');
+  return [...byKey.values()].sort(
+    (a, b) =>
+      compareKeys({ session: a.session, id: a.chatId }, { session: b.session, id: b.chatId }) ||
+      (listed(a) < listed(b) ? -1 : listed(a) > listed(b) ? 1 : 0),
   );
 }
 
 /**
- * Widens a chat's known-complete span when the new one touches or overlaps it. A span disjoint from the
- * stored one is not recorded: the gap between them was never fetched, and keeping the older `synced_to_s`
- * makes the next incremental run fetch across it.
+ * Widens a chat's known-complete span (per listed id too, in `chat_sync_forms`) when the new one touches or
+ * overlaps it. A span disjoint from the stored one is not recorded: the gap between them was never
+ * fetched, and keeping the older `synced_to_s` makes the next incremental run fetch across it.
  */
-async function upsertSyncMarks(tx: TransactionSql, schema: string, marks: SyncMark[]): Promise<void> {
+async function upsertSyncMarks(
+  tx: TransactionSql,
+  schema: string,
+  table: 'chat_sync' | 'chat_sync_forms',
+  marks: SyncMark[],
+): Promise<void> {
+  const key = table === 'chat_sync' ? tx`session, chat_id` : tx`session, chat_id, listed_id`;
+  const t = tx(table);
   // A span ends no later than this transaction's start, on the database's clock: every page of the batch
   // was read before it, so nothing later was read, whatever the window said (a window's end comes from
   // the clock of the machine that planned it, which may run ahead). A span that would start after that
   // claims nothing and is not written.
   await tx`
-    insert into ${tx(schema)}.chat_sync (session, chat_id, synced_from_s, synced_to_s)
-    select session, chat_id, from_s, least(to_s, floor(extract(epoch from now()))::bigint)
+    insert into ${tx(schema)}.${t} (${key}, synced_from_s, synced_to_s)
+    select ${key}, from_s, least(to_s, floor(extract(epoch from now()))::bigint)
     from unnest(
       ${marks.map((m) => cleanText(m.session))}::text[],
       ${marks.map((m) => cleanText(m.chatId))}::text[],
+      ${marks.map((m) => cleanText(m.listedId ?? ''))}::text[],
       ${marks.map((m) => m.fromS)}::bigint[],
       ${marks.map((m) => m.toS)}::bigint[]
-    ) as v(session, chat_id, from_s, to_s)
+    ) as v(session, chat_id, listed_id, from_s, to_s)
     where from_s <= floor(extract(epoch from now()))
-    on conflict (session, chat_id) do update set
-      synced_from_s = least(chat_sync.synced_from_s, excluded.synced_from_s),
-      synced_to_s = greatest(chat_sync.synced_to_s, excluded.synced_to_s),
+    on conflict (${key}) do update set
+      synced_from_s = least(${t}.synced_from_s, excluded.synced_from_s),
+      synced_to_s = greatest(${t}.synced_to_s, excluded.synced_to_s),
       updated_at = now()
-    where excluded.synced_from_s <= chat_sync.synced_to_s + 1
-      and excluded.synced_to_s >= chat_sync.synced_from_s - 1
-      and (excluded.synced_from_s < chat_sync.synced_from_s or excluded.synced_to_s > chat_sync.synced_to_s)`;
+    where excluded.synced_from_s <= ${t}.synced_to_s + 1
+      and excluded.synced_to_s >= ${t}.synced_from_s - 1
+      and (excluded.synced_from_s < ${t}.synced_from_s or excluded.synced_to_s > ${t}.synced_to_s)`;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   WahaUnavailableError,
 } from '../errors.js';
 import type { ChatFailure, ChatFailureReason } from '../db/failed-chats.js';
+import { formKey, type SyncMarks } from '../db/sync.js';
 import { ChatPagingError } from '../waha/client.js';
 import type {
   Strategy,
@@ -106,7 +107,7 @@ export interface ImportDeps {
   checkpoint?: ResumeCursor;
   writer: BatchWriter;
   /** Per chat, the span already complete in the database; required by incremental plans. */
-  syncMarks?: (session: string) => Promise<Map<string, TimeWindow>>;
+  syncMarks?: (session: string) => Promise<SyncMarks>;
   runLog: RunLog;
   /** Where chats that could not be imported are recorded; absent: only the summary names them. */
   failedChats?: {
@@ -373,7 +374,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
             const { fromS, toS } = windowOf(listedId);
             const endS = Math.min(toS, wahaNowS);
             const chatId = byId.get(listedId)?.chatId ?? listedId;
-            return endS < fromS ? [] : [{ session: plan.session, chatId, fromS, toS: endS }];
+            return endS < fromS ? [] : [{ session: plan.session, chatId, listedId, fromS, toS: endS }];
           }),
           completedListed: unit.chatsCompleted.map((chatId) => ({ session: plan.session, chatId })),
           ...(deps.checkpoint?.id === undefined
@@ -652,12 +653,19 @@ export async function checkSession(
  * merge `@lid` and number): one of them completing marks the chat while the other may have failed. So a
  * listed id still failed (`failedListed`) whose stored chat another listed id shares takes the full window.
  */
+/**
+ * A full (not incremental) window read after an earlier one of the same request (a resumed run's, a plan
+ * still pending) starts this many seconds before that one's end for the chats it covered: a message that
+ * reached WAHA late, with an older time, is caught as the nightly full run would.
+ */
+export const CONTINUE_OVERLAP_S = 3600;
+
 /** WAHA's clock this far from this machine's is worth a warning. */
 const CLOCK_WARNING_S = 60;
 
 export function planIncremental(
   chats: readonly ChatRecord[],
-  marks: ReadonlyMap<string, TimeWindow>,
+  marks: SyncMarks,
   runWindow: TimeWindow,
   overlapS: number,
   failedListed: ReadonlySet<string> = new Set(),
@@ -668,8 +676,15 @@ export function planIncremental(
   const listings = new Map<string, number>();
   for (const chat of chats) listings.set(chat.chatId, (listings.get(chat.chatId) ?? 0) + 1);
   for (const chat of chats) {
+    // A stored chat listed under two ids (a person as @lid and as a number, not merged by WAHA): the chat's
+    // mark may come from the id that was read while the other never was (failed, or the run was killed
+    // between the two). Each id continues from its own span; one without a span is read whole.
     const shared = listings.get(chat.chatId)! > 1;
-    const mark = shared && failedListed.has(chat.id) ? undefined : marks.get(chat.chatId);
+    const mark = shared
+      ? failedListed.has(chat.id)
+        ? undefined
+        : marks.forms?.get(formKey(chat.chatId, chat.id))
+      : marks.get(chat.chatId);
     if (!mark) {
       chatsNew++;
       continue;

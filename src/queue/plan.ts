@@ -4,7 +4,7 @@ import type { WindowRequest } from '../checkpoint/checkpoint.js';
 import type { Sql } from '../db/connect.js';
 import type { ChatKind, ChatRecord, TimeWindow } from '../domain.js';
 import { WahaRefusedError } from '../errors.js';
-import { checkSession, lidsAndChats, otherFormsNote } from '../import/runner.js';
+import { checkSession, CONTINUE_OVERLAP_S, lidsAndChats, otherFormsNote } from '../import/runner.js';
 import { formatCount, formatWindow } from '../import/summary.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StrategyName } from '../strategies/types.js';
@@ -233,21 +233,35 @@ async function storePlan(
   const result = await sql.begin(async (tx) => {
     // Two enqueues of one plan at once: the second waits here, then finds the first one's jobs.
     await tx`select pg_advisory_xact_lock(hashtext('waha-import:plan'), hashtext(${key}))`;
-    const [pending] = await tx<Array<{ id: string; units: number; chats: number }>>`
-      select p.id, p.units, p.chats from ${tx(schema)}.queue_plans p
+    const [pending] = await tx<Array<{ id: string; units: number; chats: number; to_s: string }>>`
+      select p.id, p.units, p.chats, p.window_to_s::text as to_s from ${tx(schema)}.queue_plans p
       where p.plan_key = ${key} and exists (
         select 1 from ${tx(schema)}.queue_units u
         join ${tx(bossSchema(schema))}.job j on j.id = u.job_id
         where u.plan_id = p.id and j.state in ('created', 'retry', 'active'))
       order by p.id desc limit 1`;
+    let window = plan.window;
     if (pending) {
-      return { planId: Number(pending.id), added: false, units: pending.units, chats: pending.chats };
+      const pendingToS = Number(pending.to_s);
+      // A full window that moves (--days, --since alone) and has moved on since that plan: the time since
+      // is planned now, from a little before that plan's end, or no plan would ever read it (the next
+      // firing's window may well start after it). An incremental plan's next one starts from the marks.
+      if (request.windowRequest.incrementalOverlapS !== undefined || plan.window.toS <= pendingToS) {
+        return {
+          planId: Number(pending.id),
+          added: false,
+          units: pending.units,
+          chats: pending.chats,
+          window: plan.window,
+        };
+      }
+      window = { fromS: Math.max(plan.window.fromS, pendingToS - CONTINUE_OVERLAP_S), toS: plan.window.toS };
     }
     const [row] = await tx<[{ id: string }]>`
       insert into ${tx(schema)}.queue_plans
         (plan_key, trigger, waha_url, session, window_from_s, window_to_s, options, units, chats)
-      values (${key}, ${plan.trigger}, ${redactUrl(plan.wahaUrl)}, ${plan.session}, ${plan.window.fromS},
-        ${plan.window.toS}, ${tx.json(planOptions(request) as never)}, ${units.length}, ${plan.chats.length})
+      values (${key}, ${plan.trigger}, ${redactUrl(plan.wahaUrl)}, ${plan.session}, ${window.fromS},
+        ${window.toS}, ${tx.json(planOptions(request) as never)}, ${units.length}, ${plan.chats.length})
       returning id`;
     const planId = Number(row.id);
     const jobs = units.map((chats, unit) => {
@@ -256,7 +270,7 @@ async function storePlan(
         unit,
         wahaUrl: plan.wahaUrl,
         session: plan.session,
-        window: plan.window,
+        window,
         incremental:
           request.windowRequest.incrementalOverlapS === undefined
             ? null
@@ -299,15 +313,15 @@ async function storePlan(
         { db: bossTxDb(tx as unknown as Sql, { jsonFirst: true }) },
       );
     }
-    return { planId, added: true, units: units.length, chats: plan.chats.length };
+    return { planId, added: true, units: units.length, chats: plan.chats.length, window };
   });
   context.reporter.info(
     result.added
-      ? `Plan #${result.planId}: session "${plan.session}" of ${redactUrl(plan.wahaUrl)}, window ${formatWindow(plan.window)}: ` +
+      ? `Plan #${result.planId}: session "${plan.session}" of ${redactUrl(plan.wahaUrl)}, window ${formatWindow(result.window)}: ` +
           `${formatCount(result.chats)} chats in ${formatCount(result.units)} jobs queued`
       : `Plan #${result.planId} for session "${plan.session}" of ${redactUrl(plan.wahaUrl)} still has jobs waiting or running: nothing added`,
   );
-  return { wahaUrl: redactUrl(plan.wahaUrl), session: plan.session, window: plan.window, ...result };
+  return { wahaUrl: redactUrl(plan.wahaUrl), session: plan.session, ...result };
 }
 
 /** What the plan row keeps of the request (shown by status). */

@@ -14,6 +14,7 @@ import { redactUrl } from '../util/redact.js';
 import type { Sql } from '../db/connect.js';
 import { checkedWriter } from '../db/writer.js';
 import type { FailedChatStore } from '../db/failed-chats.js';
+import { formKey, type SyncMarks } from '../db/sync.js';
 import { bossSchema, bossTxDb, ensureQueue, jobState, PLAN_QUEUE_PREFIX, UNIT_QUEUE } from './boss.js';
 import { shareLimit, type SharedLimit } from './share.js';
 import { chatFromQueue, planImport, type PlanRequest, type UnitJobData } from './plan.js';
@@ -40,7 +41,7 @@ export interface WorkerSettings {
 export interface WorkerStore {
   sql: Sql;
   writer: BatchWriter;
-  syncMarks(session: string): Promise<Map<string, TimeWindow>>;
+  syncMarks(session: string): Promise<SyncMarks>;
   failedChats: FailedChatStore;
 }
 
@@ -148,7 +149,7 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
     // holds complete for this window and fetches the others again (written idempotently). A first attempt
     // fetches every chat, as `run` does: a new plan also refreshes edits and acks of what is stored.
     const retried = !data.incremental && job.retryCount > 0;
-    const marks = retried ? await store.syncMarks(data.session) : new Map<string, TimeWindow>();
+    const marks: SyncMarks = retried ? await store.syncMarks(data.session) : new Map<string, TimeWindow>();
     const failed = retried ? await store.failedChats.list(data.session) : [];
     const cursor: ResumeCursor = {
       id: undefined,
@@ -460,21 +461,22 @@ function covers(mark: TimeWindow | undefined, window: TimeWindow): boolean {
 }
 
 /**
- * Which chats (by listed id) a job tried again may skip: those whose stored chat the database holds
- * complete for the job's window. Not a listed id still failed: the mark is the stored chat's, which one
- * listed id completing sets while another id of the same person (a WAHA that does not merge `@lid` and
- * number) failed and was never read.
+ * Which chats (by listed id) a job tried again may skip: those the database holds read under that very
+ * id for the job's window (chat_sync_forms), and not still failed. Not the stored chat's mark: one listed
+ * id completing sets it while another id of the same person (a WAHA that does not merge `@lid` and
+ * number), maybe in another job, failed or was never read.
  */
 export function completeBeforeRetry(
   chats: ReadonlyArray<{ id: string; chatId: string }>,
-  marks: ReadonlyMap<string, TimeWindow>,
+  marks: SyncMarks,
   failed: ReadonlyArray<{ chatId: string }>,
   window: TimeWindow,
 ): (listedId: string) => boolean {
   const storedOf = new Map(chats.map((chat) => [chat.id, chat.chatId]));
   const stillFailed = new Set(failed.map((f) => f.chatId));
   return (listedId) =>
-    !stillFailed.has(listedId) && covers(marks.get(storedOf.get(listedId) ?? listedId), window);
+    !stillFailed.has(listedId) &&
+    covers(marks.forms?.get(formKey(storedOf.get(listedId) ?? listedId, listedId)), window);
 }
 
 /** The runner's reporter inside a job: its warnings, prefixed; its steps and progress stay quiet. */
