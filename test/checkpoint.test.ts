@@ -129,6 +129,30 @@ describe('checkpoint', () => {
     );
   });
 
+  it('of another request, one of the two incremental: resumed as that request, to be finished first', async () => {
+    const file = tempFile();
+    const sunday = {
+      ...KEY,
+      windowRequest: { days: 8 },
+      window: { fromS: KEY.window.toS - 8 * 86_400, toS: KEY.window.toS },
+    };
+    const { checkpoint } = Checkpoint.open(file, sunday, { fresh: false });
+    checkpoint.bind(DATABASE);
+    await checkpoint.recordCommit({ chatsCompleted: ['a@c.us'], chatsInProgress: [], messages: 1 });
+    await checkpoint.flush();
+    const incremental = { ...KEY, windowRequest: { days: 30, incrementalOverlapS: 3600 } };
+    const opened = Checkpoint.open(file, incremental, { fresh: false });
+    expect(opened.resumed).toMatchObject({
+      completedChats: 1,
+      otherRequest: { request: { days: 8 }, description: '--days 8' },
+    });
+    expect(opened.window).toEqual({ fromS: KEY.window.toS - 8 * 86_400, toS: KEY.window.toS });
+    // The page size still has to match.
+    expect(() => Checkpoint.open(file, { ...incremental, pageSize: 50 }, { fresh: false })).toThrow(
+      /belongs to an unfinished run of another window or page size/,
+    );
+  });
+
   it('a partial end with nothing committed leaves no file', async () => {
     const file = tempFile();
     const { checkpoint } = Checkpoint.open(file, KEY, { fresh: false });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateDataset, startOfUtcDayS, startSimulator, type Simulator } from '../src/sim/index.js';
-import { jsonSummary, runArgs, runCli } from './support/cli.js';
+import { checkpointShows, jsonSummary, runArgs, runCli } from './support/cli.js';
 import { useTestDatabase } from './support/db.js';
 import { expectDatabaseMatches } from './support/truth.js';
 
@@ -138,6 +138,43 @@ describe('a resumed run reads the window asked for now as well', () => {
     expect(sunday.code).toBe(5);
     expect(sunday.stdout).toContain('Not resuming the run started');
     expect(await storedAt([first.toS + 1])).toBe(1);
+  });
+
+  it("a run of the cron's other line killed halfway is finished first, then this one runs", async () => {
+    // Sunday's --days 8 killed (a reboot) with one chat unread; Monday's --incremental on the same file.
+    // Before, every weekday run was refused (exit 1) until Sunday came round again.
+    const checkpoint = tempCheckpoint();
+    const held = DATASET.chats.find((chat, i) => i > 1 && chat.messages.length > 0)!;
+    let release: () => void = () => undefined;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    sim.onRequest(async (request) => {
+      if (request.route === 'messages' && request.chatId?.startsWith(held.id.split('@')[0]!)) await hold;
+    });
+    const sunday = runCli(args(checkpoint, ['--days', '8']));
+    expect(
+      await checkpointShows(checkpoint, (saved) => (saved.completedChats as string[]).length >= 2, sunday),
+    ).toBe(true);
+    sunday.child.kill('SIGKILL');
+    await sunday;
+    release();
+    const sundayWindow = (JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { window: { fromS: number } })
+      .window;
+
+    const monday = await runCli(args(checkpoint, ['--incremental']));
+    expect(monday.code).toBe(5);
+    expect(monday.stdout).toContain('Finishing first the run started');
+    expect(monday.stdout).toContain('for --days 8');
+    const { summary } = jsonSummary(monday.stdout);
+    // Sunday's eight days whole (the held chat included), and nothing new since: every chat Sunday's run
+    // marked is quiet for the incremental one, which reads the failing chat (no mark) over its window.
+    expect(summary.incremental).toMatchObject({ chatsQuiet: 9, chatsNew: 1 });
+    const window = summary.window as unknown as { toS: number };
+    await expectDatabaseMatches(
+      db.sql,
+      db.schema,
+      'default',
+      sim.groundTruth('default', { fromS: sundayWindow.fromS, toS: window.toS }),
+    );
   });
 
   it('an --until that does not move: the resumed run is the whole run', async () => {

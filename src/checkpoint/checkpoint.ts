@@ -268,8 +268,18 @@ export interface OpenedCheckpoint {
   checkpoint: Checkpoint;
   /** The window to use: the stored one when resuming, else the requested one. */
   window: TimeWindow;
-  /** Set when an unfinished earlier run is being continued. */
-  resumed: { completedChats: number; inProgressChats: number; startedAt: string } | undefined;
+  /**
+   * Set when an unfinished earlier run is being continued. `otherRequest`: that run asked for another
+   * window (one of the two incremental): it is finished first, as it asked, then this run's own window.
+   */
+  resumed:
+    | {
+        completedChats: number;
+        inProgressChats: number;
+        startedAt: string;
+        otherRequest?: { request: WindowRequest; description: string };
+      }
+    | undefined;
   /**
    * Set when an unfinished run's checkpoint was found but not believed (see `distrust`): why, and when
    * that run started. The window starts over; the caller warns.
@@ -331,7 +341,15 @@ export class Checkpoint {
           },
         };
       }
-      if (!sameWindow) {
+      // The README's cron alternates --incremental with a full re-read on one file: a run of one kind killed
+      // would otherwise hold every run of the other kind (exit 1) until it came round again. Such a run is
+      // finished first, then this one runs (the caller does both). Two full windows stay refused: finishing
+      // a year's back-fill before a quick --days 7 would be a surprise of hours.
+      const eitherIncremental =
+        existing.windowRequest.incrementalOverlapS !== undefined ||
+        key.windowRequest.incrementalOverlapS !== undefined;
+      const otherRequest = !sameWindow && existing.pageSize === key.pageSize && eitherIncremental;
+      if (!sameWindow && !otherRequest) {
         throw new CheckpointError(
           `the checkpoint ${file} belongs to an unfinished run of another window or page size ` +
             `(${describeRequest(existing.windowRequest)}, page size ${existing.pageSize}; ` +
@@ -349,6 +367,14 @@ export class Checkpoint {
           completedChats: existing.completedChats.length,
           inProgressChats: Object.keys(existing.inProgress).length,
           startedAt: existing.startedAt,
+          ...(otherRequest
+            ? {
+                otherRequest: {
+                  request: existing.windowRequest,
+                  description: describeRequest(existing.windowRequest),
+                },
+              }
+            : {}),
         },
       };
     }

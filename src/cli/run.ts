@@ -322,14 +322,20 @@ async function importSession(
       }
     }
     opened.checkpoint.bind(identity);
+    const otherRequest = opened.resumed?.otherRequest;
     if (opened.resumed) {
       reporter.info(
-        `Resuming the run started ${opened.resumed.startedAt} (session "${job.session}", window ${formatWindow(opened.window)}): ` +
+        (otherRequest
+          ? `Finishing first the run started ${opened.resumed.startedAt} for ${otherRequest.description} (session "${job.session}", window ${formatWindow(opened.window)}), left unfinished in this checkpoint: `
+          : `Resuming the run started ${opened.resumed.startedAt} (session "${job.session}", window ${formatWindow(opened.window)}): `) +
           `${formatCount(opened.resumed.completedChats)} chats done, ${formatCount(opened.resumed.inProgressChats)} part-way. ` +
           `--fresh starts over.`,
       );
     }
-    const pass = (window: TimeWindow, continuing?: ImportPlan['continuing']) =>
+    const pass = (
+      window: TimeWindow,
+      options: { incremental: RunConfig['incremental']; continuing?: ImportPlan['continuing'] },
+    ) =>
       runImport(
         {
           waha,
@@ -356,13 +362,20 @@ async function importSession(
           emptyPagesToEnd: config.emptyPages,
           maxSlices: config.maxSlices,
           chatPageSize: config.chatPageSize,
-          incremental: config.incremental,
-          recordedOptions: recordedOptions(config),
-          ...(continuing ? { continuing } : {}),
+          incremental: options.incremental,
+          recordedOptions: { ...recordedOptions(config), incremental: options.incremental ?? false },
+          ...(options.continuing ? { continuing: options.continuing } : {}),
           ...(job.checked ? { checked: job.checked } : {}),
         },
       );
-    let outcome = await pass(opened.window);
+    // An unfinished run of another request is finished as it asked (incremental or not).
+    let outcome = await pass(opened.window, {
+      incremental: otherRequest
+        ? otherRequest.request.incrementalOverlapS === undefined
+          ? undefined
+          : { overlapS: otherRequest.request.incrementalOverlapS }
+        : config.incremental,
+    });
     // A resumed run read its own, earlier window: the time since then (a --days or --incremental
     // window moves) is read now, or the nights of a cron job that keeps resuming (a chat WAHA always
     // fails leaves the run partial) would never read anything newer again.
@@ -371,23 +384,29 @@ async function importSession(
       outcome.error === undefined &&
       outcome.summary.status !== 'running' &&
       !signal.aborted &&
-      config.window.toS > opened.window.toS
+      (otherRequest !== undefined || config.window.toS > opened.window.toS)
     ) {
       const resumedWindow = opened.window;
       const done = opened.checkpoint.completedChats();
+      // What the resumed run completed narrows a full window of the same request only.
+      const narrows = otherRequest === undefined && !config.incremental;
       reporter.sessionSummary(outcome.summary);
       reporter.info(
-        `The resumed run's window ended at ${new Date(resumedWindow.toS * 1000).toISOString()}; ` +
-          `importing the window asked for now, ${formatWindow(config.window)}` +
-          (config.incremental
-            ? ''
-            : ` (the ${formatCount(done.size)} chats it completed from ${CONTINUE_OVERLAP_S / 60} minutes before its end)`),
+        (otherRequest
+          ? `The run started ${opened.resumed.startedAt} is finished; importing the window asked for now, `
+          : `The resumed run's window ended at ${new Date(resumedWindow.toS * 1000).toISOString()}; importing the window asked for now, `) +
+          formatWindow(config.window) +
+          (narrows
+            ? ` (the ${formatCount(done.size)} chats it completed from ${CONTINUE_OVERLAP_S / 60} minutes before its end)`
+            : ''),
       );
       opened = Checkpoint.open(job.checkpointFile!, job.checkpointKey!, { fresh: true });
       opened.checkpoint.bind(identity);
       outcome = await pass(config.window, {
-        chats: new Set(done),
-        endS: resumedWindow.toS - CONTINUE_OVERLAP_S,
+        incremental: config.incremental,
+        ...(narrows
+          ? { continuing: { chats: new Set(done), endS: resumedWindow.toS - CONTINUE_OVERLAP_S } }
+          : {}),
       });
     }
     return {
