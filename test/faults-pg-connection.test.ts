@@ -250,6 +250,26 @@ it('connections black-holed mid-transaction: no hang, exit 1 "did not answer" af
   await expectDatabaseMatches(db.sql, db.schema, 'default', TRUTH());
 });
 
+it('every connection black-holed between two batches: the lost lock is said, and the run recorded on a fresh connection at once', async () => {
+  const checkpoint = checkpointFile();
+  const hold = holdRequest(sim, (r) => r.chatId === CHAT_ORDER[2]);
+  const running = run(proxy.url(testDatabaseUrl()), db.schema, checkpoint, ['--db-statement-timeout', '1']);
+  await hold.reached;
+  // Nothing is in flight on the database: the next statement is the lock's check before the next batch.
+  proxy.blackholeAll();
+  let recordedIntoTheHole = 0;
+  proxy.onClientData = (chunk, holed) => {
+    if (holed && chunk.includes('import_runs')) recordedIntoTheHole++;
+  };
+  hold.release();
+  const failed = await running;
+
+  expectCleanFailure(failed, /lost the import lock/);
+  expect(await runStatuses(db.schema)).toEqual(['failed']);
+  // Before, the record went first to a pool connection in the same hole, a whole deadline more.
+  expect(recordedIntoTheHole).toBe(0);
+});
+
 it('the answer watchdog keeps watching a connection after it found it idle once', async () => {
   // A server that answers the first message with ReadyForQuery and then nothing: a connection that sat
   // idle (the import lock's, between two checks) before its route was black-holed.

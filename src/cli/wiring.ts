@@ -111,10 +111,14 @@ export async function openStore(
       throw explain(error);
     });
   const explain = (error: unknown): KnownError => {
-    if (isConnectionGone(error) || db.brokenError) connectionLost = true;
+    // The import lock lost with its connection (the lock's own, not the pool's) is taken as the server or
+    // the path to it gone as well: the run record goes straight to a fresh connection, instead of waiting
+    // a whole answer deadline more on a pool connection that is probably black-holed too.
+    const cause = error instanceof Error ? error.cause : undefined;
+    if (isConnectionGone(error) || isConnectionGone(cause) || db.brokenError) connectionLost = true;
     // postgres.js reports a connection given up for want of an answer as merely closed: say why.
-    const cause = connectionLost && db.lastFault && !(error instanceof KnownError) ? db.lastFault : error;
-    return toDatabaseError(cause, { displayUrl: db.displayUrl, databaseUrl: config.databaseUrl });
+    const reported = connectionLost && db.lastFault && !(error instanceof KnownError) ? db.lastFault : error;
+    return toDatabaseError(reported, { displayUrl: db.displayUrl, databaseUrl: config.databaseUrl });
   };
   let applied: number[] = [];
   try {

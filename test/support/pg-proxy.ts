@@ -14,8 +14,8 @@ export interface PgProxy {
   blackholeAll(): void;
   resetAll(): void;
   dropAll(): void;
-  /** Called with each client chunk before it is forwarded (or not, once black-holed). */
-  onClientData?: (chunk: Buffer) => void;
+  /** Called with each client chunk before it is forwarded (or not: `holed`, its connection black-holed). */
+  onClientData?: (chunk: Buffer, holed: boolean) => void;
   close(): Promise<void>;
 }
 
@@ -32,7 +32,7 @@ export async function startPgProxy(targetHost: string, targetPort: number): Prom
     const pair: Pair = { client, upstream, holed: false };
     pairs.add(pair);
     client.on('data', (chunk: Buffer) => {
-      proxy.onClientData?.(chunk);
+      proxy.onClientData?.(chunk, pair.holed);
       if (!pair.holed) upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
