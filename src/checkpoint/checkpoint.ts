@@ -303,7 +303,9 @@ export class Checkpoint {
 
   /**
    * Opens the checkpoint for a run: continues an unfinished one for the same session, schema and window
-   * request, starts a new one otherwise (or with `fresh`), and refuses one that belongs to another window.
+   * request, starts a new one otherwise (or with `fresh`). An unfinished one of another request is
+   * continued as that request (`resumed.otherRequest`) when one of the two is incremental, replaced when
+   * it ended partial, and refused otherwise.
    */
   static open(
     file: string,

@@ -645,15 +645,6 @@ export async function checkSession(
 }
 
 /**
- * Each chat's window in an incremental run. A chat with a sync mark continues from the mark's end minus
- * the overlap (late messages and messages sharing the last second are fetched again and written
- * idempotently); a chat without one is new and takes the run's full window. A chat whose last activity,
- * as WAHA lists it, is older than the start of its window holds nothing to fetch: it is quiet.
- * The mark is the stored chat's, and one person can be read under two listed ids (a WAHA that does not
- * merge `@lid` and number): one of them completing marks the chat while the other may have failed. So a
- * listed id still failed (`failedListed`) whose stored chat another listed id shares takes the full window.
- */
-/**
  * A full (not incremental) window read after an earlier one of the same request (a resumed run's, a plan
  * still pending) starts this many seconds before that one's end for the chats it covered: a message that
  * reached WAHA late, with an older time, is caught as the nightly full run would.
@@ -663,6 +654,16 @@ export const CONTINUE_OVERLAP_S = 3600;
 /** WAHA's clock this far from this machine's is worth a warning. */
 const CLOCK_WARNING_S = 60;
 
+/**
+ * Each chat's window in an incremental run. A chat with a sync mark continues from the mark's end minus
+ * the overlap (late messages and messages sharing the last second are fetched again and written
+ * idempotently); a chat without one is new and takes the run's full window. A chat whose last activity,
+ * as WAHA lists it, is older than the start of its window holds nothing to fetch: it is quiet.
+ * One person can be read under two listed ids (a WAHA that does not merge `@lid` and number): the stored
+ * chat's mark is set by whichever completed, while the other may have failed or never been read (a run
+ * killed between them). So each listed id of a stored chat listed twice continues from its own span
+ * (`marks.forms`) and takes the full window without one, or while still failed (`failedListed`).
+ */
 export function planIncremental(
   chats: readonly ChatRecord[],
   marks: SyncMarks,
