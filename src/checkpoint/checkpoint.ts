@@ -63,6 +63,11 @@ export interface WindowRequest {
   incrementalOverlapS?: number;
 }
 
+/** The incremental setting a window request asks for (undefined: a full window). */
+export function incrementalOf(request: WindowRequest): { overlapS: number } | undefined {
+  return request.incrementalOverlapS === undefined ? undefined : { overlapS: request.incrementalOverlapS };
+}
+
 export interface CheckpointData {
   format: typeof CHECKPOINT_FORMAT;
   version: typeof CHECKPOINT_VERSION;

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import {
   Checkpoint,
+  incrementalOf,
   defaultCheckpointPath,
   type CheckpointKey,
   type OpenedCheckpoint,
@@ -370,11 +371,7 @@ async function importSession(
       );
     // An unfinished run of another request is finished as it asked (incremental or not).
     let outcome = await pass(opened.window, {
-      incremental: otherRequest
-        ? otherRequest.request.incrementalOverlapS === undefined
-          ? undefined
-          : { overlapS: otherRequest.request.incrementalOverlapS }
-        : config.incremental,
+      incremental: otherRequest ? incrementalOf(otherRequest.request) : config.incremental,
     });
     // A resumed run read its own, earlier window: the time since then (a --days or --incremental
     // window moves) is read now, or the nights of a cron job that keeps resuming (a chat WAHA always
@@ -404,9 +401,7 @@ async function importSession(
       opened.checkpoint.bind(identity);
       outcome = await pass(config.window, {
         incremental: config.incremental,
-        ...(narrows
-          ? { continuing: { chats: new Set(done), endS: resumedWindow.toS - CONTINUE_OVERLAP_S } }
-          : {}),
+        ...(narrows ? { continuing: { chats: done, endS: resumedWindow.toS - CONTINUE_OVERLAP_S } } : {}),
       });
     }
     return {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type PgBoss from 'pg-boss';
-import type { WindowRequest } from '../checkpoint/checkpoint.js';
+import { incrementalOf, type WindowRequest } from '../checkpoint/checkpoint.js';
 import type { Sql } from '../db/connect.js';
 import type { ChatKind, ChatRecord, TimeWindow } from '../domain.js';
 import { WahaRefusedError } from '../errors.js';
@@ -271,10 +271,7 @@ async function storePlan(
         wahaUrl: plan.wahaUrl,
         session: plan.session,
         window,
-        incremental:
-          request.windowRequest.incrementalOverlapS === undefined
-            ? null
-            : { overlapS: request.windowRequest.incrementalOverlapS },
+        incremental: incrementalOf(request.windowRequest) ?? null,
         strategy: request.strategy,
         chunk: request.chunk,
         batchSize: request.batchSize,
