@@ -51,7 +51,13 @@ describe('run --incremental', () => {
         status: 'succeeded',
         chats: 39,
         chatsImported: 39,
-        incremental: { overlapS: OVERLAP_S, chatsQuiet: 0, chatsNew: 39 },
+        incremental: {
+          overlapS: OVERLAP_S,
+          chatsQuiet: 0,
+          chatsNew: 39,
+          chatsRetried: 0,
+          chatsBackfilled: 0,
+        },
       });
       const window = summary.window as unknown as { fromS: number; toS: number };
       firstToS = window.toS;
@@ -94,7 +100,13 @@ describe('run --incremental', () => {
         chatsImported: 40,
         messagesFetched: expectedFetched,
         inserted: 3 + 2 + 1 + visibleMessages(DATASET.chats.find((c) => c.id === newChatId)!).length,
-        incremental: { overlapS: OVERLAP_S, chatsQuiet: 36, chatsNew: 1 },
+        incremental: {
+          overlapS: OVERLAP_S,
+          chatsQuiet: 36,
+          chatsNew: 1,
+          chatsRetried: 0,
+          chatsBackfilled: 0,
+        },
       });
       // The request count shows it: two message requests (a page and the empty page that ends it) for
       // each of the four chats with something to fetch, none for the 36 quiet ones.
@@ -146,6 +158,110 @@ describe('run --incremental', () => {
       );
     } finally {
       await sim.close();
+    }
+  });
+
+  it('reads the days before a shorter earlier import: the window asked for is imported whole', async () => {
+    // A first run of --days 8 (the README's Sunday line), then the nightly --incremental of a longer window:
+    // before, every chat continued from its mark and the days before it were never read, exit 0.
+    const shortSinceS = startOfUtcDayS() - 10 * 86_400;
+    const sim = await startSimulator({ sessions: [{ name: 'default', dataset: structuredClone(DATASET) }] });
+    try {
+      const short = await runCli(runArgs(sim.url, db.schema, ['--since', String(shortSinceS)]));
+      expect(short.code).toBe(0);
+      const args = runArgs(sim.url, db.schema, [
+        '--incremental',
+        '--since',
+        String(SINCE_S),
+        '--concurrency',
+        '8',
+      ]);
+      const long = await runCli(args);
+      expect(long.code).toBe(0);
+      const { summary } = jsonSummary(long.stdout);
+      const window = summary.window as unknown as { fromS: number; toS: number };
+      const truth = sim.groundTruth('default', window).messages;
+      // The test means something: the longer window holds messages the short one did not.
+      expect(truth.filter((m) => m.timestamp < shortSinceS).length).toBeGreaterThan(100);
+      await expectDatabaseMatches(db.sql, db.schema, 'default', truth);
+      const active = DATASET.chats.filter((chat) => visibleMessages(chat).length > 0).length;
+      expect(summary.incremental).toMatchObject({ chatsNew: 0, chatsRetried: 0 });
+      // Every chat active since the longer window's start is read whole once; none before it.
+      expect((summary.incremental as unknown as { chatsBackfilled: number }).chatsBackfilled).toBeGreaterThan(
+        0,
+      );
+      expect(
+        (summary.incremental as unknown as { chatsBackfilled: number }).chatsBackfilled,
+      ).toBeLessThanOrEqual(active);
+      expect(long.stdout).toContain('are read over the whole window');
+
+      // Once read, the spans cover the window: the next run has nothing to read.
+      sim.resetStats();
+      const again = await runCli(args);
+      expect(again.code).toBe(0);
+      expect(jsonSummary(again.stdout).summary.incremental).toMatchObject({
+        chatsBackfilled: 0,
+        chatsNew: 0,
+      });
+      expect(sim.stats().byRoute.messages ?? 0).toBe(0);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('retries a chat an earlier run failed, though it has been quiet since', async () => {
+    // Monday's --incremental after Sunday's full run failed one chat: before, the chat had its older mark
+    // and no activity since, so it was skipped as quiet; the run exited 0 while the chat stayed failed.
+    const failing = DATASET.chats.find((chat) => visibleMessages(chat).length > 0)!.id;
+    const incremental = (url: string): string[] =>
+      runArgs(url, db.schema, ['--incremental', '--since', String(SINCE_S), '--concurrency', '8']);
+    const failed = async (): Promise<string[]> =>
+      (await db.sql<Array<{ chat_id: string }>>`select chat_id from ${db.sql(db.schema)}.failed_chats`).map(
+        (row) => row.chat_id,
+      );
+
+    const healthy = await startSimulator({
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    try {
+      expect((await runCli(incremental(healthy.url))).code).toBe(0);
+    } finally {
+      await healthy.close();
+    }
+    const failingWaha = await startSimulator({
+      profile: { failingChats: [failing] },
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    try {
+      const sunday = await runCli(
+        runArgs(failingWaha.url, db.schema, ['--since', String(SINCE_S), '--max-retries', '1']),
+      );
+      expect(sunday.code).toBe(5);
+      expect(await failed()).toHaveLength(1);
+    } finally {
+      await failingWaha.close();
+    }
+
+    const monday = await startSimulator({
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    try {
+      const result = await runCli(incremental(monday.url));
+      expect(result.code).toBe(0);
+      const { summary } = jsonSummary(result.stdout);
+      expect(await failed()).toEqual([]);
+      expect(summary.incremental).toMatchObject({ chatsRetried: 1, chatsNew: 0, chatsBackfilled: 0 });
+      // Only the failed chat was read: one page and the empty page that ends it, or more for a long chat.
+      expect(monday.stats().byRoute.messages).toBeGreaterThanOrEqual(2);
+      const window = summary.window as unknown as { fromS: number; toS: number };
+      await expectDatabaseMatches(
+        db.sql,
+        db.schema,
+        'default',
+        monday.groundTruth('default', window).messages,
+      );
+    } finally {
+      await monday.close();
     }
   });
 
@@ -217,7 +333,13 @@ describe('planIncremental', () => {
       runWindow,
       60,
     );
-    expect(plan).toEqual({ windows: new Map(), quiet: ['ahead@c.us'], chatsNew: 0 });
+    expect(plan).toEqual({
+      windows: new Map(),
+      quiet: ['ahead@c.us'],
+      chatsNew: 0,
+      chatsRetried: 0,
+      chatsBackfilled: 0,
+    });
   });
 
   it("continues each id a person is listed under from that id's own span: one never read is read whole", () => {
@@ -233,18 +355,69 @@ describe('planIncremental', () => {
       { forms: new Map([[formKey('5511900000001@c.us', '111@lid'), { fromS: 1_000, toS: 8_000 }]]) },
     );
     const chats = [person('111@lid'), person('5511900000001@c.us'), chat('other@c.us', 9_000)];
-    for (const failed of [new Set<string>(), new Set(['5511900000001@c.us', 'other@c.us'])]) {
-      const plan = planIncremental(chats, marks, runWindow, 500, failed);
-      expect(plan.chatsNew).toBe(1);
-      // The number's id has the run's window (no entry); the lid continues from its own span, and a chat
-      // listed under one id alone (failed or not) from the stored chat's.
-      expect(Object.fromEntries(plan.windows)).toEqual({
-        '111@lid': { fromS: 7_500, toS: 10_000 },
-        'other@c.us': { fromS: 7_500, toS: 10_000 },
-      });
-    }
+    const plan = planIncremental(chats, marks, runWindow, 500);
+    expect(plan.chatsNew).toBe(1);
+    // The number's id has the run's window (no entry); the lid continues from its own span, and a chat
+    // listed under one id alone from the stored chat's.
+    expect(Object.fromEntries(plan.windows)).toEqual({
+      '111@lid': { fromS: 7_500, toS: 10_000 },
+      'other@c.us': { fromS: 7_500, toS: 10_000 },
+    });
     // A failed id is read whole even with a span of its own (the failure may have come after it).
     const failedLid = planIncremental(chats, marks, runWindow, 500, new Set(['111@lid']));
-    expect(failedLid.chatsNew).toBe(2);
+    expect(failedLid).toMatchObject({ chatsNew: 1, chatsRetried: 1 });
+    expect([...failedLid.windows.keys()]).toEqual(['other@c.us']);
+  });
+
+  it('retries a chat still failed over the whole window, quiet or not', () => {
+    // An earlier run (the weekly --days 8) failed the chat; its span is older and it has been quiet since.
+    // Before, it was skipped as quiet: the failure stayed in failed_chats and the run said nothing of it.
+    const marks = new Map([
+      ['failed@c.us', { fromS: 1_000, toS: 8_000 }],
+      ['quiet@c.us', { fromS: 1_000, toS: 8_000 }],
+    ]);
+    const plan = planIncremental(
+      [chat('failed@c.us', 2_000), chat('quiet@c.us', 2_000)],
+      marks,
+      runWindow,
+      500,
+      new Set(['failed@c.us']),
+    );
+    expect(plan).toEqual({
+      windows: new Map(),
+      quiet: ['quiet@c.us'],
+      chatsNew: 0,
+      chatsRetried: 1,
+      chatsBackfilled: 0,
+    });
+  });
+
+  it('reads whole a chat whose span starts after the window does, unless it was quiet all through it', () => {
+    // Imported before by a shorter window (--days 8 under a nightly --incremental of 30 days): the days
+    // before its span were never read. Before, it continued from its mark and they never were.
+    const marks = new Map([
+      ['short@c.us', { fromS: 5_000, toS: 8_000 }],
+      ['short-quiet@c.us', { fromS: 5_000, toS: 8_000 }],
+      ['short-unknown@c.us', { fromS: 5_000, toS: 8_000 }],
+      ['covered@c.us', { fromS: 1_000, toS: 8_000 }],
+    ]);
+    const plan = planIncremental(
+      [
+        chat('short@c.us', 3_000),
+        chat('short-quiet@c.us', 999),
+        chat('short-unknown@c.us', null),
+        chat('covered@c.us', 9_000),
+      ],
+      marks,
+      runWindow,
+      500,
+    );
+    expect(plan).toEqual({
+      windows: new Map([['covered@c.us', { fromS: 7_500, toS: 10_000 }]]),
+      quiet: ['short-quiet@c.us'],
+      chatsNew: 0,
+      chatsRetried: 0,
+      chatsBackfilled: 2,
+    });
   });
 });

@@ -140,14 +140,12 @@ describe('a resumed run reads the window asked for now as well', () => {
     expect(await storedAt([first.toS + 1])).toBe(1);
   });
 
-  it("a run of the cron's other line killed halfway is finished first, then this one runs", async () => {
-    // Sunday's --days 8 killed (a reboot) with one chat unread; Monday's --incremental on the same file.
-    // Before, every weekday run was refused (exit 1) until Sunday came round again.
-    const checkpoint = tempCheckpoint();
+  /** Sunday's --days 8 on `checkpoint`, killed (a reboot) once two chats are done, one chat still unread. */
+  async function killedSunday(checkpoint: string): Promise<{ fromS: number }> {
     const held = DATASET.chats.find((chat, i) => i > 1 && chat.messages.length > 0)!;
     let release: () => void = () => undefined;
     const hold = new Promise<void>((resolve) => (release = resolve));
-    sim.onRequest(async (request) => {
+    const removeHook = sim.onRequest(async (request) => {
       if (request.route === 'messages' && request.chatId?.startsWith(held.id.split('@')[0]!)) await hold;
     });
     const sunday = runCli(args(checkpoint, ['--days', '8']));
@@ -157,24 +155,57 @@ describe('a resumed run reads the window asked for now as well', () => {
     sunday.child.kill('SIGKILL');
     await sunday;
     release();
-    const sundayWindow = (JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { window: { fromS: number } })
-      .window;
+    removeHook();
+    return (JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { window: { fromS: number } }).window;
+  }
+
+  it("a run of the cron's other line killed halfway is finished first, then this one runs", async () => {
+    // Sunday's --days 8 killed (a reboot) with one chat unread; Monday's --incremental on the same file.
+    // Before, every weekday run was refused (exit 1) until Sunday came round again.
+    const checkpoint = tempCheckpoint();
+    await killedSunday(checkpoint);
 
     const monday = await runCli(args(checkpoint, ['--incremental']));
     expect(monday.code).toBe(5);
     expect(monday.stdout).toContain('Finishing first the run started');
     expect(monday.stdout).toContain('for --days 8');
     const { summary } = jsonSummary(monday.stdout);
-    // Sunday's eight days whole (the held chat included), and nothing new since: every chat Sunday's run
-    // marked is quiet for the incremental one, which reads the failing chat (no mark) over its window.
-    expect(summary.incremental).toMatchObject({ chatsQuiet: 9, chatsNew: 1 });
-    const window = summary.window as unknown as { toS: number };
-    await expectDatabaseMatches(
-      db.sql,
-      db.schema,
-      'default',
-      sim.groundTruth('default', { fromS: sundayWindow.fromS, toS: window.toS }),
-    );
+    // Sunday's eight days whole (the held chat included), then the incremental run's own window, thirty
+    // days: the nine chats Sunday's run marked are read back to its start (their spans begin eight days
+    // back), and the failing chat, failed by Sunday's run, is retried and fails again.
+    expect(summary.incremental).toMatchObject({
+      chatsQuiet: 0,
+      chatsNew: 0,
+      chatsBackfilled: 9,
+      chatsRetried: 1,
+    });
+    const window = summary.window as unknown as { fromS: number; toS: number };
+    await expectDatabaseMatches(db.sql, db.schema, 'default', sim.groundTruth('default', window));
+  });
+
+  it('a chat the finished run failed, quiet since its last import, still fails the run that finishes it', async () => {
+    // Every chat imported once by a healthy WAHA; Sunday's --days 8 killed, and WAHA now fails one chat.
+    // Monday finishes Sunday's run (partial: the chat failed), then its own --incremental: before, that
+    // pass found the chat quiet since its mark, skipped it, and the run exited 0 with the chat still failed.
+    const healthy = await startSimulator({
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    try {
+      const first = await runCli(
+        runArgs(healthy.url, db.schema, ['--incremental', '--checkpoint', tempCheckpoint()]),
+      );
+      expect(first.code).toBe(0);
+    } finally {
+      await healthy.close();
+    }
+    const checkpoint = tempCheckpoint();
+    await killedSunday(checkpoint);
+    const monday = await runCli(args(checkpoint, ['--incremental']));
+    expect(monday.stdout).toContain('Finishing first the run started');
+    expect(monday.code).toBe(5);
+    const { summary } = jsonSummary(monday.stdout);
+    expect(summary).toMatchObject({ status: 'partial', chatsFailed: 1 });
+    expect(summary.incremental).toMatchObject({ chatsRetried: 1, chatsBackfilled: 0, chatsNew: 0 });
   });
 
   it('an --until that does not move: the resumed run is the whole run', async () => {

@@ -149,7 +149,13 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     window: plan.window,
     status: 'running',
     incremental: plan.incremental
-      ? { overlapS: plan.incremental.overlapS, chatsQuiet: 0, chatsNew: 0 }
+      ? {
+          overlapS: plan.incremental.overlapS,
+          chatsQuiet: 0,
+          chatsNew: 0,
+          chatsRetried: 0,
+          chatsBackfilled: 0,
+        }
       : null,
     concurrency: describeConcurrency(plan.strategyOptions.concurrency),
   });
@@ -268,12 +274,20 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
         overlapS: plan.incremental.overlapS,
         chatsQuiet: planned.quiet.length,
         chatsNew: planned.chatsNew,
+        chatsRetried: planned.chatsRetried,
+        chatsBackfilled: planned.chatsBackfilled,
       };
       reporter.info(
-        marks.size === 0
+        marks.size === 0 && failed.size === 0
           ? `Incremental: no chat has been imported into this schema yet; every chat uses the full window`
-          : `Incremental: ${formatCount(chats.length - planned.quiet.length - planned.chatsNew)} chats continue from their last import, ` +
-              `${formatCount(planned.chatsNew)} are new, ${formatCount(planned.quiet.length)} had no activity since`,
+          : `Incremental: ${formatCount(planned.windows.size)} chats continue from their last import, ` +
+              `${formatCount(planned.chatsNew)} are new, ${formatCount(planned.quiet.length)} had no activity since` +
+              (planned.chatsRetried
+                ? `; ${formatCount(planned.chatsRetried)} still failed from an earlier run are retried over the whole window`
+                : '') +
+              (planned.chatsBackfilled
+                ? `; ${formatCount(planned.chatsBackfilled)} whose last import started after ${new Date(plan.window.fromS * 1000).toISOString()} are read over the whole window`
+                : ''),
       );
     }
     if (plan.continuing && !plan.incremental) {
@@ -659,10 +673,15 @@ const CLOCK_WARNING_S = 60;
  * the overlap (late messages and messages sharing the last second are fetched again and written
  * idempotently); a chat without one is new and takes the run's full window. A chat whose last activity,
  * as WAHA lists it, is older than the start of its window holds nothing to fetch: it is quiet.
+ * The run promises the whole window, not only what is new, so two kinds of chat with a mark take the full
+ * window too: one still in `failed_chats` (`failedListed`: an earlier run could not import it, and the
+ * next run retries it, quiet or not), and one whose span starts after the window does (imported by a
+ * shorter window before, e.g. a first run of `--days 8` under a nightly `--incremental` of 30 days: the
+ * days before its span were never read). Each is read whole once; its span then covers the window.
  * One person can be read under two listed ids (a WAHA that does not merge `@lid` and number): the stored
  * chat's mark is set by whichever completed, while the other may have failed or never been read (a run
  * killed between them). So each listed id of a stored chat listed twice continues from its own span
- * (`marks.forms`) and takes the full window without one, or while still failed (`failedListed`).
+ * (`marks.forms`) and takes the full window without one.
  */
 export function planIncremental(
   chats: readonly ChatRecord[],
@@ -670,33 +689,47 @@ export function planIncremental(
   runWindow: TimeWindow,
   overlapS: number,
   failedListed: ReadonlySet<string> = new Set(),
-): { windows: Map<string, TimeWindow>; quiet: string[]; chatsNew: number } {
+): {
+  windows: Map<string, TimeWindow>;
+  quiet: string[];
+  chatsNew: number;
+  chatsRetried: number;
+  chatsBackfilled: number;
+} {
   const windows = new Map<string, TimeWindow>();
   const quiet: string[] = [];
   let chatsNew = 0;
+  let chatsRetried = 0;
+  let chatsBackfilled = 0;
   const listings = new Map<string, number>();
   for (const chat of chats) listings.set(chat.chatId, (listings.get(chat.chatId) ?? 0) + 1);
   for (const chat of chats) {
+    if (failedListed.has(chat.id)) {
+      chatsRetried++;
+      continue;
+    }
     // A stored chat listed under two ids (a person as @lid and as a number, not merged by WAHA): the chat's
     // mark may come from the id that was read while the other never was (failed, or the run was killed
     // between the two). Each id continues from its own span; one without a span is read whole.
     const shared = listings.get(chat.chatId)! > 1;
-    const mark = shared
-      ? failedListed.has(chat.id)
-        ? undefined
-        : marks.forms?.get(formKey(chat.chatId, chat.id))
-      : marks.get(chat.chatId);
+    const mark = shared ? marks.forms?.get(formKey(chat.chatId, chat.id)) : marks.get(chat.chatId);
     if (!mark) {
       chatsNew++;
       continue;
     }
-    const fromS = mark.toS - overlapS;
     const lastActivityS =
       chat.lastActivityAt === null ? null : Math.floor(chat.lastActivityAt.getTime() / 1000);
+    if (mark.fromS > runWindow.fromS) {
+      // Nothing before the span was read: the whole window, unless the chat was quiet all through it.
+      if (lastActivityS !== null && lastActivityS < runWindow.fromS) quiet.push(chat.id);
+      else chatsBackfilled++;
+      continue;
+    }
+    const fromS = mark.toS - overlapS;
     if (fromS > runWindow.toS || (lastActivityS !== null && lastActivityS < fromS)) quiet.push(chat.id);
     else windows.set(chat.id, { fromS, toS: runWindow.toS });
   }
-  return { windows, quiet, chatsNew };
+  return { windows, quiet, chatsNew, chatsRetried, chatsBackfilled };
 }
 
 /** The concurrency as the summary shows it: the fixed number, or what the adaptive controller did. */

@@ -31,9 +31,17 @@ export interface ImportSummary {
   slicing: { maxSlices: number; slices: number; chatsSliced: number; emptySlices: number } | null;
   /**
    * Incremental runs only: the overlap, the chats skipped without a request because they had no activity
-   * since their last import, and the chats seen for the first time (fetched over the full window).
+   * since their last import, the chats seen for the first time, the chats still failed from an earlier
+   * run (retried), and the chats whose stored span starts after the window does (back-filled): those
+   * three are fetched over the full window.
    */
-  incremental: { overlapS: number; chatsQuiet: number; chatsNew: number } | null;
+  incremental: {
+    overlapS: number;
+    chatsQuiet: number;
+    chatsNew: number;
+    chatsRetried: number;
+    chatsBackfilled: number;
+  } | null;
   messagesFetched: number;
   inserted: number;
   updated: number;
@@ -148,7 +156,14 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
           [
             'incremental',
             `${formatCount(summary.incremental.chatsQuiet)} chats quiet since their last import, ` +
-              `${formatCount(summary.incremental.chatsNew)} new; overlap ${formatDuration(summary.incremental.overlapS * 1000)}`,
+              `${formatCount(summary.incremental.chatsNew)} new` +
+              (summary.incremental.chatsRetried
+                ? `, ${formatCount(summary.incremental.chatsRetried)} failed before (retried whole)`
+                : '') +
+              (summary.incremental.chatsBackfilled
+                ? `, ${formatCount(summary.incremental.chatsBackfilled)} back-filled`
+                : '') +
+              `; overlap ${formatDuration(summary.incremental.overlapS * 1000)}`,
           ] as [string, string],
         ]
       : []),
