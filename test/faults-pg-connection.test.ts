@@ -6,6 +6,7 @@ import path from 'node:path';
 import { openDatabase } from '../src/db/index.js';
 import { DEFAULT_TIMEOUTS, watchAnswers } from '../src/db/connect.js';
 import { startBoss, UNIT_QUEUE } from '../src/queue/boss.js';
+import { takeUnitJob } from '../src/queue/worker.js';
 import { generateDataset, startSimulator, type Simulator, type WaMessage } from '../src/sim/index.js';
 import { jsonSummary, runCli, type CliResult } from './support/cli.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
@@ -299,9 +300,9 @@ it('the answer watchdog keeps watching a connection after it found it idle once'
   }
 });
 
-it("pg-boss's own pool gives a black-holed statement up at the deadline, as ours does", async () => {
-  // Before, pg-boss's pool had no timeout at all: `worker` waited on its next job for ever.
-  const boss = await startBoss(
+/** pg-boss on one connection through the proxy, with a 1 s statement timeout (an answer awaited 5 s past it fails). */
+function bossThroughProxy(): ReturnType<typeof startBoss> {
+  return startBoss(
     {
       url: proxy.url(testDatabaseUrl()),
       schema: db.schema,
@@ -310,11 +311,29 @@ it("pg-boss's own pool gives a black-holed statement up at the deadline, as ours
     },
     () => undefined,
   );
+}
+
+it("pg-boss's own pool gives a black-holed statement up at the deadline, as ours does", async () => {
+  // Before, pg-boss's pool had no timeout at all: `worker` waited on its next job for ever.
+  const boss = await bossThroughProxy();
   try {
     proxy.blackholeAll();
     await expect(boss.getQueue(UNIT_QUEUE)).rejects.toThrow(/Query read timeout/);
   } finally {
     // Its connection stays black-holed (the proxy closes it at the end): not waited for.
+    void boss.stop({ graceful: false, wait: false, close: true }).catch(() => undefined);
+  }
+});
+
+it('a worker taking its next job through a black-holed connection hears of it at the deadline', async () => {
+  // pg-boss's fetch answers "no job" when its statement fails: before, a worker whose connections were
+  // black-holed polled "no job" at every --poll and never said a word.
+  const boss = await bossThroughProxy();
+  try {
+    await expect(takeUnitJob(boss)).resolves.toBeUndefined();
+    proxy.blackholeAll();
+    await expect(takeUnitJob(boss)).rejects.toThrow(/Query read timeout/);
+  } finally {
     void boss.stop({ graceful: false, wait: false, close: true }).catch(() => undefined);
   }
 });

@@ -358,6 +358,25 @@ describe('random faults', () => {
   });
 });
 
+describe('the Date header', () => {
+  it("is WAHA's clock when the answer leaves, after its latency, not when the request came in", async () => {
+    // Stamped on arrival, a 1.5 s answer read as a WAHA clock 1.5 s behind this machine's.
+    const sim = await start({ latencyMs: 1500, clockOffsetS: 3600 });
+    try {
+      const sentMs = Date.now();
+      const answer = await get(sim, MESSAGES_PATH);
+      const receivedMs = Date.now();
+      expect(answer.status).toBe(200);
+      const dateMs = Date.parse(answer.headers.get('date')!) - 3600_000;
+      // Whole seconds: the stamp is at most a second before the moment it was written.
+      expect(dateMs).toBeGreaterThan(sentMs + 1500 - 1000);
+      expect(dateMs).toBeLessThanOrEqual(receivedMs);
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
 describe('options', () => {
   it('rejects impossible settings naming them', async () => {
     await expect(startSimulator({ capacity: 0 })).rejects.toThrow(/capacity/);

@@ -327,13 +327,20 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
       }
       taking.signal.addEventListener('abort', done, { once: true });
     });
+  /** The error of the last failed attempt to take a job, until one succeeds. */
+  let fetchFailure: string | undefined;
   const slot = async (): Promise<void> => {
     while (!taking.signal.aborted) {
       let job: PgBoss.JobWithMetadata<UnitJobData> | undefined;
       try {
-        [job] = await boss.fetch<UnitJobData>(UNIT_QUEUE, { batchSize: 1, includeMetadata: true });
+        job = await takeUnitJob(boss);
+        if (fetchFailure !== undefined) reporter.info('The job queue answers again');
+        fetchFailure = undefined;
       } catch (error) {
-        reporter.warn(`taking a job from the queue: ${errorMessage(error)}`);
+        // Said once per cause, not at every poll of a worker whose database is away for an hour.
+        const message = errorMessage(error);
+        if (message !== fetchFailure) reporter.warn(`taking a job from the queue: ${message}; trying again`);
+        fetchFailure = message;
       }
       if (job && taking.signal.aborted) {
         // Fetched as the worker was stopping: given back untouched rather than left active until it expires.
@@ -418,6 +425,31 @@ export async function runWorker(deps: WorkerDeps, settings: WorkerSettings): Pro
       update ${sql(schema)}.queue_workers set state = 'stopped', last_seen_at = now(), jobs_done = ${outcome.jobsDone}
       where id = ${id}`.catch(() => undefined);
   }
+}
+
+/**
+ * The next unit job, or undefined when none waits. pg-boss's own `fetch` answers "no job" when its
+ * statement fails (it expects only a unique-key race there): a worker whose database connections were
+ * dead or black-holed polled "no job" at every `--poll` without a word. The statement goes through a db
+ * that keeps its error, and any error but that race is thrown.
+ */
+export async function takeUnitJob(boss: PgBoss): Promise<PgBoss.JobWithMetadata<UnitJobData> | undefined> {
+  const db = boss.getDb();
+  let failure: unknown;
+  const watched: PgBoss.Db = {
+    executeSql: (text, values) =>
+      db.executeSql(text, values).catch((error: unknown) => {
+        failure = error;
+        throw error;
+      }),
+  };
+  const [job] = await boss.fetch<UnitJobData>(UNIT_QUEUE, {
+    batchSize: 1,
+    includeMetadata: true,
+    db: watched,
+  });
+  if (failure !== undefined && (failure as { code?: unknown }).code !== '23505') throw failure;
+  return job;
 }
 
 /**

@@ -439,8 +439,16 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   });
 
   const serverNowMs = (): number => Date.now() + o.clockOffsetS * 1000;
+  /**
+   * A server stamps `Date` as it writes the headers (Node does, and WAHA behind it): after its latency,
+   * not when the request came in, or a slow answer would read as a clock running behind.
+   */
+  const stampDate = (res: ServerResponse): void => {
+    res.setHeader('date', new Date(serverNowMs()).toUTCString());
+  };
   const send = (res: ServerResponse, reply: Reply, counted = true): void => {
     if (res.headersSent || res.destroyed) return;
+    stampDate(res);
     const isText = typeof reply.body === 'string';
     const payload = Buffer.from(isText ? (reply.body as string) : JSON.stringify(reply.body), 'utf8');
     if (counted) counters.byStatus[reply.status] = (counters.byStatus[reply.status] ?? 0) + 1;
@@ -469,6 +477,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     if (isContentFault(failure.kind))
       return send(res, { ...reply, body: spoilFirstItem(reply.body, failure.kind) });
     counters.byStatus[200] = (counters.byStatus[200] ?? 0) + 1;
+    stampDate(res);
     const json = 'application/json; charset=utf-8';
     const payload = Buffer.from(JSON.stringify(reply.body), 'utf8');
     const half = payload.subarray(0, Math.floor(payload.length / 2));
@@ -630,8 +639,8 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // Node would send this machine's time; WAHA's host may keep another.
-    res.setHeader('date', new Date(serverNowMs()).toUTCString());
+    // Node would send this machine's time; WAHA's host may keep another (stamped again as each answer goes).
+    stampDate(res);
     const url = new URL(req.url ?? '/', 'http://simulator');
     if (url.pathname === '/__sim/stats') return send(res, { status: 200, body: stats() }, false);
 
