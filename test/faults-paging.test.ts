@@ -1,7 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateDataset, startSimulator, type Dataset } from '../src/sim/index.js';
+import {
+  appendMessages,
+  appendRevokeRow,
+  generateDataset,
+  startSimulator,
+  type Dataset,
+} from '../src/sim/index.js';
 import { jsonSummary, runArgs, runCli } from './support/cli.js';
 import { useTestDatabase } from './support/db.js';
 import { expectDatabaseMatches } from './support/truth.js';
@@ -87,5 +93,80 @@ describe('pages made only of hidden rows', () => {
     const { summary, truth, model } = await importWith(['--empty-pages', String(emptyPages)]);
     expect(summary.inserted).toBe(truth.length);
     await expectDatabaseMatches(db.sql, db.schema, 'default', model);
+  });
+});
+
+/**
+ * A page that is not full, all in one second: on GOWS the rest of it can be hidden rows of that second or
+ * just below it (a revoked message's REVOKE row is dated at the message's second), with older history
+ * behind them. Before, the page was asked again, came the same, and the chat ended there with the run
+ * succeeding: a second of 70 messages over 30 hidden rows lost everything older.
+ */
+describe('a busy second on a short page', () => {
+  const LIMIT = 100;
+
+  /** One chat of 150 messages, then `busy` messages in one second above them, over `hidden` REVOKE rows. */
+  function busyDataset(busy: number, hidden: number): Dataset {
+    const dataset = generateDataset({
+      seed: 5,
+      chats: 1,
+      emptyChats: 0,
+      messages: 150,
+      bigChats: [150],
+      hiddenRatio: 0,
+      lidRatio: 0,
+      groupRatio: 1,
+      nulBodies: 0,
+      loneSurrogateBodies: 0,
+      days: 5,
+    });
+    const chat = dataset.chats[0]!;
+    const busyS = Math.max(...chat.messages.map((m) => m.timestampS)) + 100;
+    const older = chat.messages.filter((m) => !m.hidden);
+    appendMessages(dataset, chat.id, busy, busyS);
+    for (let i = 1; i <= hidden; i++) appendRevokeRow(dataset, chat, older[older.length - i]!, busyS - 1);
+    return dataset;
+  }
+
+  async function importAll(
+    dataset: Dataset,
+    extra: string[],
+    prepare?: (sim: Awaited<ReturnType<typeof startSimulator>>) => void,
+  ) {
+    const sim = await startSimulator({
+      engine: 'GOWS',
+      profile: { nullTimestampShare: 0 },
+      sessions: [{ name: 'default', dataset }],
+    });
+    try {
+      prepare?.(sim);
+      const result = await runCli(runArgs(sim.url, db.schema, ['--days', '30', ...extra]));
+      expect(result.code).toBe(0);
+      const window = jsonSummary(result.stdout).summary.window as unknown as { fromS: number; toS: number };
+      const truth = sim.groundTruth('default', window);
+      expect(truth.messages.length).toBeGreaterThan(150);
+      await expectDatabaseMatches(db.sql, db.schema, 'default', truth);
+    } finally {
+      await sim.close();
+    }
+  }
+
+  // In one slice: a slice's bound falling below the busy second would hide what is tested here.
+  it('70 messages in one second over 30 hidden rows: the history below is read', async () => {
+    await importAll(busyDataset(70, 30), ['--max-slices', '1']);
+  });
+
+  it('97 messages in one second, 3 of them revoked: the history below is read', async () => {
+    const dataset = busyDataset(0, 0);
+    const chatId = dataset.chats[0]!.id;
+    const busyS = Math.max(...dataset.chats[0]!.messages.map((m) => m.timestampS)) + 100;
+    await importAll(dataset, ['--max-slices', '1'], (sim) => {
+      const added = sim.addMessages('default', chatId, LIMIT - 3, busyS);
+      for (const message of added.slice(0, 3)) expect(sim.revokeMessage('default', message.id)).toBe(true);
+    });
+  });
+
+  it('a page of 20 with 10 messages of one second over 10 hidden rows, one chat at a time', async () => {
+    await importAll(busyDataset(10, 10), ['--page-size', '20', '--strategy', 'sequential']);
   });
 });

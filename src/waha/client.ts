@@ -57,7 +57,7 @@ export interface ChatPagingOptions {
   /**
    * Under the `empty` rule, how many pages with nothing new in a row end a chat (default 1). On GOWS a
    * page of nothing but hidden rows (reactions, edits) comes back empty, so 1 stops early when a chat
-   * holds a run of at least `pageSize` hidden rows; each step up costs one request more per chat.
+   * holds a run of at least nine tenths of `pageSize` hidden rows (busyShortPage); each step up costs one request more per chat.
    */
   emptyPagesToEnd?: number;
   /** Resume a chat part-way: a `resumeAtS` of a committed page (default: the window's end). */
@@ -190,6 +190,17 @@ export class ChatPagingError extends WahaResponseError {}
 
 /** The least time the one-request WEBJS chat list is given (whatever --request-timeout says). */
 export const CHAT_LIST_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * A page that is not full, all in one second, with this many rows: hidden rows dropped after paging may
+ * have filled the rest of it while older history follows (see pageChat). More than a tenth of the page
+ * (and at least 2): the second is read whole and the chat goes on below it, a request or three more. At
+ * most a tenth is taken as the chat's end, as any page with nothing new is: what that misses is a run of
+ * at least nine tenths of a page of hidden rows, what `--empty-pages` reads past.
+ */
+export function busyShortPage(rows: number, pageSize: number): boolean {
+  return rows >= 2 && rows * 10 > pageSize;
+}
 
 /** Passes over one dense second (see readSecond) before the chat is failed as unreadable. */
 export const MAX_SECOND_PASSES = 6;
@@ -716,15 +727,22 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         continue;
       }
       // Every row is in the cursor's second.
-      if (!full) {
+      if (!full && !busyShortPage(rows.length, L)) {
         if (fresh.length === 0) {
           yield { messages: [], resumeAtS: cursor, last: true };
           return;
         }
-        // Asked again: either nothing new comes (the end), or hidden rows had pushed older ones out.
+        // Asked again: a page that brings nothing new ends the chat (a few rows of one second on a short
+        // page: at most a tenth of it, see busyShortPage).
         yield { messages: fresh, resumeAtS: cursor, last: false };
         continue;
       }
+      // A full page of one second, or a busy one on a page that is not full. NOWEB and GOWS drop hidden
+      // rows (reactions, edits, a revoked message's REVOKE row, dated at its second) after paging: the rest
+      // of such a page may have been hidden rows of this second or just below it, with older history
+      // behind them. Asked again, the same page would come, and the chat ended there (a second of 70
+      // messages over 30 hidden rows lost everything older, the run succeeding). Either way the second is
+      // read whole, and the chat goes on below it.
       yield { messages: fresh, resumeAtS: cursor, last: false };
       paging.denseSeconds++;
       yield* readSecond(fetchPage, take, cursor, L, opts.pageEnd, extraEmptyPages, endpoint);
@@ -737,7 +755,8 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
   }
 
   /**
-   * One second that holds at least a full page: many messages share it and nothing orders them, so it is
+   * One second that holds at least a full page (or more than a tenth of a short one, see busyShortPage):
+   * many messages share it and nothing orders them, so it is
    * read by offset inside `gte = lte = second`, whole, pass after pass (after a pass that served a row
    * twice, with a smaller page: `secondPageSize`). Two things can hide a message from a pass:
    * - the second changes during it (a deletion pulls rows up past the reader);
@@ -777,6 +796,11 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
         // A server ignoring lte sends newer rows too: they belong to seconds already read.
         const rows = page.filter((m) => m.timestampS === null || m.timestampS === secondS);
         const ids = page.map((m) => m.id).join('\n');
+        if (page.length > 0 && page.length < size && ids === previousIds) {
+          // The same short page again: a server that ignores offset (nothing more can be read by it here;
+          // this second came on a page that was not full, so it was read for the hidden rows it may hold).
+          break;
+        }
         if (page.length === size && ids === previousIds) {
           throw new WahaResponseError(
             `${endpoint} answered offsets ${offset - size} and ${offset} with the same messages: it seems to ignore offset`,
