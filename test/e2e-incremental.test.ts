@@ -265,6 +265,57 @@ describe('run --incremental', () => {
     }
   });
 
+  it('reads by its id a failed chat WAHA no longer lists under that id, so its failure can clear', async () => {
+    // Sunday a person's chat failed under the id WAHA listed then; by Monday WAHA lists the person under
+    // a @lid (as GOWS 2026.1.3 did to every person). Only a commit of the failed id clears its row:
+    // before, no run read that id again, the row stayed and `status` exited 5 every night.
+    const person = DATASET.chats.find((chat) => chat.kind === 'person' && visibleMessages(chat).length > 0)!;
+    const failed = async (): Promise<string[]> =>
+      (await db.sql<Array<{ chat_id: string }>>`select chat_id from ${db.sql(db.schema)}.failed_chats`).map(
+        (row) => row.chat_id,
+      );
+    const sundayWaha = await startSimulator({
+      profile: { failingChats: [person.id] },
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    let failedId: string;
+    try {
+      const sunday = await runCli(
+        runArgs(sundayWaha.url, db.schema, ['--since', String(SINCE_S), '--max-retries', '1']),
+      );
+      expect(sunday.code).toBe(5);
+      [failedId] = (await failed()) as [string];
+      expect(await failed()).toHaveLength(1);
+    } finally {
+      await sundayWaha.close();
+    }
+
+    const monday = await startSimulator({
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    try {
+      expect(monday.relinkChat('default', person.id, '99887766554433@lid')).toBeGreaterThan(0);
+      const result = await runCli(
+        runArgs(monday.url, db.schema, ['--incremental', '--since', String(SINCE_S), '--concurrency', '8']),
+      );
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(`no longer listed by WAHA (${failedId})`);
+      const { summary } = jsonSummary(result.stdout);
+      expect(summary).toMatchObject({ status: 'succeeded', chatsFailed: 0 });
+      expect(summary.incremental).toMatchObject({ chatsRetried: 1 });
+      expect(await failed()).toEqual([]);
+      const window = summary.window as unknown as { fromS: number; toS: number };
+      // The whole model: the person's messages are stored under their number, which the lids tell.
+      await expectDatabaseMatches(db.sql, db.schema, 'default', monday.groundTruth('default', window));
+      // The stored chat row is the person's, under its number, as before.
+      const [row] = await db.sql<Array<{ name: string | null }>>`
+        select name from ${db.sql(db.schema)}.chats where id = ${person.id}`;
+      expect(row?.name).toBe(person.name);
+    } finally {
+      await monday.close();
+    }
+  });
+
   it('refuses an --until still to come before it reads or records anything', async () => {
     // Before, `--until 2030-01-01` read up to now and recorded every chat as complete up to 2030: the
     // incremental runs after it found every chat quiet and imported nothing new until then.

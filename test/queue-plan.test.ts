@@ -88,6 +88,44 @@ describe('planImport', () => {
     expect(order).toHaveLength(6);
   });
 
+  it('plans a chat an earlier import failed that WAHA no longer lists, with what the database stored of it', async () => {
+    await migrate(db.sql, db.schema);
+    boss = await startBoss({ url: testDatabaseUrl(), schema: db.schema }, () => undefined);
+    const sim = sims[0]!;
+    const waha = createWahaClient({ baseUrl: sim.url, requestTimeoutMs: 10_000, maxResponseBytes: 2 ** 26 });
+    // Two failures: one chat WAHA still lists (planned once, as listed) and one it no longer does.
+    const listed = (await waha.listChats('north', { pageSize: 100, engine: 'NOWEB' }))[0]!;
+    const gone = '5511900000001@c.us';
+    await db.sql`
+      insert into ${db.sql(db.schema)}.failed_chats (session, chat_id, reason, error)
+      values ('north', ${listed.id}, 'waha-failing', 'x'), ('north', ${gone}, 'waha-failing', 'x')`;
+    await db.sql`
+      insert into ${db.sql(db.schema)}.chats (session, id, name, kind, raw)
+      values ('north', ${gone}, 'Gone Person', 'person', ${db.sql.json({ id: gone, name: 'Gone Person' })})`;
+    const [planned] = await planImport(
+      {
+        sql: db.sql,
+        schema: db.schema,
+        boss,
+        wahaFor: () => waha,
+        reporter: SILENT_REPORTER,
+        signal: new AbortController().signal,
+        nowMs: Date.now(),
+      },
+      { ...REQUEST, wahaUrls: [sim.url], sessions: ['north'] },
+      'test',
+    );
+    // Before, the plan held the 30 listed chats only, and the gone chat's failure could never clear.
+    expect(planned).toMatchObject({ chats: 31 });
+    const jobs = await db.sql<Array<{ data: UnitJobData }>>`
+      select data from ${db.sql(bossSchema(db.schema))}.job where name = ${UNIT_QUEUE}`;
+    const queued = jobs.flatMap((job) => job.data.chats);
+    expect(queued.filter((chat) => chat.id === listed.id)).toHaveLength(1);
+    expect(queued.filter((chat) => chat.id === gone)).toEqual([
+      expect.objectContaining({ id: gone, chatId: gone, name: 'Gone Person', kind: 'person' }),
+    ]);
+  });
+
   it('plans the time a moving window gained while its plan is still pending: --days 1 fired again before the first plan ran', async () => {
     await migrate(db.sql, db.schema);
     boss = await startBoss({ url: testDatabaseUrl(), schema: db.schema }, () => undefined);

@@ -214,6 +214,29 @@ describe('WAHA client against the simulator', () => {
   });
 });
 
+it('asks for a chat whose id is `.` or `..` at its own path: the URL rules would drop the segment', async () => {
+  const { sim, client } = await start();
+  const asked: Array<string | undefined> = [];
+  sim.onRequest(({ route, requestedChatId }) => {
+    if (route === 'messages') asked.push(requestedChatId);
+  });
+  for (const id of ['..', '.']) {
+    const chat: ChatRecord = {
+      session: 'default',
+      id,
+      chatId: id,
+      name: null,
+      kind: 'other',
+      lastActivityAt: null,
+    };
+    // The simulator, like NOWEB, answers an unknown chat's messages with an empty list: a request that
+    // lost its segment would reach another route and be refused.
+    const { ids } = await allMessageIds(client, chat, 'empty');
+    expect(ids).toEqual([]);
+  }
+  expect(new Set(asked)).toEqual(new Set(['..', '.']));
+});
+
 describe('WAHA refusals name their real cause', () => {
   const client = (url: string) =>
     createWahaClient({ baseUrl: url, requestTimeoutMs: 2000, maxResponseBytes: 1 << 20, retry: QUICK_RETRY });

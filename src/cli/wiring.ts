@@ -184,6 +184,7 @@ export async function openStore(
     failedChats: {
       record: (failure, runId) => explained(failedChats.record(failure, runId)),
       list: (session) => explained(failedChats.list(session)),
+      storedChats: (session, ids) => explained(failedChats.storedChats(session, ids)),
     },
     runLog: {
       start: (run) => explained(runs.start(run)),

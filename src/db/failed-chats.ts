@@ -20,11 +20,25 @@ export interface FailedChatRecord extends ChatFailure {
   lastFailedAt: Date;
 }
 
+/** A chat as the `chats` table holds it. */
+export interface StoredChat {
+  id: string;
+  name: string | null;
+  kind: string;
+  lastActivityAt: Date | null;
+  raw: unknown;
+}
+
 export interface FailedChatStore {
   /** Records (or counts again) a chat that failed in run `runId`. */
   record(failure: ChatFailure, runId: number | null): Promise<void>;
   /** The chats still failed, oldest failure first; one session's when given. */
   list(session?: string): Promise<FailedChatRecord[]>;
+  /**
+   * The `chats` rows of a session under these stored ids (a failed chat WAHA no longer lists is read
+   * with what was stored of it).
+   */
+  storedChats(session: string, ids: readonly string[]): Promise<StoredChat[]>;
 }
 
 /**
@@ -71,6 +85,22 @@ export function createFailedChatStore(sql: Sql, schema: string): FailedChatStore
         attempts: row.attempts,
         firstFailedAt: row.first_failed_at,
         lastFailedAt: row.last_failed_at,
+      }));
+    },
+    async storedChats(session, ids) {
+      if (ids.length === 0) return [];
+      const rows = await sql<
+        Array<{ id: string; name: string | null; kind: string; last_activity_at: Date | null; raw: unknown }>
+      >`
+        select id, name, kind, last_activity_at, raw
+        from ${sql(schema)}.chats
+        where session = ${session} and id = any(${ids as string[]}::text[])`;
+      return rows.map((row) => ({
+        id: row.id,
+        name: row.name,
+        kind: row.kind,
+        lastActivityAt: row.last_activity_at,
+        raw: row.raw,
       }));
     },
   };

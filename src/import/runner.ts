@@ -2,6 +2,7 @@ import type {
   Batch,
   BatchOrder,
   BatchWriter,
+  ChatKind,
   ChatRecord,
   MessageRecord,
   TimeWindow,
@@ -14,7 +15,7 @@ import {
   WahaRefusedError,
   WahaUnavailableError,
 } from '../errors.js';
-import type { ChatFailure, ChatFailureReason } from '../db/failed-chats.js';
+import type { ChatFailure, ChatFailureReason, StoredChat } from '../db/failed-chats.js';
 import { formKey, type SyncMarks } from '../db/sync.js';
 import { ChatPagingError } from '../waha/client.js';
 import type {
@@ -25,8 +26,8 @@ import type {
   MessageSource,
 } from '../strategies/types.js';
 import { resolvePageEnd, type ChatListOptions, type PageEndRule, type WahaClient } from '../waha/client.js';
-import { mergesPersonForms, otherPersonForms, type LidMap } from '../waha/ids.js';
-import { withLids, type SessionInfo, type VersionInfo } from '../waha/parse.js';
+import { canonicalId, mergesPersonForms, otherPersonForms, type LidMap } from '../waha/ids.js';
+import { chatKind, withLids, type SessionInfo, type VersionInfo } from '../waha/parse.js';
 import type { Progress, Reporter } from '../report/reporter.js';
 import type { RunLog } from './run-log.js';
 import {
@@ -114,6 +115,8 @@ export interface ImportDeps {
     record(failure: ChatFailure, runId: number | null): Promise<void>;
     /** The chats still failed (ids as listed); incremental plans read them against the marks. */
     list?(session: string): Promise<Array<{ chatId: string }>>;
+    /** What is stored of chats (by stored id): a failed chat WAHA no longer lists is read with it. */
+    storedChats?(session: string, ids: readonly string[]): Promise<StoredChat[]>;
   };
   reporter: Reporter;
   signal: AbortSignal;
@@ -243,23 +246,31 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     }
 
     reporter.step(plan.chats ? 'Asking WAHA which hidden numbers it knows' : 'Listing chats');
+    const failedLookup =
+      deps.failedChats?.list && deps.failedChats.storedChats
+        ? { list: deps.failedChats.list, storedChats: deps.failedChats.storedChats }
+        : undefined;
     const {
       lids,
       chats: listed,
       otherForms,
+      unlistedFailed,
     } = await lidsAndChats(
       waha,
       plan.session,
       plan.chats ? undefined : { pageSize: plan.chatPageSize, engine },
       signal,
       version,
+      failedLookup,
     );
     const chats = plan.chats ?? listed!;
     summary.chats = chats.length;
     reporter.stepDone(
-      `${formatCount(chats.length)} chats ${plan.chats ? 'to import' : 'listed'}` +
-        otherFormsNote(otherForms, version),
+      `${formatCount(chats.length - unlistedFailed.length)} chats ${plan.chats ? 'to import' : 'listed'}` +
+        otherFormsNote(otherForms, version) +
+        unlistedFailedNote(unlistedFailed),
     );
+    if (unlistedFailed.length > 0) reporter.warn(unlistedFailedWarning(unlistedFailed));
 
     const windows = new Map<string, TimeWindow>();
     const quiet = new Set<string>();
@@ -602,16 +613,29 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
  * version it does not state), each person's other form is read too where the listing lacks it
  * (`otherForms` of them, appended to `chats`).
  */
+/** What finding the chats an earlier run failed needs: the failures, and what is stored of their chats. */
+export interface FailedChatLookup {
+  list(session: string): Promise<Array<{ chatId: string }>>;
+  storedChats(session: string, ids: readonly string[]): Promise<StoredChat[]>;
+}
+
+/**
+ * The session's lid mapping and, with `listing`, its chats: those WAHA lists, a person's other id form
+ * when this WAHA does not merge them, and (with `failed`) every chat an earlier run failed that the
+ * listing no longer holds under that id (`unlistedFailed`, see unlistedFailedChats).
+ */
 export async function lidsAndChats(
   waha: WahaClient,
   session: string,
   listing: Omit<ChatListOptions, 'lids'> | undefined,
   signal: AbortSignal,
   version: VersionInfo | null,
+  failed?: FailedChatLookup,
 ): Promise<{
   lids: { map: LidMap; available: boolean };
   chats: ChatRecord[] | undefined;
   otherForms: number;
+  unlistedFailed: ChatRecord[];
 }> {
   const [lids, listed] = await Promise.all([
     waha.lids(session, signal),
@@ -619,7 +643,76 @@ export async function lidsAndChats(
   ]);
   const chats = listed?.map((chat) => withLids(chat, lids.map));
   const others = chats && !mergesPersonForms(version?.version) ? otherPersonForms(chats, lids.map) : [];
-  return { lids, chats: chats && [...chats, ...others], otherForms: others.length };
+  const withOthers = chats && [...chats, ...others];
+  const unlisted =
+    withOthers && failed ? await unlistedFailedChats(withOthers, failed, session, lids.map) : [];
+  return {
+    lids,
+    chats: withOthers && [...withOthers, ...unlisted],
+    otherForms: others.length,
+    unlistedFailed: unlisted,
+  };
+}
+
+/**
+ * The chats an earlier run failed (`failed_chats`) that `listed` does not hold under the id the failure
+ * was recorded with: deleted in WhatsApp, or listed under another id since (GOWS lists people by `@lid`
+ * since 2026.1.3; another engine spells ids its own way). Only a commit of that id clears its failure,
+ * so unread it would stay failed for ever and `status` exit 5 every night. Each is read by that id:
+ * what WAHA still serves of it is imported, and an answer of no messages completes it. It carries what
+ * the listing says of the same stored chat under its new id, or else what the database stored of it
+ * (name, raw), so writing it changes nothing there.
+ */
+export async function unlistedFailedChats(
+  listed: readonly ChatRecord[],
+  failed: FailedChatLookup,
+  session: string,
+  lids: LidMap,
+): Promise<ChatRecord[]> {
+  const listedIds = new Set(listed.map((chat) => chat.id));
+  const ids = [...new Set((await failed.list(session)).map((f) => f.chatId))].filter(
+    (id) => !listedIds.has(id),
+  );
+  if (ids.length === 0) return [];
+  const storedIds = ids.map((id) => canonicalId(id, lids));
+  // The person listed under another id: that listing is the chat now, and both write one chats row.
+  const sameChat = new Map(listed.map((chat) => [chat.chatId, chat]));
+  const unlistedStored = storedIds.filter((chatId) => !sameChat.has(chatId));
+  const stored = new Map(
+    (await failed.storedChats(session, [...new Set(unlistedStored)])).map((row) => [row.id, row]),
+  );
+  return ids.map((id, index) => {
+    const chatId = storedIds[index]!;
+    const sibling = sameChat.get(chatId);
+    if (sibling) return { ...sibling, id };
+    const row = stored.get(chatId);
+    return {
+      session,
+      id,
+      chatId,
+      name: row?.name ?? null,
+      kind: row ? (row.kind as ChatKind) : chatKind(chatId),
+      lastActivityAt: row?.lastActivityAt ?? null,
+      raw: row ? row.raw : { id },
+    };
+  });
+}
+
+/** The listing step's note on failed chats read although WAHA no longer lists them (not counted as listed). */
+export function unlistedFailedNote(unlisted: readonly ChatRecord[]): string {
+  if (unlisted.length === 0) return '';
+  return `, and ${formatCount(unlisted.length)} failed in an earlier run that WAHA no longer lists, read by their ids`;
+}
+
+/** Names them (the first few): their failure is cleared only if WAHA still answers for them. */
+export function unlistedFailedWarning(unlisted: readonly ChatRecord[]): string {
+  const shown = unlisted.slice(0, 5).map((chat) => chat.id);
+  return (
+    `${formatCount(unlisted.length)} ${unlisted.length === 1 ? 'chat' : 'chats'} failed in an earlier run ` +
+    `${unlisted.length === 1 ? 'is' : 'are'} no longer listed by WAHA (${shown.join(', ')}` +
+    `${unlisted.length > shown.length ? ', ...' : ''}): read by ${unlisted.length === 1 ? 'its id' : 'their ids'}, ` +
+    'as the failure was recorded; a chat deleted in WhatsApp may come back empty, which completes it'
+  );
 }
 
 /** Says how many listed chats are a person's other form, read because this WAHA does not merge them. */

@@ -4,7 +4,15 @@ import { incrementalOf, type WindowRequest } from '../checkpoint/checkpoint.js';
 import type { Sql } from '../db/connect.js';
 import type { ChatKind, ChatRecord, TimeWindow } from '../domain.js';
 import { WahaRefusedError } from '../errors.js';
-import { checkSession, CONTINUE_OVERLAP_S, lidsAndChats, otherFormsNote } from '../import/runner.js';
+import { createFailedChatStore } from '../db/failed-chats.js';
+import {
+  checkSession,
+  CONTINUE_OVERLAP_S,
+  lidsAndChats,
+  otherFormsNote,
+  unlistedFailedNote,
+  unlistedFailedWarning,
+} from '../import/runner.js';
 import { formatCount, formatWindow } from '../import/summary.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StrategyName } from '../strategies/types.js';
@@ -207,15 +215,25 @@ export async function planImport(
       const { version, session: info } = await checkSession(waha, session, reporter, signal);
       const engine = info.engine ?? version?.engine ?? null;
       reporter.step(`Listing the chats of "${session}"`);
-      const { chats: listed, otherForms } = await lidsAndChats(
+      const {
+        chats: listed,
+        otherForms,
+        unlistedFailed,
+      } = await lidsAndChats(
         waha,
         session,
         { pageSize: request.chatPageSize, engine },
         signal,
         version,
+        createFailedChatStore(context.sql, context.schema),
       );
       const chats = listed!;
-      reporter.stepDone(`${formatCount(chats.length)} chats listed` + otherFormsNote(otherForms, version));
+      reporter.stepDone(
+        `${formatCount(chats.length - unlistedFailed.length)} chats listed` +
+          otherFormsNote(otherForms, version) +
+          unlistedFailedNote(unlistedFailed),
+      );
+      if (unlistedFailed.length > 0) reporter.warn(unlistedFailedWarning(unlistedFailed));
       planned.push(await storePlan(context, request, { wahaUrl, session, window, chats, trigger }));
     }
   }

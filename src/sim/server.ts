@@ -534,6 +534,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
+    path: string,
     route: RouteMatch,
     signal: AbortSignal,
   ) {
@@ -543,7 +544,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     const notFound = (): void =>
       send(res, {
         status: 404,
-        body: { message: `Cannot ${req.method} ${url.pathname}`, error: 'Not Found', statusCode: 404 },
+        body: { message: `Cannot ${req.method} ${path}`, error: 'Not Found', statusCode: 404 },
       });
     switch (route.name) {
       case 'legacy-version':
@@ -592,7 +593,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
       route: route.name,
       ...chatIds,
       method: req.method ?? 'GET',
-      path: url.pathname,
+      path,
       query,
     });
     if (fault?.kind === 'timeout') {
@@ -618,7 +619,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
         maxPageSize: o.maxPageSize,
         baseUrl,
         nowMs: serverNowMs,
-        request: { path: url.pathname, method: req.method ?? 'GET', query },
+        request: { path, method: req.method ?? 'GET', query },
       }),
     );
   }
@@ -639,12 +640,12 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // Node would send this machine's time; WAHA's host may keep another (stamped again as each answer goes).
-    stampDate(res);
     const url = new URL(req.url ?? '/', 'http://simulator');
-    if (url.pathname === '/__sim/stats') return send(res, { status: 200, body: stats() }, false);
+    // Routes match the path as sent, as WAHA's router does: the URL parser would drop a chat id `..`.
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/__sim/stats') return send(res, { status: 200, body: stats() }, false);
 
-    const route = matchRoute(req.method ?? 'GET', url.pathname);
+    const route = matchRoute(req.method ?? 'GET', path);
     counters.requests++;
     counters.byRoute[route.stat]++;
 
@@ -669,7 +670,7 @@ export async function startSimulator(options: Partial<SimulatorOptions> = {}): P
     try {
       const waitMs = delayMs();
       if (waitMs > 0) await sleep(waitMs, undefined, { signal: aborter.signal });
-      await serve(req, res, url, route, aborter.signal);
+      await serve(req, res, url, path, route, aborter.signal);
     } catch (error) {
       if (!aborter.signal.aborted) {
         // A request hook of a test, or the simulator itself, threw: a client that retries 500s would

@@ -57,7 +57,8 @@ export interface ChatPagingOptions {
   /**
    * Under the `empty` rule, how many pages with nothing new in a row end a chat (default 1). On GOWS a
    * page of nothing but hidden rows (reactions, edits) comes back empty, so 1 stops early when a chat
-   * holds a run of at least nine tenths of `pageSize` hidden rows (busyShortPage); each step up costs one request more per chat.
+   * holds a run of at least nine tenths of `pageSize` hidden rows (busyShortPage); each step up costs
+   * one request more per chat.
    */
   emptyPagesToEnd?: number;
   /** Resume a chat part-way: a `resumeAtS` of a committed page (default: the window's end). */
@@ -756,9 +757,9 @@ export function createWahaClient(options: WahaClientOptions): WahaClient {
 
   /**
    * One second that holds at least a full page (or more than a tenth of a short one, see busyShortPage):
-   * many messages share it and nothing orders them, so it is
-   * read by offset inside `gte = lte = second`, whole, pass after pass (after a pass that served a row
-   * twice, with a smaller page: `secondPageSize`). Two things can hide a message from a pass:
+   * many messages share it and nothing orders them, so it is read by offset inside `gte = lte = second`,
+   * whole, pass after pass (after a pass that served a row twice, with a smaller page: `secondPageSize`).
+   * Two things can hide a message from a pass:
    * - the second changes during it (a deletion pulls rows up past the reader);
    * - the store orders the second's rows differently per request (WAHA sorts by timestamp alone; on
    *   PostgreSQL or MongoDB storage a page's bound decides which rows of the second it straddles fall

@@ -121,9 +121,23 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
   /** The base URL's path prefix and query (a proxy's ?token=) are kept; the request's query is added. */
   function urlFor(path: string, query: Record<string, string | number | boolean>): URL {
     const url = new URL(base.href);
-    url.pathname = `${base.pathname.replace(/\/+$/, '')}/${path.replace(/^\//, '')}`;
+    url.pathname = pathFor(path);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
     return url;
+  }
+
+  /**
+   * The request target as sent. A URL takes a path segment of `.` or `..` (or their %2E forms) as a dot
+   * segment and drops it, so a chat id `..` would ask `/api/default/messages`: such a segment is sent as
+   * %2E, which WAHA's router decodes back into the chat id, and the URL is used only for its origin.
+   */
+  function targetFor(path: string, url: URL): string {
+    const segments = path.replace(/^\//, '').split('/').map(dotSafe);
+    return `${pathFor(segments.join('/'))}${url.search}`;
+  }
+
+  function pathFor(path: string): string {
+    return `${base.pathname.replace(/\/+$/, '')}/${path.replace(/^\//, '')}`;
   }
 
   /**
@@ -133,7 +147,8 @@ export function createWahaHttp(options: HttpOptions): WahaHttp {
    */
   async function send(path: string, url: URL, signal: AbortSignal): Promise<Answer> {
     for (let hops = 0; ; hops++) {
-      const response = await get(url, signal);
+      // A redirect's Location is followed as the server wrote it.
+      const response = await get(url, signal, hops === 0 ? targetFor(path, url) : undefined);
       const location = response.headers.location;
       if (response.status < 300 || response.status > 399 || location === undefined) return response;
       response.body.destroy();
@@ -319,19 +334,31 @@ const IDLE_SOCKET_MS = 4_000;
  * here: `send` decides which to follow, so X-Api-Key never goes to another origin. Aborting `signal`
  * destroys the request and its body.
  */
+/** A path segment the URL rules would drop or resolve (`.`, `..`), spelled so they cannot. */
+function dotSafe(segment: string): string {
+  return /^(\.|%2e){1,2}$/i.test(segment) ? segment.replace(/\./g, '%2E') : segment;
+}
+
+/** GETs `url`, or `target` (path and query as sent) at its origin. */
 function createTransport(
   headers: Record<string, string>,
-): (url: URL, signal: AbortSignal) => Promise<Answer> {
+): (url: URL, signal: AbortSignal, target?: string) => Promise<Answer> {
   const agents = {
     http: new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
     https: new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
   };
-  return (url, signal) =>
+  return (url, signal, target) =>
     new Promise<Answer>((resolve, reject) => {
       const secure = url.protocol === 'https:';
       const request = (secure ? https : http).request(
         url,
-        { method: 'GET', headers, agent: secure ? agents.https : agents.http, signal },
+        {
+          method: 'GET',
+          headers,
+          agent: secure ? agents.https : agents.http,
+          signal,
+          ...(target === undefined ? {} : { path: target }),
+        },
         (response) => {
           resolve({ status: response.statusCode ?? 0, headers: response.headers, body: decoded(response) });
         },
