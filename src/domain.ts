@@ -28,6 +28,11 @@ export interface ChatRecord {
    */
   raw?: unknown;
   rawJson?: Buffer | undefined;
+  /**
+   * A chat an earlier run failed that WAHA no longer lists under this id, read by the id all the same
+   * (unlistedFailedChats): WAHA may refuse it, which is that chat's failure, never a sign of WAHA failing.
+   */
+  unlisted?: true;
 }
 
 export interface MessageRecord {

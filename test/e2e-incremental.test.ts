@@ -316,6 +316,33 @@ describe('run --incremental', () => {
     }
   });
 
+  it('failed chats no longer listed that WAHA refuses fail alone: they are no sign of WAHA failing', async () => {
+    // Six chats deleted in WhatsApp after they failed, read by id at the end of the run and refused one
+    // after another: before, the fifth stopped the run as "WAHA fails every chat".
+    const gone = Array.from({ length: 6 }, (_, i) => `551190000000${i}@c.us`);
+    const sim = await startSimulator({
+      profile: { failingChats: gone },
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    try {
+      const args = runArgs(sim.url, db.schema, ['--since', String(SINCE_S), '--max-retries', '1']);
+      expect((await runCli(args)).code).toBe(0);
+      await db.sql`
+        insert into ${db.sql(db.schema)}.failed_chats ${db.sql(
+          gone.map((id) => ({ session: 'default', chat_id: id, reason: 'waha-failing', error: 'x' })),
+        )}`;
+      const result = await runCli(args);
+      expect(result.code).toBe(5);
+      const { summary } = jsonSummary(result.stdout);
+      expect(summary).toMatchObject({ status: 'partial', chats: 46, chatsImported: 40, chatsFailed: 6 });
+      const rows = await db.sql<Array<{ chat_id: string; attempts: number }>>`
+        select chat_id, attempts from ${db.sql(db.schema)}.failed_chats order by chat_id`;
+      expect(rows).toEqual(gone.map((id) => ({ chat_id: id, attempts: 2 })));
+    } finally {
+      await sim.close();
+    }
+  });
+
   it('refuses an --until still to come before it reads or records anything', async () => {
     // Before, `--until 2030-01-01` read up to now and recorded every chat as complete up to 2030: the
     // incremental runs after it found every chat quiet and imported nothing new until then.

@@ -3,7 +3,14 @@ import { migrate } from '../src/db/index.js';
 import { SILENT_REPORTER } from '../src/report/reporter.js';
 import { generateDataset, startSimulator, type Simulator } from '../src/sim/index.js';
 import { bossSchema, startBoss, UNIT_QUEUE } from '../src/queue/boss.js';
-import { planImport, planKey, resolveWindow, type PlanRequest, type UnitJobData } from '../src/queue/plan.js';
+import {
+  chatFromQueue,
+  planImport,
+  planKey,
+  resolveWindow,
+  type PlanRequest,
+  type UnitJobData,
+} from '../src/queue/plan.js';
 import { createWahaClient } from '../src/waha/client.js';
 import { testDatabaseUrl, useTestDatabase } from './support/db.js';
 
@@ -121,8 +128,22 @@ describe('planImport', () => {
       select data from ${db.sql(bossSchema(db.schema))}.job where name = ${UNIT_QUEUE}`;
     const queued = jobs.flatMap((job) => job.data.chats);
     expect(queued.filter((chat) => chat.id === listed.id)).toHaveLength(1);
+    // A job's worker must know which chats WAHA no longer lists: their refusals are no sign of WAHA failing.
+    expect(queued.find((chat) => chat.id === listed.id)!.unlisted).toBeUndefined();
+    expect(
+      chatFromQueue(
+        'north',
+        queued.find((chat) => chat.id === gone)!,
+      ).unlisted,
+    ).toBe(true);
     expect(queued.filter((chat) => chat.id === gone)).toEqual([
-      expect.objectContaining({ id: gone, chatId: gone, name: 'Gone Person', kind: 'person' }),
+      expect.objectContaining({
+        id: gone,
+        chatId: gone,
+        name: 'Gone Person',
+        kind: 'person',
+        unlisted: true,
+      }),
     ]);
   });
 

@@ -361,7 +361,8 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
           const reason = pageSignal.aborted ? null : await chatFailureReason(error);
           if (reason === null) throw error;
           // One chat failing is that chat; every chat failing is WAHA, and waiting out the rest helps nobody.
-          if (++failuresInARow >= MAX_CHAT_FAILURES_IN_A_ROW) throw error;
+          // A chat WAHA no longer lists may well be refused (deleted in WhatsApp): that says nothing of WAHA.
+          if (!chat.unlisted && ++failuresInARow >= MAX_CHAT_FAILURES_IN_A_ROW) throw error;
           await failChat(chat, reason, error);
         }
       },
@@ -684,7 +685,7 @@ export async function unlistedFailedChats(
   return ids.map((id, index) => {
     const chatId = storedIds[index]!;
     const sibling = sameChat.get(chatId);
-    if (sibling) return { ...sibling, id };
+    if (sibling) return { ...sibling, id, unlisted: true };
     const row = stored.get(chatId);
     return {
       session,
@@ -694,6 +695,7 @@ export async function unlistedFailedChats(
       kind: row ? (row.kind as ChatKind) : chatKind(chatId),
       lastActivityAt: row?.lastActivityAt ?? null,
       raw: row ? row.raw : { id },
+      unlisted: true,
     };
   });
 }

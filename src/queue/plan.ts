@@ -55,6 +55,8 @@ export interface QueuedChat {
   kind: ChatKind;
   lastActivityAt: string | null;
   raw: unknown;
+  /** ChatRecord.unlisted; absent in jobs queued before it existed. */
+  unlisted?: true;
 }
 
 /** The data of one unit's job: everything a worker needs but the API key, which each worker has itself. */
@@ -151,6 +153,7 @@ export function queuedChat(chat: ChatRecord): QueuedChat {
       chat.rawJson === undefined
         ? (chat.raw ?? null)
         : (JSON.parse(chat.rawJson.toString('utf8')) as unknown),
+    ...(chat.unlisted ? { unlisted: true as const } : {}),
   };
 }
 
@@ -163,6 +166,7 @@ export function chatFromQueue(session: string, chat: QueuedChat): ChatRecord {
     kind: chat.kind,
     lastActivityAt: chat.lastActivityAt === null ? null : new Date(chat.lastActivityAt),
     raw: chat.raw,
+    ...(chat.unlisted ? { unlisted: true as const } : {}),
   };
 }
 
