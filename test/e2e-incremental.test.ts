@@ -1,5 +1,6 @@
 import { formKey } from '../src/db/sync.js';
 import { planIncremental } from '../src/import/runner.js';
+import { summaryRows, type ImportSummary } from '../src/import/summary.js';
 import {
   generateDataset,
   startOfUtcDayS,
@@ -301,8 +302,15 @@ describe('run --incremental', () => {
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`no longer listed by WAHA (${failedId})`);
       const { summary } = jsonSummary(result.stdout);
-      expect(summary).toMatchObject({ status: 'succeeded', chatsFailed: 0 });
+      expect(summary).toMatchObject({ status: 'succeeded', chatsFailed: 0, chatsUnlisted: 1 });
       expect(summary.incremental).toMatchObject({ chatsRetried: 1 });
+      // The summary tells the chats read by id from the ones WAHA listed.
+      const chatsRow = summaryRows(summary as unknown as ImportSummary).find(
+        ([label]) => label === 'chats',
+      )![1];
+      expect(chatsRow).toBe(
+        `${summary.chatsImported} imported of ${Number(summary.chats) - 1} listed and 1 no longer listed`,
+      );
       expect(await failed()).toEqual([]);
       const window = summary.window as unknown as { fromS: number; toS: number };
       // The whole model: the person's messages are stored under their number, which the lids tell.
@@ -334,7 +342,13 @@ describe('run --incremental', () => {
       const result = await runCli(args);
       expect(result.code).toBe(5);
       const { summary } = jsonSummary(result.stdout);
-      expect(summary).toMatchObject({ status: 'partial', chats: 46, chatsImported: 40, chatsFailed: 6 });
+      expect(summary).toMatchObject({
+        status: 'partial',
+        chats: 46,
+        chatsUnlisted: 6,
+        chatsImported: 40,
+        chatsFailed: 6,
+      });
       const rows = await db.sql<Array<{ chat_id: string; attempts: number }>>`
         select chat_id, attempts from ${db.sql(db.schema)}.failed_chats order by chat_id`;
       expect(rows).toEqual(gone.map((id) => ({ chat_id: id, attempts: 2 })));

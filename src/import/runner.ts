@@ -265,6 +265,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     );
     const chats = plan.chats ?? listed!;
     summary.chats = chats.length;
+    summary.chatsUnlisted = chats.filter((chat) => chat.unlisted).length;
     reporter.stepDone(
       `${formatCount(chats.length - unlistedFailed.length)} chats ${plan.chats ? 'to import' : 'listed'}` +
         otherFormsNote(otherForms, version) +
@@ -607,13 +608,6 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   return { summary, memory: runnerMemory };
 }
 
-/**
- * The session's lid map and (given listing options) its chats, asked at once: the chats' stored ids
- * (hidden-number `@lid` ids become the phone number's wherever WAHA knows it) are made once both are in.
- * On a WAHA that does not merge a person's `@lid` and phone-number histories (before 2026.3.1, or a
- * version it does not state), each person's other form is read too where the listing lacks it
- * (`otherForms` of them, appended to `chats`).
- */
 /** What finding the chats an earlier run failed needs: the failures, and what is stored of their chats. */
 export interface FailedChatLookup {
   list(session: string): Promise<Array<{ chatId: string }>>;
@@ -621,9 +615,13 @@ export interface FailedChatLookup {
 }
 
 /**
- * The session's lid mapping and, with `listing`, its chats: those WAHA lists, a person's other id form
- * when this WAHA does not merge them, and (with `failed`) every chat an earlier run failed that the
- * listing no longer holds under that id (`unlistedFailed`, see unlistedFailedChats).
+ * The session's lid map and (given listing options) its chats, asked at once: the chats' stored ids
+ * (hidden-number `@lid` ids become the phone number's wherever WAHA knows it) are made once both are in.
+ * On a WAHA that does not merge a person's `@lid` and phone-number histories (before 2026.3.1, or a
+ * version it does not state), each person's other form is read too where the listing lacks it
+ * (`otherForms` of them, appended to `chats`). With `failed`, so is every chat an earlier run failed
+ * that the listing no longer holds under that id (`unlistedFailed`, appended last; see
+ * unlistedFailedChats).
  */
 export async function lidsAndChats(
   waha: WahaClient,

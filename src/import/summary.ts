@@ -11,8 +11,13 @@ export interface ImportSummary {
   engine: string | null;
   /** The page-end rule in force: `empty` (safe) or `short`. */
   pageEnd: 'empty' | 'short' | null;
-  /** Chats WAHA listed. */
+  /** Chats read: those WAHA listed, and `chatsUnlisted`. */
   chats: number;
+  /**
+   * Of `chats`, those an earlier run failed that WAHA no longer lists under that id, read by it all the
+   * same (src/import/runner.ts unlistedFailedChats).
+   */
+  chatsUnlisted: number;
   /** Chats whose messages in the window are all committed (by this run or the one it resumed). */
   chatsImported: number;
   /** Chats the interrupted run had already committed, skipped by this one. */
@@ -69,6 +74,7 @@ export function startingSummary(
     engine: null,
     pageEnd: null,
     chats: 0,
+    chatsUnlisted: 0,
     chatsImported: 0,
     chatsResumed: 0,
     chatsFailed: 0,
@@ -169,7 +175,8 @@ export function summaryRows(summary: ImportSummary): Array<[string, string]> {
       : []),
     [
       'chats',
-      `${formatCount(summary.chatsImported)} imported of ${formatCount(summary.chats)} listed` +
+      `${formatCount(summary.chatsImported)} imported of ${formatCount(summary.chats - summary.chatsUnlisted)} listed` +
+        (summary.chatsUnlisted ? ` and ${formatCount(summary.chatsUnlisted)} no longer listed` : '') +
         (summary.chatsResumed ? ` (${formatCount(summary.chatsResumed)} by the interrupted run)` : ''),
     ],
     ...(summary.chatsFailed

@@ -328,18 +328,17 @@ interface Answer {
 /** Idle keep-alive connections are closed after this long, before a server's own 5 s (Node's default). */
 const IDLE_SOCKET_MS = 4_000;
 
-/**
- * GET over node:http(s) with keep-alive connections. (fetch, through ky, cost 0.2-0.5 ms more CPU per
- * request side by side: several seconds per 1,000,000 messages.) Redirects are not followed
- * here: `send` decides which to follow, so X-Api-Key never goes to another origin. Aborting `signal`
- * destroys the request and its body.
- */
 /** A path segment the URL rules would drop or resolve (`.`, `..`), spelled so they cannot. */
 function dotSafe(segment: string): string {
   return /^(\.|%2e){1,2}$/i.test(segment) ? segment.replace(/\./g, '%2E') : segment;
 }
 
-/** GETs `url`, or `target` (path and query as sent) at its origin. */
+/**
+ * GET over node:http(s) with keep-alive connections: of `url`, or of `target` (the path and query as
+ * sent) at its origin. (fetch, through ky, cost 0.2-0.5 ms more CPU per request side by side: several
+ * seconds per 1,000,000 messages.) Redirects are not followed here: `send` decides which to follow, so
+ * X-Api-Key never goes to another origin. Aborting `signal` destroys the request and its body.
+ */
 function createTransport(
   headers: Record<string, string>,
 ): (url: URL, signal: AbortSignal, target?: string) => Promise<Answer> {
