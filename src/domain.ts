@@ -80,7 +80,7 @@ export interface Batch {
   /** Chats this batch finishes: once it commits, every message of theirs in the window is stored. */
   synced?: SyncMark[];
   /** Chats (ids as WAHA lists them) this batch finishes: no longer failed ones, cleared in the same commit. */
-  completedListed?: Array<{ session: string; chatId: string }>;
+  completedListed?: Array<{ session: string; chatId: string; window?: TimeWindow }>;
   /**
    * The checkpoint this batch is recorded in: its counters in `checkpoint_progress` grow by one
    * transaction and `messages.length` messages in the same transaction, so the database can later

@@ -14,6 +14,7 @@ import {
   validateSchemaName,
 } from '../src/db/index.js';
 import { CopyEndedError } from '../src/db/copy-in.js';
+import { createFailedChatStore } from '../src/db/failed-chats.js';
 import { runOtherIdForms, STAGE_TABLE_DDL } from '../src/db/writer.js';
 import { useTestDatabase, testDatabaseUrl } from './support/db.js';
 
@@ -144,7 +145,7 @@ describe('validateSchemaName', () => {
 
 describe('migrate', () => {
   test('creates the schema and its tables once, then has nothing left to do', async () => {
-    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4, 5, 6, 7, 8, 9] });
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] });
     expect(await migrate(db.sql, db.schema)).toEqual({ applied: [] });
 
     const tables = await db.sql<Array<{ table_name: string }>>`
@@ -165,7 +166,7 @@ describe('migrate', () => {
       'schema_migrations',
     ]);
     const versions = await db.sql`select version, name from ${db.sql(db.schema)}.schema_migrations`;
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     const indexes = await db.sql<Array<{ indexname: string }>>`
       select indexname from pg_indexes where schemaname = ${db.schema} and tablename = 'messages' order by 1`;
     expect(indexes.map((i) => i.indexname)).toEqual([
@@ -178,7 +179,7 @@ describe('migrate', () => {
 
   test('two processes migrating at once: one applies, the other waits and finds it done', async () => {
     const results = await Promise.all([migrate(db.sql, db.schema), migrate(db.sql, db.schema)]);
-    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4, 5, 6, 7, 8, 9]]);
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]);
   });
 
   test('refuses a schema newer than it knows', async () => {
@@ -270,6 +271,51 @@ describe('what lets a run check a checkpoint against the database', () => {
     expect(Object.fromEntries(marks)).toEqual({
       beyond: { fromS: writtenS - 40 * 86_400, toS: writtenS },
       honest: { fromS: writtenS - 40 * 86_400, toS: writtenS - 5 },
+    });
+  });
+
+  test('a failed chat keeps the window it failed in; only a completion covering it clears the row', async () => {
+    await migrate(db.sql, db.schema);
+    const failures = createFailedChatStore(db.sql, db.schema);
+    const writer = createBatchWriter(db.sql, db.schema);
+    const id = chat(1).id;
+    const failure = { session: 'default', chatId: id, reason: 'waha-failing' as const, error: 'x' };
+    await failures.record({ ...failure, window: { fromS: 1_000, toS: 5_000 } }, null);
+    // Failing again in another window owes both: the union.
+    await failures.record({ ...failure, window: { fromS: 3_000, toS: 9_000 } }, null);
+    expect((await failures.list('default')).map((f) => [f.chatId, f.window, f.attempts])).toEqual([
+      [id, { fromS: 1_000, toS: 9_000 }, 2],
+    ]);
+    const complete = (window: { fromS: number; toS: number }) =>
+      writer.writeBatch({
+        chats: [chat(1)],
+        messages: [],
+        completedListed: [{ session: 'default', chatId: id, window }],
+      });
+    // Completed over a shorter window (a nightly run of fewer days): the row stays, with its window.
+    await complete({ fromS: 2_000, toS: 9_500 });
+    expect(await failures.list('default')).toHaveLength(1);
+    await complete({ fromS: 1_000, toS: 8_000 });
+    expect(await failures.list('default')).toHaveLength(1);
+    await complete({ fromS: 500, toS: 9_500 });
+    expect(await failures.list('default')).toEqual([]);
+  });
+
+  test('migration 10 gives the failed chats of before the window of the run they failed in, where known', async () => {
+    await migrate(db.sql, db.schema);
+    await db.sql`alter table ${db.sql(db.schema)}.failed_chats drop column window_from_s, drop column window_to_s`;
+    await db.sql`delete from ${db.sql(db.schema)}.schema_migrations where version = 10`;
+    const [run] = await db.sql<[{ id: string }]>`
+      insert into ${db.sql(db.schema)}.import_runs (session, strategy, window_from, window_to)
+      values ('default', 'streaming', to_timestamp(1000), to_timestamp(5000)) returning id`;
+    await db.sql`
+      insert into ${db.sql(db.schema)}.failed_chats (session, chat_id, run_id, reason, error)
+      values ('default', 'known', ${run.id}, 'waha-failing', 'x'), ('default', 'unknown', null, 'waha-failing', 'x')`;
+    expect(await migrate(db.sql, db.schema)).toEqual({ applied: [10] });
+    const rows = await createFailedChatStore(db.sql, db.schema).list('default');
+    expect(Object.fromEntries(rows.map((f) => [f.chatId, f.window]))).toEqual({
+      known: { fromS: 1000, toS: 5000 },
+      unknown: null,
     });
   });
 

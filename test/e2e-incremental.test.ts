@@ -324,6 +324,59 @@ describe('run --incremental', () => {
     }
   });
 
+  it('reads a failed chat over the window it failed in, though this run asks for a shorter one', async () => {
+    // A back-fill of 40 days failed one chat; the nightly runs after it ask for 10 days. Before, the
+    // first of them completed the chat over its 10 days and cleared the failure: the 30 days before were
+    // never read again, and every run succeeded.
+    const shortS = startOfUtcDayS() - 10 * 86_400;
+    const busy = DATASET.chats
+      .filter((chat) => chat.kind !== 'group')
+      .find((chat) => {
+        const times = visibleMessages(chat).map((m) => m.timestampS);
+        return times.filter((t) => t < shortS).length >= 3 && times.some((t) => t >= shortS);
+      })!;
+    const failedRows = () =>
+      db.sql<Array<{ chat_id: string; window_from_s: string | null }>>`
+        select chat_id, window_from_s from ${db.sql(db.schema)}.failed_chats`;
+    const backfill = await startSimulator({
+      profile: { failingChats: [busy.id] },
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    try {
+      const result = await runCli(
+        runArgs(backfill.url, db.schema, ['--since', String(SINCE_S), '--max-retries', '1']),
+      );
+      expect(result.code).toBe(5);
+      const rows = await failedRows();
+      expect(rows).toHaveLength(1);
+      expect(Number(rows[0]!.window_from_s)).toBe(SINCE_S);
+    } finally {
+      await backfill.close();
+    }
+    const nightly = await startSimulator({
+      sessions: [{ name: 'default', dataset: structuredClone(DATASET) }],
+    });
+    try {
+      const result = await runCli(runArgs(nightly.url, db.schema, ['--since', String(shortS)]));
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(
+        '1 chat still failed from an earlier run is read over the window it failed in',
+      );
+      expect(await failedRows()).toEqual([]);
+      const { summary } = jsonSummary(result.stdout);
+      const window = summary.window as unknown as { fromS: number; toS: number };
+      // Every message of the 40 days is stored, the failed chat's too.
+      await expectDatabaseMatches(
+        db.sql,
+        db.schema,
+        'default',
+        nightly.groundTruth('default', { fromS: SINCE_S, toS: window.toS }),
+      );
+    } finally {
+      await nightly.close();
+    }
+  });
+
   it('failed chats no longer listed that WAHA refuses fail alone: they are no sign of WAHA failing', async () => {
     // Six chats deleted in WhatsApp after they failed, read by id at the end of the run and refused one
     // after another: before, the fifth stopped the run as "WAHA fails every chat".

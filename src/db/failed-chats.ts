@@ -1,3 +1,4 @@
+import type { TimeWindow } from '../domain.js';
 import type { Sql } from './connect.js';
 import { validateSchemaName } from './schema.js';
 import { cleanText } from './text.js';
@@ -11,6 +12,11 @@ export interface ChatFailure {
   chatId: string;
   reason: ChatFailureReason;
   error: string;
+  /**
+   * The window the chat was to be read over when it failed; over repeated failures, the union of them.
+   * Null for a row recorded before migration 10 whose run's window is unknown.
+   */
+  window: TimeWindow | null;
 }
 
 export interface FailedChatRecord extends ChatFailure {
@@ -50,12 +56,17 @@ export function createFailedChatStore(sql: Sql, schema: string): FailedChatStore
   return {
     async record(failure, runId) {
       await sql`
-        insert into ${sql(schema)}.failed_chats (session, chat_id, run_id, reason, error)
-        values (${failure.session}, ${cleanText(failure.chatId)}, ${runId}, ${failure.reason}, ${cleanText(failure.error)})
+        insert into ${sql(schema)}.failed_chats
+          (session, chat_id, run_id, reason, error, window_from_s, window_to_s)
+        values (${failure.session}, ${cleanText(failure.chatId)}, ${runId}, ${failure.reason},
+          ${cleanText(failure.error)}, ${failure.window?.fromS ?? null}, ${failure.window?.toS ?? null})
         on conflict (session, chat_id) do update set
           run_id = excluded.run_id,
           reason = excluded.reason,
           error = excluded.error,
+          -- The union: the chat is still owed every window it failed in (least/greatest skip nulls).
+          window_from_s = least(failed_chats.window_from_s, excluded.window_from_s),
+          window_to_s = greatest(failed_chats.window_to_s, excluded.window_to_s),
           attempts = failed_chats.attempts + 1,
           last_failed_at = now()`;
     },
@@ -70,9 +81,12 @@ export function createFailedChatStore(sql: Sql, schema: string): FailedChatStore
           attempts: number;
           first_failed_at: Date;
           last_failed_at: Date;
+          window_from_s: string | null;
+          window_to_s: string | null;
         }>
       >`
-        select session, chat_id, run_id, reason, error, attempts, first_failed_at, last_failed_at
+        select session, chat_id, run_id, reason, error, attempts, first_failed_at, last_failed_at,
+          window_from_s, window_to_s
         from ${sql(schema)}.failed_chats
         ${session === undefined ? sql`` : sql`where session = ${session}`}
         order by first_failed_at, chat_id`;
@@ -85,6 +99,10 @@ export function createFailedChatStore(sql: Sql, schema: string): FailedChatStore
         attempts: row.attempts,
         firstFailedAt: row.first_failed_at,
         lastFailedAt: row.last_failed_at,
+        window:
+          row.window_from_s === null || row.window_to_s === null
+            ? null
+            : { fromS: Number(row.window_from_s), toS: Number(row.window_to_s) },
       }));
     },
     async storedChats(session, ids) {

@@ -282,6 +282,26 @@ const MIGRATIONS: readonly Migration[] = [
         )`;
     },
   },
+  {
+    version: 10,
+    name: 'failed_chats: the window the chat failed in',
+    async up(tx, schema) {
+      // A chat that failed in a long window (a back-fill of 90 days) and later completed in a shorter one
+      // (a nightly run of 30) lost its row, and the days between were never read again: the row keeps
+      // the window (the union, over repeated failures), every run reads the chat over it too, and only a
+      // completion covering it clears the row. Rows of before take their run's window where known.
+      await tx`
+        alter table ${tx(schema)}.failed_chats
+          add column window_from_s bigint,
+          add column window_to_s bigint`;
+      await tx`
+        update ${tx(schema)}.failed_chats f set
+          window_from_s = floor(extract(epoch from r.window_from))::bigint,
+          window_to_s = floor(extract(epoch from r.window_to))::bigint
+        from ${tx(schema)}.import_runs r
+        where r.id = f.run_id and r.window_from is not null and r.window_to is not null`;
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

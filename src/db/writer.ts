@@ -231,13 +231,20 @@ export function createBatchWriter(sql: Sql, schema: string, options: BatchWriter
         // After the messages, in the same transaction: a chat is marked complete only with its messages.
         if (synced.length > 0) sent.add(upsertSyncMarks(tx, schema, 'chat_sync', synced));
         if (syncedForms.length > 0) sent.add(upsertSyncMarks(tx, schema, 'chat_sync_forms', syncedForms));
-        // A chat completed now is no longer a failed one: cleared with the commit that proves it.
+        // A chat completed now is no longer a failed one: cleared with the commit that proves it, when the
+        // window it completed covers the one it failed in (a row without a window: any completion).
         if (cleared.length > 0) {
           sent.add(tx`
           delete from ${tx(schema)}.failed_chats f
-          using unnest(${cleared.map((c) => c.session)}::text[], ${cleared.map((c) => c.chatId)}::text[])
-            as v(session, chat_id)
-          where f.session = v.session and f.chat_id = v.chat_id`);
+          using unnest(
+            ${cleared.map((c) => c.session)}::text[],
+            ${cleared.map((c) => c.chatId)}::text[],
+            ${cleared.map((c) => c.window?.fromS ?? null)}::bigint[],
+            ${cleared.map((c) => c.window?.toS ?? null)}::bigint[]
+          ) as v(session, chat_id, from_s, to_s)
+          where f.session = v.session and f.chat_id = v.chat_id
+            and (f.window_from_s is null or v.from_s is null or v.from_s <= f.window_from_s)
+            and (f.window_to_s is null or v.to_s is null or v.to_s >= f.window_to_s)`);
         }
         // Last, so the row is locked only for the end of the transaction. The row is this connection's own
         // slot of the checkpoint's counters: batches written at once on other connections count into

@@ -113,8 +113,11 @@ export interface ImportDeps {
   /** Where chats that could not be imported are recorded; absent: only the summary names them. */
   failedChats?: {
     record(failure: ChatFailure, runId: number | null): Promise<void>;
-    /** The chats still failed (ids as listed); incremental plans read them against the marks. */
-    list?(session: string): Promise<Array<{ chatId: string }>>;
+    /**
+     * The chats still failed (ids as listed), with the window each failed in: every run reads them over
+     * it too, and incremental plans retry them whatever the marks say.
+     */
+    list?(session: string): Promise<Array<{ chatId: string; window?: TimeWindow | null }>>;
     /** What is stored of chats (by stored id): a failed chat WAHA no longer lists is read with it. */
     storedChats?(session: string, ids: readonly string[]): Promise<StoredChat[]>;
   };
@@ -207,6 +210,9 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
   });
   // Progress moves with pages fetched, not only with commits (a batch can take seconds to fill).
   let pageProgressMs = 0;
+  /** Each chat's window where it is not the run's (incremental, resumed, or owed an earlier one). */
+  const windows = new Map<string, TimeWindow>();
+  const windowOf = (chatId: string): TimeWindow => windows.get(chatId) ?? plan.window;
   const failChat = async (chat: ChatRecord, reason: ChatFailureReason, error: unknown): Promise<void> => {
     if (failed.has(chat.id)) return;
     const failure: ChatFailure = {
@@ -214,6 +220,7 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
       chatId: chat.id,
       reason,
       error: errorMessage(error),
+      window: windowOf(chat.id),
     };
     failed.set(chat.id, failure);
     if (!lastPageFetched.delete(chat.id)) settled++;
@@ -273,12 +280,12 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     );
     if (unlistedFailed.length > 0) reporter.warn(unlistedFailedWarning(unlistedFailed));
 
-    const windows = new Map<string, TimeWindow>();
     const quiet = new Set<string>();
+    const failedBefore = (await deps.failedChats?.list?.(plan.session)) ?? [];
     if (plan.incremental) {
       if (!deps.syncMarks) throw new Error('an incremental import needs the sync marks');
       const marks = await deps.syncMarks(plan.session);
-      const failed = new Set((await deps.failedChats?.list?.(plan.session))?.map((f) => f.chatId));
+      const failed = new Set(failedBefore.map((f) => f.chatId));
       const planned = planIncremental(chats, marks, plan.window, plan.incremental.overlapS, failed);
       for (const [chatId, window] of planned.windows) windows.set(chatId, window);
       for (const chatId of planned.quiet) quiet.add(chatId);
@@ -308,7 +315,16 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
         if (plan.continuing.chats.has(chat.id)) windows.set(chat.id, { fromS, toS: plan.window.toS });
       }
     }
-    const windowOf = (chatId: string): TimeWindow => windows.get(chatId) ?? plan.window;
+    const owed = owedWindows(chats, failedBefore, windowOf);
+    for (const [chatId, window] of owed) windows.set(chatId, window);
+    if (owed.size > 0) {
+      const fromS = Math.min(...[...owed.values()].map((w) => w.fromS));
+      reporter.info(
+        `${formatCount(owed.size)} ${owed.size === 1 ? 'chat' : 'chats'} still failed from an earlier run ` +
+          `${owed.size === 1 ? 'is' : 'are'} read over the window ${owed.size === 1 ? 'it' : 'they'} failed in too ` +
+          `(back to ${new Date(fromS * 1000).toISOString()}): a completion over a shorter window would leave those days unread`,
+      );
+    }
 
     runId = await deps.runLog.start({
       session: plan.session,
@@ -403,7 +419,11 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
             const chatId = byId.get(listedId)?.chatId ?? listedId;
             return endS < fromS ? [] : [{ session: plan.session, chatId, listedId, fromS, toS: endS }];
           }),
-          completedListed: unit.chatsCompleted.map((chatId) => ({ session: plan.session, chatId })),
+          completedListed: unit.chatsCompleted.map((chatId) => ({
+            session: plan.session,
+            chatId,
+            window: windowOf(chatId),
+          })),
           ...(deps.checkpoint?.id === undefined
             ? {}
             : { progress: { checkpointId: deps.checkpoint.id, session: plan.session } }),
@@ -606,6 +626,33 @@ export async function runImport(deps: ImportDeps, plan: ImportPlan): Promise<Imp
     return { summary, error: logError, memory: runnerMemory };
   }
   return { summary, memory: runnerMemory };
+}
+
+/**
+ * The chats still owed a window they failed in that their window in this run does not cover (a chat
+ * failed in a back-fill of 90 days, read now by a nightly run of 30): each gets the union of the two.
+ * Otherwise its completion over the shorter window would clear its failure with the rest never read.
+ * A failure without a window (recorded before migration 10 by a run whose window is unknown) owes none.
+ */
+export function owedWindows(
+  chats: readonly ChatRecord[],
+  failures: ReadonlyArray<{ chatId: string; window?: TimeWindow | null }>,
+  windowOf: (chatId: string) => TimeWindow,
+): Map<string, TimeWindow> {
+  const failedIn = new Map<string, TimeWindow>();
+  for (const failure of failures) if (failure.window) failedIn.set(failure.chatId, failure.window);
+  const owed = new Map<string, TimeWindow>();
+  for (const chat of chats) {
+    const failedWindow = failedIn.get(chat.id);
+    if (!failedWindow) continue;
+    const own = windowOf(chat.id);
+    if (failedWindow.fromS >= own.fromS && failedWindow.toS <= own.toS) continue;
+    owed.set(chat.id, {
+      fromS: Math.min(own.fromS, failedWindow.fromS),
+      toS: Math.max(own.toS, failedWindow.toS),
+    });
+  }
+  return owed;
 }
 
 /** What finding the chats an earlier run failed needs: the failures, and what is stored of their chats. */
